@@ -1,0 +1,3 @@
+module github.com/netssm/netssm
+
+go 1.26
