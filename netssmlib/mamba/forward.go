@@ -261,6 +261,11 @@ func ssdChunkPrep(sc *ssdScratch, c *layerCache, h, t0, q int, cfg Config, a flo
 // workspace. With training, every layer's input residual is kept (and every
 // layer's activations when they fit in the budget).
 func (m *Model) forwardAll(ctx context.Context, ids []int32, training bool) (*workspace, error) {
+	return m.forwardWith(ctx, ids, training, nil)
+}
+
+// forwardWith is forwardAll with a hook called after each layer's forward.
+func (m *Model) forwardWith(ctx context.Context, ids []int32, training bool, onLayer func(li int, c *layerCache)) (*workspace, error) {
 	T := len(ids)
 	if T == 0 {
 		return nil, fmt.Errorf("empty sequence")
@@ -280,6 +285,9 @@ func (m *Model) forwardAll(ctx context.Context, ids []int32, training bool) (*wo
 		}
 		if err := m.layerForward(ctx, li, T, r, ws.h, c, nil, nil); err != nil {
 			return nil, err
+		}
+		if onLayer != nil {
+			onLayer(li, c)
 		}
 		next := r
 		if training {
