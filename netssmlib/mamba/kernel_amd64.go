@@ -1,0 +1,45 @@
+//go:build amd64 && !purego
+
+package mamba
+
+import "golang.org/x/sys/cpu"
+
+var hasAVX2FMA = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+
+//go:noescape
+func dot2x4AVX(k int, a *float32, lda int, b *float32, ldb int, out *[8]float32)
+
+//go:noescape
+func dotAVX(k int, a, b *float32) float32
+
+// dot2x4 dispatches to the AVX2/FMA kernel for the multiple-of-8 part of k.
+func dot2x4(k int, a []float32, lda int, b []float32, ldb int, out *[8]float32) {
+	if !hasAVX2FMA || k < 8 {
+		dot2x4Go(k, a, lda, b, ldb, out)
+		return
+	}
+	_ = a[lda+k-1]
+	_ = b[3*ldb+k-1]
+	k8 := k &^ 7
+	dot2x4AVX(k8, &a[0], lda, &b[0], ldb, out)
+	if k8 < k {
+		var t [8]float32
+		dot2x4Go(k-k8, a[k8:], lda, b[k8:], ldb, &t)
+		for i := range out {
+			out[i] += t[i]
+		}
+	}
+}
+
+func dot(a, b []float32) float32 {
+	if !hasAVX2FMA || len(a) < 16 {
+		return dotGo(a, b)
+	}
+	b = b[:len(a)]
+	k8 := len(a) &^ 7
+	s := dotAVX(k8, &a[0], &b[0])
+	if k8 < len(a) {
+		s += dotGo(a[k8:], b[k8:])
+	}
+	return s
+}

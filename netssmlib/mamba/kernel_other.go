@@ -1,0 +1,11 @@
+//go:build !amd64 || purego
+
+package mamba
+
+const hasAVX2FMA = false
+
+func dot2x4(k int, a []float32, lda int, b []float32, ldb int, out *[8]float32) {
+	dot2x4Go(k, a, lda, b, ldb, out)
+}
+
+func dot(a, b []float32) float32 { return dotGo(a, b) }

@@ -1,0 +1,139 @@
+package mamba
+
+import (
+	"context"
+	"encoding/binary"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/netssm/netssm/internal/testenv"
+	"github.com/netssm/netssm/netssmlib/checkpoint"
+)
+
+// loadTiny loads the shared mamba-ssm fixture: model, ids and mamba-ssm's logits.
+func loadTiny(t *testing.T) (*Model, []int32, []float32) {
+	t.Helper()
+	dir := testenv.Shared(t, "fixtures/tiny-mamba2")
+	cfg, err := ReadConfig(filepath.Join(dir, "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sd, err := checkpoint.ReadSafetensors(filepath.Join(dir, "model.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := FromStateDict(cfg, sd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, err := os.ReadFile(filepath.Join(dir, "ids.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []int32
+	for _, f := range strings.Fields(string(text)) {
+		v, err := strconv.Atoi(f)
+		if err != nil {
+			t.Fatalf("ids.txt: %v", err)
+		}
+		ids = append(ids, int32(v))
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, "logits_mamba_ssm.f32"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := make([]float32, len(raw)/4)
+	for i := range want {
+		want[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
+	}
+	if len(want) != len(ids)*cfg.PaddedVocab() {
+		t.Fatalf("logits file has %d values, want %d x %d", len(want), len(ids), cfg.PaddedVocab())
+	}
+	return m, ids, want
+}
+
+func argmax(v []float32) int {
+	best := 0
+	for i, x := range v {
+		if x > v[best] {
+			best = i
+		}
+	}
+	return best
+}
+
+// TestParityMambaSSM compares the chunked forward pass with the logits
+// mamba-ssm (Triton, TF32) computed for the same checkpoint and ids.
+func TestParityMambaSSM(t *testing.T) {
+	m, ids, want := loadTiny(t)
+	got, err := m.Forward(context.Background(), ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	V := m.Config.PaddedVocab()
+	var maxDiff float64
+	for i := range want {
+		maxDiff = math.Max(maxDiff, math.Abs(float64(got[i]-want[i])))
+	}
+	t.Logf("max |logit - mamba-ssm| = %.3g over %d x %d", maxDiff, len(ids), V)
+	if maxDiff > 5e-4 {
+		t.Errorf("max abs diff %.3g > 5e-4", maxDiff)
+	}
+	for tt := range ids {
+		if a, b := argmax(got[tt*V:(tt+1)*V]), argmax(want[tt*V:(tt+1)*V]); a != b {
+			t.Errorf("position %d: argmax %d, mamba-ssm %d", tt, a, b)
+		}
+	}
+}
+
+// TestStepPrefillMatchChunked checks that token-by-token step mode, prefill
+// then step, and the chunked forward pass give the same logits.
+func TestStepPrefillMatchChunked(t *testing.T) {
+	m, ids, _ := loadTiny(t)
+	ctx := context.Background()
+	ids = ids[:150] // crosses several 32-token chunks
+	want, err := m.Forward(ctx, ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	V := m.Config.PaddedVocab()
+	// Batch of 2: row 0 steps from the start; row 1 steps over junk, is then
+	// prefilled with the first 70 tokens (which resets it) and steps on.
+	st := m.NewState(2)
+	const pre = 70
+	check := func(what string, tt int, got []float32) {
+		t.Helper()
+		var d float64
+		for v := 0; v < V; v++ {
+			d = math.Max(d, math.Abs(float64(got[v]-want[tt*V+v])))
+		}
+		if d > 1e-5 {
+			t.Fatalf("%s at position %d: max diff %.3g from the chunked forward", what, tt, d)
+		}
+	}
+	logits := make([]float32, 2*V)
+	for tt := 0; tt < len(ids); tt++ {
+		if tt == pre {
+			first, err := m.Prefill(ctx, st, 1, ids[:pre])
+			if err != nil {
+				t.Fatal(err)
+			}
+			check("prefill", pre-1, first)
+		}
+		tok := []int32{ids[tt], ids[len(ids)-1-tt]}
+		if tt >= pre {
+			tok[1] = ids[tt]
+		}
+		if err := m.Step(st, tok, logits); err != nil {
+			t.Fatal(err)
+		}
+		check("step row 0", tt, logits[:V])
+		if tt >= pre {
+			check("prefill+step row 1", tt, logits[V:])
+		}
+	}
+}
