@@ -40,6 +40,7 @@ type ssdScratch struct {
 	z, dy, dyT  []float32 // [Q, P], [Q, P], [P, Q]
 	dxdt, dbw   []float32 // [Q, P], [Q, N]
 	hT, dhT     []float32 // [N, P]
+	dhNew       []float32 // [P, N]
 	acum, dacum []float32 // [Q]
 	ct          []float32 // [N, Q]
 }
@@ -52,7 +53,7 @@ func newSSDScratch(cfg Config) *ssdScratch {
 		m: f(Q * Q), dm: f(Q * Q), mt: f(Q * Q),
 		xdt: f(Q * P), xdtT: f(P * Q), bw: f(Q * N), bwT: f(N * Q),
 		z: f(Q * P), dy: f(Q * P), dyT: f(P * Q), dxdt: f(Q * P), dbw: f(Q * N),
-		hT: f(N * P), dhT: f(N * P), acum: f(Q), dacum: f(Q), ct: f(N * Q),
+		hT: f(N * P), dhT: f(N * P), dhNew: f(N * P), acum: f(Q), dacum: f(Q), ct: f(N * Q),
 	}
 }
 
@@ -75,16 +76,19 @@ type workspace struct {
 	dA       []float32 // [H] per-head gradient of A (one chunk)
 	dstate   []float32 // [H, P, N] gradient of the state carried backwards
 	// backward
-	dresid []float32 // [T, D]
-	dbuf   []float32 // [T, max(DInProj, V)]
-	dbuf2  []float32 // [T, max(ConvDim, DInner, D)]
-	tA, tB []float32 // transposes
+	dresid []float32   // [T, D]
+	dbuf   []float32   // [T, max(DInProj, V)]
+	dbuf2  []float32   // [T, max(ConvDim, DInner, D)]
+	dbuf3  []float32   // [T, ConvDim]
+	ddt    []float32   // [T, H]
+	part   [][]float32 // per worker partial sums of parameter gradients
+	tA, tB []float32   // transposes
 }
 
 // cacheAllBudget: when one sequence's activations for all layers fit in
 // this many float32s, the backward pass keeps them instead of recomputing
 // each layer's forward pass from its input (activation checkpointing).
-const cacheAllBudget = 256 << 20 // 1 GiB
+var cacheAllBudget = 256 << 20 // 1 GiB of float32s; a var so tests can force recomputation
 
 func (cfg Config) cacheFloatsPerToken() int {
 	return cfg.DModel + 1 + cfg.DInProj() + 2*cfg.ConvDim() + cfg.NHeads() + 2*cfg.DInner() + cfg.SSMCfg.NGroups +
@@ -134,6 +138,10 @@ func (m *Model) workspace(T int, training bool) *workspace {
 		ws.dbuf2 = f(T * max(cfg.ConvDim(), cfg.DInner(), D))
 		big := max(T*max(cfg.DInProj(), V, cfg.DInner()), cfg.DInProj()*D, V*D, D*cfg.DInner())
 		ws.tA, ws.tB = f(big), f(big)
+		ws.dbuf3, ws.ddt = f(T*cfg.ConvDim()), f(T*H)
+		for range workers() {
+			ws.part = append(ws.part, f(max(cfg.DInner()+H, cfg.ConvDim()*(s.DConv+1)+H, D)))
+		}
 	}
 	m.ws = ws
 	return ws
