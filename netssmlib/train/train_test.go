@@ -1,0 +1,292 @@
+package train
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/netssm/netssm/netssmlib/checkpoint"
+	"github.com/netssm/netssm/netssmlib/mamba"
+	"github.com/netssm/netssm/netssmlib/tokenizer"
+)
+
+const tinyConfig = `{"d_model": 32, "n_layer": 2, "vocab_size": 16,
+	"ssm_cfg": {"layer": "Mamba2", "d_state": 8, "headdim": 16, "chunk_size": 8},
+	"pad_vocab_size_multiple": 8}`
+
+func tinyModel(t *testing.T, vocab int, seed uint64) *mamba.Model {
+	t.Helper()
+	cfg, err := mamba.ParseConfig([]byte(tinyConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.VocabSize = vocab
+	m, err := mamba.New(cfg, seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// tinyData is 5 sequences of a counting pattern, some with right padding.
+func tinyData() Examples {
+	var ex Examples
+	for i := range 5 {
+		n := 12 + 3*i
+		e := Example{InputIDs: make([]int32, n), AttentionMask: make([]int8, n)}
+		for j := range n {
+			e.InputIDs[j] = int32((i + j) % 12)
+			e.AttentionMask[j] = 1
+		}
+		if i%2 == 1 { // 4 padding positions
+			for j := n - 4; j < n; j++ {
+				e.InputIDs[j], e.AttentionMask[j] = 15, 0
+			}
+		}
+		ex = append(ex, e)
+	}
+	return ex
+}
+
+func paramsOf(m *mamba.Model) [][]float32 {
+	var out [][]float32
+	for _, p := range m.Params {
+		out = append(out, append([]float32(nil), p.Data...))
+	}
+	return out
+}
+
+func sameBits(t *testing.T, what string, a, b [][]float32) {
+	t.Helper()
+	for i := range a {
+		for j := range a[i] {
+			if math.Float32bits(a[i][j]) != math.Float32bits(b[i][j]) {
+				t.Fatalf("%s: parameter %d[%d] differs: %v vs %v", what, i, j, a[i][j], b[i][j])
+			}
+		}
+	}
+}
+
+func TestResumeIsBitExact(t *testing.T) {
+	for _, dt := range []checkpoint.DType{checkpoint.F32, checkpoint.BF16} {
+		t.Run(string(dt), func(t *testing.T) {
+			opts := Options{NumEpochs: 2, BatchSize: 2, GradAccum: 2, SaveSteps: 1, LoggingSteps: 1,
+				LearningRate: 1e-2, Seed: 5, DType: dt}
+			data := tinyData() // 3 micro-batches per epoch: steps of 2 and 1 micro-batches
+
+			// Uninterrupted.
+			ref := tinyModel(t, 16, 1)
+			opts.OutputDir = t.TempDir()
+			var refLosses []float64
+			o := opts
+			o.OnLog = func(e Event) { refLosses = append(refLosses, e.Loss) }
+			res, err := Train(context.Background(), ref, data, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Steps != 4 || res.TotalSteps != 4 {
+				t.Fatalf("steps %d of %d, want 4 of 4", res.Steps, res.TotalSteps)
+			}
+			// Rotation: save every step, keep the newest 2.
+			cps, _ := checkpoint.ListCheckpoints(opts.OutputDir)
+			if len(cps) != 2 || cps[0].Step != 3 || cps[1].Step != 4 {
+				t.Errorf("checkpoints kept: %+v", cps)
+			}
+
+			// Interrupted by cancellation after step 3 (mid-epoch 2), then
+			// resumed by a new run on a freshly built model.
+			out := t.TempDir()
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			var losses []float64
+			o = opts
+			o.OutputDir, o.SaveSteps = out, 100
+			o.OnLog = func(e Event) {
+				losses = append(losses, e.Loss)
+				if e.Step == 3 {
+					cancel()
+				}
+			}
+			_, err = Train(ctx, tinyModel(t, 16, 1), data, o)
+			if !errors.Is(err, context.Canceled) {
+				t.Fatalf("interrupted run: err = %v", err)
+			}
+			if cps, _ := checkpoint.ListCheckpoints(out); len(cps) != 1 || cps[0].Step != 3 {
+				t.Fatalf("cancellation left checkpoints %+v, want checkpoint-3", cps)
+			}
+			resumed := tinyModel(t, 16, 99) // different init: must be overwritten
+			o.OnLog = func(e Event) { losses = append(losses, e.Loss) }
+			res, err = Train(context.Background(), resumed, data, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Resumed != 3 || res.Steps != 4 {
+				t.Errorf("resumed at %d, ended at %d", res.Resumed, res.Steps)
+			}
+			sameBits(t, "resumed vs uninterrupted", paramsOf(ref), paramsOf(resumed))
+			if len(losses) != len(refLosses) {
+				t.Fatalf("losses %v vs %v", losses, refLosses)
+			}
+			for i := range losses {
+				if losses[i] != refLosses[i] {
+					t.Errorf("loss %d: %v vs %v", i, losses[i], refLosses[i])
+				}
+			}
+			// The final folder holds NetSSM's pytorch_model.bin + config.
+			final := filepath.Join(out, "2_epochs")
+			back, fromWeights, err := LoadModel(final, 0, 0)
+			if err != nil || !fromWeights {
+				t.Fatalf("loading %s: %v", final, err)
+			}
+			if dt == checkpoint.F32 {
+				sameBits(t, "final folder", paramsOf(ref), paramsOf(back))
+			}
+			ts, err := checkpoint.ReadTrainerState(filepath.Join(out, "checkpoint-3", checkpoint.TrainerStateName))
+			if err != nil || ts.GlobalStep != 3 || len(ts.LogHistory) != 3 {
+				t.Errorf("trainer_state.json: %+v %v", ts, err)
+			}
+		})
+	}
+}
+
+func TestResumeRefusesOtherSettings(t *testing.T) {
+	out := t.TempDir()
+	opts := Options{OutputDir: out, NumEpochs: 1, BatchSize: 1, SaveSteps: 1, StopAfter: 1}
+	if _, err := Train(context.Background(), tinyModel(t, 16, 1), tinyData(), opts); err != nil {
+		t.Fatal(err)
+	}
+	opts.BatchSize, opts.StopAfter = 2, 0
+	_, err := Train(context.Background(), tinyModel(t, 16, 1), tinyData(), opts)
+	if err == nil || !strings.Contains(err.Error(), "batch size 1") {
+		t.Errorf("err = %v, want a batch size mismatch", err)
+	}
+}
+
+func TestLossFallsAndIsLogged(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains for a few seconds")
+	}
+	var log bytes.Buffer
+	var first, last float64
+	opts := Options{OutputDir: t.TempDir(), NumEpochs: 40, LearningRate: 1e-2, SaveSteps: 1000, LoggingSteps: 5, Log: &log,
+		OnLog: func(e Event) {
+			if first == 0 {
+				first = e.Loss
+			}
+			last = e.Loss
+		}}
+	res, err := Train(context.Background(), tinyModel(t, 16, 1), tinyData(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The data is a deterministic count mod 12: next tokens are
+	// predictable, so the loss must fall far below log(12) = 2.48.
+	if !(last < 0.5 && first > 2) {
+		t.Errorf("loss went from %.3f to %.3f\n%s", first, last, log.String())
+	}
+	if !strings.Contains(log.String(), "tok/s") || res.LastLoss != last {
+		t.Errorf("log: %s", log.String())
+	}
+}
+
+func TestFineTuneGrowsVocabulary(t *testing.T) {
+	tok, err := tokenizer.New([]string{"netflix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := tinyModel(t, tok.VocabSize(), 1)
+	out := t.TempDir()
+	res, err := Train(context.Background(), base, tinyData(), Options{OutputDir: out, SaveSteps: 100, Tokenizer: tok})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tokenizer.Load(res.FinalDir); err != nil {
+		t.Errorf("final folder has no usable tokenizer: %v", err)
+	}
+	bigger, err := tok.WithLabels("amazon", "youtube")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, fromWeights, err := LoadModel(res.FinalDir, bigger.VocabSize(), 3)
+	if err != nil || !fromWeights {
+		t.Fatal(err)
+	}
+	if m.Config.VocabSize != bigger.VocabSize() {
+		t.Fatalf("vocab %d, want %d", m.Config.VocabSize, bigger.VocabSize())
+	}
+	oldEmb := base.Param("backbone.embedding.weight").Data
+	newEmb := m.Param("backbone.embedding.weight").Data
+	D := base.Config.DModel
+	if len(newEmb) != m.Config.PaddedVocab()*D || len(newEmb) <= len(oldEmb) && m.Config.PaddedVocab() > base.Config.PaddedVocab() {
+		t.Fatalf("embedding has %d values", len(newEmb))
+	}
+	for i := range tok.VocabSize() * D {
+		if newEmb[i] != oldEmb[i] {
+			t.Fatalf("embedding row %d changed", i/D)
+		}
+	}
+	// The grown model trains with the new labels.
+	data := tinyData()
+	lbl, _ := bigger.TokenID("<|youtube|>")
+	data[0].InputIDs[0] = lbl
+	if _, err := Train(context.Background(), m, data, Options{OutputDir: t.TempDir(), SaveSteps: 100}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestLoadModelFromConfigOnly(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), []byte(tinyConfig), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m, fromWeights, err := LoadModel(dir, 40, 1)
+	if err != nil || fromWeights || m.Config.VocabSize != 40 {
+		t.Fatalf("model %+v fromWeights %v err %v", m, fromWeights, err)
+	}
+	if _, _, err := LoadModel(t.TempDir(), 40, 1); err == nil {
+		t.Error("folder without config.json accepted")
+	}
+}
+
+func TestTargetsExcludePadding(t *testing.T) {
+	ids, targets := Targets(Example{InputIDs: []int32{5, 6, 7, 1, 1}, AttentionMask: []int8{1, 1, 1, 0, 0}})
+	if len(ids) != 3 {
+		t.Fatalf("ids %v: trailing padding kept", ids)
+	}
+	want := []int32{6, 7, -100}
+	for i := range want {
+		if targets[i] != want[i] {
+			t.Fatalf("targets %v, want %v", targets, want)
+		}
+	}
+	// Inner padding stays an input but is never a target.
+	_, targets = Targets(Example{InputIDs: []int32{1, 5, 6}, AttentionMask: []int8{1, 0, 1}})
+	if targets[0] != -100 || targets[1] != 6 {
+		t.Errorf("targets %v", targets)
+	}
+	_, targets = Targets(Example{InputIDs: []int32{1, 2}})
+	if targets[0] != 2 || targets[1] != -100 {
+		t.Errorf("no mask: targets %v", targets)
+	}
+}
+
+func TestTrainRejectsBadOptions(t *testing.T) {
+	m := tinyModel(t, 16, 1)
+	for _, o := range []Options{
+		{},
+		{OutputDir: t.TempDir(), LearningRate: -1},
+		{OutputDir: t.TempDir(), DType: "F64"},
+	} {
+		if _, err := Train(context.Background(), m, tinyData(), o); err == nil {
+			t.Errorf("%+v accepted", o)
+		}
+	}
+	if _, err := Train(context.Background(), m, Examples{}, Options{OutputDir: t.TempDir()}); err == nil {
+		t.Error("empty dataset accepted")
+	}
+}
