@@ -32,7 +32,7 @@ type fbField struct {
 	child func(w *fbWriter) int
 }
 
-func fbScalar(size int, v uint64) *fbField      { return &fbField{size: size, v: v} }
+func fbScalar(size int, v uint64) *fbField       { return &fbField{size: size, v: v} }
 func fbRef(child func(w *fbWriter) int) *fbField { return &fbField{size: 4, child: child} }
 
 // table writes a table with the given slots (nil = absent) and returns its
