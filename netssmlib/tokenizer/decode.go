@@ -28,7 +28,6 @@ func (t *Tokenizer) Decode(ids []int32, skipSpecial bool) string {
 	return s
 }
 
-
 // cleanUpTokenization is transformers' clean_up_tokenization.
 func cleanUpTokenization(s string) string {
 	if !strings.ContainsAny(s, ".?!,'") {
