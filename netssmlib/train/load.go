@@ -1,6 +1,7 @@
 package train
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -23,19 +24,35 @@ import (
 //
 // fromWeights reports which case it was.
 func LoadModel(dir string, vocab int, seed uint64) (m *mamba.Model, fromWeights bool, err error) {
-	cfg, err := mamba.ReadConfig(filepath.Join(dir, checkpoint.ConfigName))
-	if err != nil {
-		return nil, false, err
-	}
+	cfgPath := filepath.Join(dir, checkpoint.ConfigName)
 	if !hasWeights(dir) {
+		// A config folder: vocab_size comes from the tokenizer (it may be
+		// 0 or stale in the file).
+		b, err := os.ReadFile(cfgPath)
+		if err != nil {
+			return nil, false, err
+		}
 		if vocab > 0 {
-			cfg.VocabSize = vocab
+			var raw map[string]any
+			if err := json.Unmarshal(b, &raw); err != nil {
+				return nil, false, fmt.Errorf("%s: %w", cfgPath, err)
+			}
+			raw["vocab_size"] = vocab
+			b, _ = json.Marshal(raw)
+		}
+		cfg, err := mamba.ParseConfig(b)
+		if err != nil {
+			return nil, false, fmt.Errorf("%s: %w", cfgPath, err)
 		}
 		m, err := mamba.New(cfg, seed)
 		if err != nil {
 			return nil, false, fmt.Errorf("%s: %w", dir, err)
 		}
 		return m, false, nil
+	}
+	cfg, err := mamba.ReadConfig(cfgPath)
+	if err != nil {
+		return nil, true, err
 	}
 	sd, err := checkpoint.ReadModelDir(dir)
 	if err != nil {

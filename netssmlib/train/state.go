@@ -7,15 +7,16 @@ import (
 	"path/filepath"
 
 	"github.com/netssm/netssm/netssmlib/checkpoint"
+	"github.com/netssm/netssm/netssmlib/dataset"
 	"github.com/netssm/netssm/netssmlib/mamba"
 )
 
 // Example is one tokenized training sample: ids and an attention mask (1
-// for tokens, 0 for padding; nil means no padding).
-type Example struct {
-	InputIDs      []int32
-	AttentionMask []int8
-}
+// for tokens, 0 for padding; nil means no padding). A dataset.Reader is a
+// Dataset.
+type Example = dataset.Example
+
+var _ Dataset = dataset.Reader(nil)
 
 // A checkpoint-N folder written by Train holds:
 //

@@ -1,0 +1,129 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/netssm/netssm/netssmlib/checkpoint"
+	"github.com/netssm/netssm/netssmlib/dataset"
+	"github.com/netssm/netssm/netssmlib/tokenizer"
+	"github.com/netssm/netssm/netssmlib/train"
+)
+
+func init() {
+	register(&command{
+		name:    "train",
+		summary: "train (or fine-tune, or resume) the Mamba2 model on a tokenized dataset",
+		run:     runTrain,
+	})
+}
+
+// errNoCUDA is what -device cuda says until the GPU backend lands.
+var errNoCUDA = errors.New("this build has no CUDA support (use -device cpu)")
+
+// checkDevice validates a -device flag.
+func checkDevice(dev string) error {
+	switch dev {
+	case "cpu":
+		return nil
+	case "cuda", "gpu":
+		return errNoCUDA
+	}
+	return fmt.Errorf("%w: -device %q: want cpu or cuda", errUsage, dev)
+}
+
+// parseDType maps NetSSM's dtype names to checkpoint dtypes.
+func parseDType(s string) (checkpoint.DType, error) {
+	switch s {
+	case "fp32", "float32", "f32":
+		return checkpoint.F32, nil
+	case "bf16", "bfloat16":
+		return checkpoint.BF16, nil
+	}
+	return "", fmt.Errorf("%w: -dtype %q: want fp32 or bf16", errUsage, s)
+}
+
+// stderrIsTerminal reports whether a progress bar belongs on stderr.
+func stderrIsTerminal() bool {
+	st, err := os.Stderr.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+func runTrain(ctx context.Context, args []string) error {
+	fs := newFlagSet("train", "-model CONFIG_DIR -output DIR -data-path DATASET_OR_JSONL -tokenizer DIR [flags]")
+	modelDir := fs.String("model", "", "folder with config.json (a new model), or a model/checkpoint folder with weights to fine-tune")
+	output := fs.String("output", "", "output folder: checkpoint-N folders and the final <N>_epochs folder; a run resumes from its newest checkpoint")
+	dataPath := fs.String("data-path", "", "tokenized dataset (save_to_disk folder or .arrow) or a JSONL file of samples")
+	tokDir := fs.String("tokenizer", "", "tokenizer folder (tokenizer.json)")
+	epochs := fs.Int("num-epochs", 1, "number of epochs")
+	batch := fs.Int("batch-size", 1, "sequences per micro-batch")
+	lr := fs.Float64("learning-rate", 5e-4, "peak learning rate (linear decay to 0, no warmup)")
+	accum := fs.Int("gradient-accumulation-steps", 1, "micro-batches per optimizer step")
+	dtype := fs.String("dtype", "fp32", "dtype of saved weights: fp32 or bf16 (compute is fp32 on the CPU)")
+	saveSteps := fs.Int("save-steps", 500, "save a checkpoint every N optimizer steps (the newest 2 are kept)")
+	seed := fs.Uint64("seed", 42, "seed for initialisation and data order")
+	device := fs.String("device", "cpu", "cpu or cuda")
+	logSteps := fs.Int("logging-steps", 10, "log loss and tokens/s every N steps")
+	maxLen := fs.Int("max-len", 0, "truncate JSONL samples to N tokens (0: whole samples)")
+	weightDecay := fs.Float64("weight-decay", 0, "AdamW weight decay")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
+	}
+	for _, f := range []struct{ name, v string }{{"model", *modelDir}, {"output", *output}, {"data-path", *dataPath}, {"tokenizer", *tokDir}} {
+		if f.v == "" {
+			return fmt.Errorf("%w: -%s is required", errUsage, f.name)
+		}
+	}
+	if *epochs < 1 || *batch < 1 || *accum < 1 || *saveSteps < 1 || *logSteps < 1 || *maxLen < 0 {
+		return fmt.Errorf("%w: -num-epochs, -batch-size, -gradient-accumulation-steps, -save-steps and -logging-steps must be >= 1", errUsage)
+	}
+	if !(*lr > 0) {
+		return fmt.Errorf("%w: -learning-rate must be > 0", errUsage)
+	}
+	dt, err := parseDType(*dtype)
+	if err != nil {
+		return err
+	}
+	if err := checkDevice(*device); err != nil {
+		return err
+	}
+
+	tok, err := tokenizer.Load(*tokDir)
+	if err != nil {
+		return err
+	}
+	data, err := dataset.Open(*dataPath, dataset.Options{Tokenizer: tok, MaxLen: *maxLen})
+	if err != nil {
+		return err
+	}
+	defer data.Close()
+	m, fromWeights, err := train.LoadModel(*modelDir, tok.VocabSize(), *seed)
+	if err != nil {
+		return err
+	}
+	if fromWeights {
+		fmt.Printf("fine-tuning %s (vocabulary %d, %d parameters)\n", *modelDir, m.Config.VocabSize, m.NumParams())
+	} else {
+		fmt.Printf("new model from %s (vocabulary %d, %d parameters)\n", *modelDir, m.Config.VocabSize, m.NumParams())
+	}
+	fmt.Printf("%d examples from %s\n", data.Len(), *dataPath)
+	opts := train.Options{
+		OutputDir: *output, NumEpochs: *epochs, BatchSize: *batch, GradAccum: *accum, LearningRate: *lr,
+		WeightDecay: *weightDecay, SaveSteps: *saveSteps, LoggingSteps: *logSteps, Seed: *seed, DType: dt,
+		Tokenizer: tok, Log: os.Stdout,
+	}
+	if stderrIsTerminal() {
+		opts.Progress = os.Stderr
+	}
+	res, err := train.Train(ctx, m, data, opts)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("done: %d steps, final model in %s\n", res.Steps, res.FinalDir)
+	return nil
+}

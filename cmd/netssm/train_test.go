@@ -1,0 +1,98 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/netssm/netssm/netssmlib/checkpoint"
+	"github.com/netssm/netssm/netssmlib/tokenizer"
+)
+
+// TestTrainThenGenerate runs the two subcommands end to end on the tiny
+// config and JSONL in testdata/train.
+func TestTrainThenGenerate(t *testing.T) {
+	tmp := t.TempDir()
+	tokDir := filepath.Join(tmp, "tok")
+	tok, err := tokenizer.New([]string{"netflix", "amazon"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tok.Save(tokDir); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(tmp, "out")
+	args := []string{"train", "-model", "../../testdata/train/tiny-config", "-output", out,
+		"-data-path", "../../testdata/train/tiny.jsonl", "-tokenizer", tokDir, "-num-epochs", "3",
+		"-batch-size", "2", "-save-steps", "2", "-learning-rate", "1e-2", "-dtype", "bf16"}
+	if code := run(args); code != 0 {
+		t.Fatalf("train exited %d", code)
+	}
+	final := filepath.Join(out, "3_epochs")
+	for _, f := range []string{checkpoint.TorchName, checkpoint.ConfigName, tokenizer.TokenizerFile} {
+		if _, err := os.Stat(filepath.Join(final, f)); err != nil {
+			t.Errorf("final folder: %v", err)
+		}
+	}
+	if cps, _ := checkpoint.ListCheckpoints(out); len(cps) != 2 || cps[1].Step != 6 {
+		t.Errorf("checkpoints %+v, want the newest 2 up to step 6", cps)
+	}
+	// Running again resumes at the end and only rewrites the final folder.
+	if code := run(args); code != 0 {
+		t.Fatalf("second train exited %d", code)
+	}
+
+	gen := filepath.Join(tmp, "generated.txt")
+	if code := run([]string{"generate", "-prompt", "<|netflix|>", "-model", final, "-genlen", "2", "-gen-len-pkts",
+		"-topk", "0", "-temperature", "0.8", "-seed", "1", "-out", gen}); code != 0 {
+		t.Fatalf("generate exited %d", code)
+	}
+	b, err := os.ReadFile(gen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(b)
+	if !strings.HasPrefix(text, "<|netflix|> ") {
+		t.Errorf("generated text does not start with the prompt: %.80q", text)
+	}
+	if n := strings.Count(text, "<|pkt|>"); n != 2 && !strings.HasSuffix(text, "<|endoftext|>") {
+		t.Errorf("%d packet separators, want 2 (or an early <|endoftext|>): %.200q", n, text)
+	}
+	// Batched generation writes one file per trace.
+	if code := run([]string{"generate", "-prompt", "<|amazon|>", "-model", final, "-genlen", "5", "-batch", "2",
+		"-out", filepath.Join(tmp, "g.txt")}); code != 0 {
+		t.Fatalf("batched generate exited %d", code)
+	}
+	for _, f := range []string{"g_0.txt", "g_1.txt"} {
+		if _, err := os.Stat(filepath.Join(tmp, f)); err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+func TestTrainFlags(t *testing.T) {
+	ctx := context.Background()
+	base := []string{"-model", "m", "-output", "o", "-data-path", "d", "-tokenizer", "t"}
+	if err := runTrain(ctx, append(base, "-device", "cuda")); !errors.Is(err, errNoCUDA) {
+		t.Errorf("-device cuda: %v", err)
+	}
+	for _, bad := range [][]string{
+		append(base, "-dtype", "fp8"),
+		append(base, "-device", "tpu"),
+		append(base, "-num-epochs", "0"),
+		{"-model", "m"},
+	} {
+		if err := runTrain(ctx, bad); !errors.Is(err, errUsage) {
+			t.Errorf("%v: err = %v, want a usage error", bad, err)
+		}
+	}
+	if err := runGenerate(ctx, []string{"-prompt", "x", "-model", "m", "-topp", "2"}); !errors.Is(err, errUsage) {
+		t.Errorf("generate -topp 2: %v", err)
+	}
+	if err := runGenerate(ctx, []string{"-prompt", "x", "-model", "m", "-device", "cuda"}); !errors.Is(err, errNoCUDA) {
+		t.Errorf("generate -device cuda: %v", err)
+	}
+}
