@@ -290,3 +290,37 @@ func TestTrainRejectsBadOptions(t *testing.T) {
 		t.Error("empty dataset accepted")
 	}
 }
+
+// TestResumeFromHFCheckpoint resumes from a checkpoint folder as HF's
+// Trainer writes it (weights, config, trainer_state.json; no state of
+// ours): weights and step are restored, the optimizer restarts.
+func TestResumeFromHFCheckpoint(t *testing.T) {
+	out := t.TempDir()
+	var log bytes.Buffer
+	opts := Options{OutputDir: out, NumEpochs: 1, SaveSteps: 2, StopAfter: 2, Log: &log}
+	m := tinyModel(t, 16, 1)
+	if _, err := Train(context.Background(), m, tinyData(), opts); err != nil {
+		t.Fatal(err)
+	}
+	cp := filepath.Join(out, "checkpoint-2")
+	for _, f := range []string{RunStateName, OptimizerStateName} {
+		if err := os.Remove(filepath.Join(cp, f)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := paramsOf(m)
+	opts.StopAfter = 2 // resume and stop at once: weights must be the checkpoint's
+	resumed := tinyModel(t, 16, 7)
+	res, err := Train(context.Background(), resumed, tinyData(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Resumed != 2 || !strings.Contains(log.String(), "optimizer.pt is not read") {
+		t.Errorf("resumed at %d; log:\n%s", res.Resumed, log.String())
+	}
+	sameBits(t, "HF checkpoint weights", want, paramsOf(resumed))
+	opts.StopAfter = 0
+	if res, err = Train(context.Background(), resumed, tinyData(), opts); err != nil || res.Steps != 5 {
+		t.Fatalf("continuing: %+v %v", res, err)
+	}
+}
