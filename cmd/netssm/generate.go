@@ -26,7 +26,7 @@ func runGenerate(ctx context.Context, args []string) error {
 	prompt := fs.String("prompt", "", "prompt text, usually a label token such as <|netflix|>, optionally followed by packets")
 	modelDir := fs.String("model", "", "model folder (config.json + pytorch_model.bin or model.safetensors)")
 	tokDir := fs.String("tokenizer", "", "tokenizer folder (default: the model folder)")
-	genlen := fs.Int("genlen", 1000, "number of tokens to generate (packets with -gen-len-pkts)")
+	genlen := fs.Int("genlen", 100, "number of tokens to generate (packets with -gen-len-pkts)")
 	pkts := fs.Bool("gen-len-pkts", false, "count -genlen in packets (<|pkt|> tokens) instead of tokens")
 	temperature := fs.Float64("temperature", 1, "sampling temperature")
 	topk := fs.Int("topk", 1, "top-k (1: greedy, 0: whole vocabulary)")
