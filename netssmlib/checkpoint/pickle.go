@@ -26,31 +26,25 @@ type pyList struct{ items []any }
 
 // pyDict is a Python dict or OrderedDict with its insertion order kept.
 type pyDict struct {
-	keys []any
-	vals []any
+	keys  []any
+	vals  []any
+	index map[any]int // position of string and int keys
 }
 
 func (d *pyDict) set(k, v any) {
-	for i, old := range d.keys {
-		if keyEqual(old, k) {
+	switch k.(type) {
+	case string, int64:
+		if d.index == nil {
+			d.index = map[any]int{}
+		}
+		if i, ok := d.index[k]; ok {
 			d.vals[i] = v
 			return
 		}
+		d.index[k] = len(d.keys)
 	}
 	d.keys = append(d.keys, k)
 	d.vals = append(d.vals, v)
-}
-
-func keyEqual(a, b any) bool {
-	switch x := a.(type) {
-	case string:
-		y, ok := b.(string)
-		return ok && x == y
-	case int64:
-		y, ok := b.(int64)
-		return ok && x == y
-	}
-	return false
 }
 
 // pyGlobal is a module-qualified name from GLOBAL / STACK_GLOBAL.

@@ -322,3 +322,17 @@ func FuzzPickle(f *testing.F) {
 		DecodeTorch(bytes.NewReader(zbuf.Bytes()), int64(zbuf.Len()))
 	})
 }
+
+func TestPickleDictKeepsOrderAndReplaces(t *testing.T) {
+	// {"b": 1, "a": 2, "b": 3} -> keys b, a with b = 3.
+	var p pklBuilder
+	p.op(0x80, 2, '}', '(').str("b").op('K', 1).str("a").op('K', 2).str("b").op('K', 3, 'u', '.')
+	v, err := (&pickleVM{data: p.Bytes()}).run()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := v.(*pyDict)
+	if len(d.keys) != 2 || d.keys[0] != "b" || d.vals[0] != int64(3) || d.keys[1] != "a" {
+		t.Errorf("dict keys %v vals %v", d.keys, d.vals)
+	}
+}
