@@ -68,6 +68,7 @@ func runTrain(ctx context.Context, args []string) error {
 	logSteps := fs.Int("logging-steps", 10, "log loss and tokens/s every N steps")
 	maxLen := fs.Int("max-len", 0, "truncate JSONL samples to N tokens (0: whole samples)")
 	weightDecay := fs.Float64("weight-decay", 0, "AdamW weight decay")
+	stopAfter := fs.Int("stop-after", 0, "stop with a checkpoint after N optimizer steps (run again to resume); 0: train to the end")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -78,6 +79,9 @@ func runTrain(ctx context.Context, args []string) error {
 		if f.v == "" {
 			return fmt.Errorf("%w: -%s is required", errUsage, f.name)
 		}
+	}
+	if *stopAfter < 0 {
+		return fmt.Errorf("%w: -stop-after must be >= 0", errUsage)
 	}
 	if *epochs < 1 || *batch < 1 || *accum < 1 || *saveSteps < 1 || *logSteps < 1 || *maxLen < 0 {
 		return fmt.Errorf("%w: -num-epochs, -batch-size, -gradient-accumulation-steps, -save-steps and -logging-steps must be >= 1", errUsage)
@@ -115,7 +119,7 @@ func runTrain(ctx context.Context, args []string) error {
 	opts := train.Options{
 		OutputDir: *output, NumEpochs: *epochs, BatchSize: *batch, GradAccum: *accum, LearningRate: *lr,
 		WeightDecay: *weightDecay, SaveSteps: *saveSteps, LoggingSteps: *logSteps, Seed: *seed, DType: dt,
-		Tokenizer: tok, Log: os.Stdout,
+		Tokenizer: tok, Log: os.Stdout, StopAfter: *stopAfter,
 	}
 	if stderrIsTerminal() {
 		opts.Progress = os.Stderr
@@ -123,6 +127,10 @@ func runTrain(ctx context.Context, args []string) error {
 	res, err := train.Train(ctx, m, data, opts)
 	if err != nil {
 		return err
+	}
+	if res.FinalDir == "" {
+		fmt.Printf("stopped at step %d of %d (checkpoint %s); run the same command again to resume\n", res.Steps, res.TotalSteps, res.Checkpoint)
+		return nil
 	}
 	fmt.Printf("done: %d steps, final model in %s\n", res.Steps, res.FinalDir)
 	return nil

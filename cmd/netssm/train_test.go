@@ -28,6 +28,13 @@ func TestTrainThenGenerate(t *testing.T) {
 	args := []string{"train", "-model", "../../testdata/train/tiny-config", "-output", out,
 		"-data-path", "../../testdata/train/tiny.jsonl", "-tokenizer", tokDir, "-num-epochs", "3",
 		"-batch-size", "2", "-save-steps", "2", "-learning-rate", "1e-2", "-dtype", "bf16"}
+	// Stop after 3 steps, then run again: it resumes and finishes.
+	if code := run(append(args, "-stop-after", "3")); code != 0 {
+		t.Fatalf("train -stop-after exited %d", code)
+	}
+	if _, err := os.Stat(filepath.Join(out, "checkpoint-3")); err != nil {
+		t.Fatalf("no checkpoint after -stop-after 3: %v", err)
+	}
 	if code := run(args); code != 0 {
 		t.Fatalf("train exited %d", code)
 	}
