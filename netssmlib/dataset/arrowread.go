@@ -2,6 +2,7 @@ package dataset
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -134,14 +135,13 @@ func openShard(path string) (*shard, error) {
 // only touched when examples are read).
 func (sh *shard) index() error {
 	data := sh.data
-	off := 0
-	if bytes.HasPrefix(data, arrowFileMagic) {
-		off = 8 // IPC file format: the stream follows the magic and padding
-	}
 	if len(data) == 0 {
 		return errors.New("empty file")
 	}
-	m, err := readMessage(data, off)
+	if bytes.HasPrefix(data, arrowFileMagic) {
+		return sh.indexFile()
+	}
+	m, err := readMessage(data, 0)
 	if err == io.EOF {
 		return errors.New("not an Arrow IPC stream (no schema)")
 	}
@@ -155,7 +155,7 @@ func (sh *shard) index() error {
 	if err != nil {
 		return err
 	}
-	for off = m.next; ; off = m.next {
+	for off := m.next; ; off = m.next {
 		m, err = readMessage(data, off)
 		if err == io.EOF {
 			return nil
@@ -163,22 +163,77 @@ func (sh *shard) index() error {
 		if err != nil {
 			return err
 		}
-		switch m.kind {
-		case msgRecordBatch:
-			b, err := parseBatch(s, m)
-			if err != nil {
-				return fmt.Errorf("record batch %d: %v", len(sh.batches), err)
-			}
-			if b.hasM && b.mask.rows != b.rows {
-				return fmt.Errorf("record batch %d: attention_mask rows differ", len(sh.batches))
-			}
-			sh.batches = append(sh.batches, b)
-		case msgDictionaryBatch:
-			// dictionaries belong to columns we do not read
-		default:
-			return fmt.Errorf("unexpected message type %d", m.kind)
+		if err := sh.add(s, m); err != nil {
+			return err
 		}
 	}
+}
+
+func (sh *shard) add(s *schemaInfo, m message) error {
+	switch m.kind {
+	case msgRecordBatch:
+		b, err := parseBatch(s, m)
+		if err != nil {
+			return fmt.Errorf("record batch %d: %v", len(sh.batches), err)
+		}
+		if b.hasM && b.mask.rows != b.rows {
+			return fmt.Errorf("record batch %d: attention_mask rows differ", len(sh.batches))
+		}
+		sh.batches = append(sh.batches, b)
+	case msgDictionaryBatch:
+		// dictionaries belong to columns we do not read
+	default:
+		return fmt.Errorf("unexpected message type %d", m.kind)
+	}
+	return nil
+}
+
+// indexFile reads the IPC file format through its footer: "ARROW1", int32
+// footer length at the end; the Footer table holds the schema and the blocks
+// (offset, metadata length, body length) of the record batches.
+func (sh *shard) indexFile() error {
+	data := sh.data
+	if len(data) < 8+10 || !bytes.HasSuffix(data, arrowFileMagic) {
+		return errors.New("arrow file without its closing magic (truncated?)")
+	}
+	flen := int(int32(binary.LittleEndian.Uint32(data[len(data)-10:])))
+	fstart := len(data) - 10 - flen
+	if flen <= 0 || fstart < 8 {
+		return errors.New("arrow file with a bad footer length")
+	}
+	footer, err := fbRoot(data[fstart : len(data)-10])
+	if err != nil {
+		return fmt.Errorf("arrow file footer: %v", err)
+	}
+	st, ok, err := footer.table(1)
+	if err != nil || !ok {
+		return errors.New("arrow file footer has no schema")
+	}
+	s, err := parseSchema(st)
+	if err != nil {
+		return err
+	}
+	start, n, err := footer.vector(3, 24)
+	if err != nil {
+		return fbErr("arrow file record batches", err)
+	}
+	for i := 0; i < n; i++ {
+		off := int64(binary.LittleEndian.Uint64(footer.b[start+24*i:]))
+		if off < 8 || off >= int64(fstart) {
+			return fmt.Errorf("record batch %d at bad offset %d", i, off)
+		}
+		m, err := readMessage(data[:fstart], int(off))
+		if err != nil {
+			if err == io.EOF {
+				err = errors.New("empty message")
+			}
+			return fmt.Errorf("record batch %d: %v", i, err)
+		}
+		if err := sh.add(s, m); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (r *arrowReader) Len() int { return r.total }

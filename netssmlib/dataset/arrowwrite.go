@@ -19,7 +19,7 @@ const schemaMetadata = `{"info": {"features": ` + featuresJSON + `}}`
 // they grow past batchBytes, which bounds memory for long samples.
 const (
 	batchRows  = 1000
-	batchBytes = 64 << 20
+	batchBytes = 16 << 20
 )
 
 // streamWriter writes examples as an Arrow IPC stream with the two list

@@ -23,11 +23,13 @@ func dataField(line []byte) (raw []byte, escaped bool, err error) {
 		return nil, false, errors.New("not a JSON object")
 	}
 	i++
+	found := false
+	i = skipWS(line, i)
+	if i < len(line) && line[i] == '}' {
+		return nil, false, errors.New(`no "Data" field`)
+	}
 	for {
 		i = skipWS(line, i)
-		if i < len(line) && line[i] == '}' {
-			return nil, false, errors.New(`no "Data" field`)
-		}
 		if i >= len(line) || line[i] != '"' {
 			return nil, false, errors.New("malformed JSON object (expected a key)")
 		}
@@ -35,8 +37,7 @@ func dataField(line []byte) (raw []byte, escaped bool, err error) {
 		if err != nil {
 			return nil, false, err
 		}
-		key := line[ks:ke]
-		isData := string(key) == DataField
+		isData := string(line[ks:ke]) == DataField
 		if kesc { // a key spelled with escapes
 			var k string
 			if json.Unmarshal(line[ks-1:ke+1], &k) == nil {
@@ -56,9 +57,10 @@ func dataField(line []byte) (raw []byte, escaped bool, err error) {
 			if err != nil {
 				return nil, false, err
 			}
-			return line[vs:ve], vesc, nil
-		}
-		if i, err = skipValue(line, i); err != nil {
+			// Python's json keeps the last of duplicate keys; so do we.
+			raw, escaped, found = line[vs:ve], vesc, true
+			i = ve + 1
+		} else if i, err = skipValue(line, i); err != nil {
 			return nil, false, err
 		}
 		i = skipWS(line, i)
@@ -67,7 +69,13 @@ func dataField(line []byte) (raw []byte, escaped bool, err error) {
 			continue
 		}
 		if i < len(line) && line[i] == '}' {
-			return nil, false, errors.New(`no "Data" field`)
+			if skipWS(line, i+1) != len(line) {
+				return nil, false, errors.New("text after the JSON object")
+			}
+			if !found {
+				return nil, false, errors.New(`no "Data" field`)
+			}
+			return raw, escaped, nil
 		}
 		return nil, false, errors.New("malformed JSON object (expected ',' or '}')")
 	}

@@ -1,11 +1,12 @@
 package dataset
 
 import (
-	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash"
+	"hash/crc32"
 	"os"
 	"path/filepath"
 	"strings"
@@ -31,7 +32,7 @@ type Writer struct {
 	shards     []string // temporary shard names, in order
 	rows       int
 	tokens     int64
-	fp         hash.Hash
+	fp, fpLen  hash.Hash32 // fingerprint: CRC-32 of the ids and of the lengths
 	closed     bool
 }
 
@@ -65,7 +66,7 @@ func Create(dir string, opt WriterOptions) (*Writer, error) {
 	if opt.ShardBytes <= 0 {
 		opt.ShardBytes = DefaultShardBytes
 	}
-	return &Writer{dir: dir, tmp: tmp, shardBytes: opt.ShardBytes, fp: sha256.New()}, nil
+	return &Writer{dir: dir, tmp: tmp, shardBytes: opt.ShardBytes, fp: crc32.NewIEEE(), fpLen: crc32.NewIEEE()}, nil
 }
 
 // Write appends one example. InputIDs and AttentionMask must have the same
@@ -92,6 +93,9 @@ func (w *Writer) Write(ex Example) error {
 		w.shards = append(w.shards, name)
 	}
 	w.fp.Write(i32bytes(ex.InputIDs))
+	var l [4]byte
+	binary.LittleEndian.PutUint32(l[:], uint32(len(ex.InputIDs)))
+	w.fpLen.Write(l[:])
 	w.rows++
 	w.tokens += int64(len(ex.InputIDs))
 	return w.sw.write(ex)
@@ -168,8 +172,7 @@ func (w *Writer) finish() error {
 		}
 		names = append(names, name)
 	}
-	fmt.Fprintf(w.fp, "rows=%d", w.rows)
-	fingerprint := hex.EncodeToString(w.fp.Sum(nil))[:16]
+	fingerprint := hex.EncodeToString(w.fpLen.Sum(w.fp.Sum(nil))) // 16 hex digits, like datasets' fingerprints
 	var st strings.Builder
 	st.WriteString("{\n  \"_data_files\": [\n")
 	for i, name := range names {

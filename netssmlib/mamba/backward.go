@@ -73,9 +73,7 @@ func (m *Model) ForwardBackward(ctx context.Context, ids, targets []int32) (loss
 	dhf := ws.h[:T*D]
 	transpose(V, D, m.lmHead.Data, D, ws.tA, V)
 	gemmNT(T, D, V, dl, V, ws.tA, V, dhf, D, false)
-	transpose(T, V, dl, V, ws.tA, T)
-	transpose(T, D, ws.hf, D, ws.tB, T)
-	gemmNT(V, D, T, ws.tA, T, ws.tB, T, m.lmHead.Grad, D, true)
+	m.weightGrad(T, V, D, dl, ws.hf, m.lmHead.Grad)
 
 	dresid := ws.dresid[:T*D]
 	clear(dresid)
@@ -105,6 +103,22 @@ func (m *Model) ForwardBackward(ctx context.Context, ids, targets []int32) (loss
 		}
 	}
 	return lossSum, nTargets, nil
+}
+
+// weightGradRows is how many positions weightGrad transposes at a time.
+const weightGradRows = 1024
+
+// weightGrad adds dyᵀ·x to grad [O, I] for dy [T, O] and x [T, I] (the
+// weight gradient of y = x·Wᵀ), transposing a block of positions at a time
+// so that the scratch stays small whatever T is.
+func (m *Model) weightGrad(T, O, I int, dy, x, grad []float32) {
+	ws := m.ws
+	for t0 := 0; t0 < T; t0 += weightGradRows {
+		tb := min(weightGradRows, T-t0)
+		transpose(tb, O, dy[t0*O:], O, ws.tA, tb)
+		transpose(tb, I, x[t0*I:], I, ws.tB, tb)
+		gemmNT(O, I, tb, ws.tA, tb, ws.tB, tb, grad, I, true)
+	}
 }
 
 // rmsNormBackward adds to dx the gradient through out = x*rstd*w given
@@ -164,9 +178,7 @@ func (m *Model) layerBackward(ctx context.Context, li, T int, c *layerCache, x, 
 	// out_proj.
 	transpose(D, DI, l.outProj.Data, DI, ws.tA, D)
 	gemmNT(T, DI, D, dh, D, ws.tA, D, dy, DI, false)
-	transpose(T, D, dh, D, ws.tA, T)
-	transpose(T, DI, c.yn, DI, ws.tB, T)
-	gemmNT(D, DI, T, ws.tA, T, ws.tB, T, l.outProj.Grad, DI, true)
+	m.weightGrad(T, D, DI, dh, c.yn, l.outProj.Grad)
 
 	// Gated RMSNorm and y = ssd + D*x.
 	for _, part := range ws.part {
@@ -305,9 +317,7 @@ func (m *Model) layerBackward(ctx context.Context, li, T int, c *layerCache, x, 
 	du := ws.h[:T*D]
 	transpose(DP, D, l.inProj.Data, D, ws.tA, DP)
 	gemmNT(T, D, DP, dzx, DP, ws.tA, DP, du, D, false)
-	transpose(T, DP, dzx, DP, ws.tA, T)
-	transpose(T, D, c.u, D, ws.tB, T)
-	gemmNT(DP, D, T, ws.tA, T, ws.tB, T, l.inProj.Grad, D, true)
+	m.weightGrad(T, DP, D, dzx, c.u, l.inProj.Grad)
 
 	m.rmsNormBackward(T, D, x, l.norm, c.rstd1, du, dresid)
 	return nil
@@ -344,15 +354,7 @@ func (m *Model) ssdBackward(ctx context.Context, T int, c *layerCache, A, dy, dx
 			g := h / hpg
 			a := A[h]
 			ssdChunkPrep(sc, c, h, t0, q, cfg, a)
-			cb := ws.cb[g*Q*Q:]
-			for t := 0; t < q; t++ {
-				mrow := sc.m[t*Q : t*Q+q]
-				at := sc.acum[t]
-				for s := 0; s <= t; s++ {
-					mrow[s] = cb[t*Q+s] * float32(math.Exp(float64(at-sc.acum[s])))
-				}
-				clear(mrow[t+1:])
-			}
+			ssdDecayM(sc, ws.cb[g*Q*Q:], q, Q)
 			for t := 0; t < q; t++ {
 				copy(sc.dy[t*P:(t+1)*P], dy[(t0+t)*DI+h*P:(t0+t)*DI+(h+1)*P])
 			}
@@ -360,7 +362,7 @@ func (m *Model) ssdBackward(ctx context.Context, T int, c *layerCache, A, dy, dx
 			dacum := sc.dacum[:q]
 			clear(dacum)
 			last := sc.acum[q-1]
-			eL := float32(math.Exp(float64(last)))
+			eL := expf(last)
 			dHn := ws.dstate[h*P*N : (h+1)*P*N]
 			hp := prev[h*P*N : (h+1)*P*N]
 			cOff := t0*CD + DI + G*N + g*N
@@ -373,10 +375,11 @@ func (m *Model) ssdBackward(ctx context.Context, T int, c *layerCache, A, dy, dx
 			gemmNTSerial(q, P, q, sc.mt, Q, sc.dyT, Q, sc.dxdt, P, false)
 			// (c), (d) the state leaving the chunk.
 			for s := 0; s < q; s++ {
-				ws := float32(math.Exp(float64(last - sc.acum[s])))
+				w := expf(last - sc.acum[s])
+				sc.wst[s] = w
 				br := c.xbc[bOff+s*CD : bOff+s*CD+N]
 				for n, v := range br {
-					sc.bw[s*N+n] = v * ws
+					sc.bw[s*N+n] = v * w
 				}
 			}
 			gemmNTSerial(q, P, N, sc.bw, N, dHn, N, sc.dxdt, P, true)
@@ -384,7 +387,7 @@ func (m *Model) ssdBackward(ctx context.Context, T int, c *layerCache, A, dy, dx
 			gemmNTSerial(q, N, P, sc.xdt, P, sc.dhT, P, sc.dbw, N, false)
 			dbp := ws.dbPart[h*Q*N:]
 			for s := 0; s < q; s++ {
-				w := float32(math.Exp(float64(last - sc.acum[s])))
+				w := sc.wst[s]
 				br := c.xbc[bOff+s*CD : bOff+s*CD+N]
 				var dw float32
 				for n, v := range sc.dbw[s*N : (s+1)*N] {
@@ -402,7 +405,7 @@ func (m *Model) ssdBackward(ctx context.Context, T int, c *layerCache, A, dy, dx
 			} else {
 				gemmNTSerial(q, P, N, c.xbc[cOff:], CD, hp, N, sc.z, P, false)
 				for t := 0; t < q; t++ {
-					e := float32(math.Exp(float64(sc.acum[t])))
+					e := expf(sc.acum[t])
 					var de float32
 					for p := 0; p < P; p++ {
 						de += sc.dy[t*P+p] * sc.z[t*P+p]
@@ -425,10 +428,10 @@ func (m *Model) ssdBackward(ctx context.Context, T int, c *layerCache, A, dy, dx
 			// (f) through M = CB ∘ L.
 			dcb := ws.dcb[h*Q*Q:]
 			for t := 0; t < q; t++ {
-				at := sc.acum[t]
+				drow := sc.decay[t*Q:]
 				for s := 0; s <= t; s++ {
 					dmv := sc.dm[t*Q+s]
-					dcb[t*Q+s] = dmv * float32(math.Exp(float64(at-sc.acum[s])))
+					dcb[t*Q+s] = dmv * drow[s]
 					wv := dmv * sc.m[t*Q+s]
 					dacum[t] += wv
 					dacum[s] -= wv

@@ -8,9 +8,9 @@ import (
 
 const normEps = 1e-5
 
-func silu(x float32) float32 { return x / (1 + float32(math.Exp(float64(-x)))) }
+func silu(x float32) float32 { return x / (1 + expf(-x)) }
 
-func sigmoid(x float32) float32 { return 1 / (1 + float32(math.Exp(float64(-x)))) }
+func sigmoid(x float32) float32 { return 1 / (1 + expf(-x)) }
 
 // softplus as torch.nn.functional.softplus (threshold 20).
 func softplus(x float32) float32 {
@@ -189,15 +189,7 @@ func (m *Model) ssdForward(ctx context.Context, T int, c *layerCache, A, init []
 			g := h / hpg
 			ssdChunkPrep(sc, c, h, t0, q, cfg, A[h])
 			// M = (C·Bᵀ) ∘ exp(acum_t - acum_s), causal.
-			cb := ws.cb[g*Q*Q:]
-			for t := 0; t < q; t++ {
-				mrow := sc.m[t*Q : t*Q+q]
-				at := sc.acum[t]
-				for s := 0; s <= t; s++ {
-					mrow[s] = cb[t*Q+s] * float32(math.Exp(float64(at-sc.acum[s])))
-				}
-				clear(mrow[t+1:])
-			}
+			ssdDecayM(sc, ws.cb[g*Q*Q:], q, Q)
 			yh := c.y[t0*DI+h*P:]
 			gemmNTSerial(q, P, q, sc.m, Q, sc.xdtT, Q, yh, DI, false)
 			hp := prev[h*P*N : (h+1)*P*N]
@@ -208,7 +200,7 @@ func (m *Model) ssdForward(ctx context.Context, T int, c *layerCache, A, init []
 				// y_t += exp(acum_t) C_t·h_prev
 				gemmNTSerial(q, P, N, c.xbc[cOff:], CD, hp, N, sc.z, P, false)
 				for t := 0; t < q; t++ {
-					e := float32(math.Exp(float64(sc.acum[t])))
+					e := expf(sc.acum[t])
 					yr := yh[t*DI : t*DI+P]
 					for p, v := range sc.z[t*P : (t+1)*P] {
 						yr[p] += e * v
@@ -217,7 +209,7 @@ func (m *Model) ssdForward(ctx context.Context, T int, c *layerCache, A, init []
 			}
 			// h_next = exp(acum_last) h_prev + Σ_s exp(acum_last-acum_s) dt_s x_s B_sᵀ
 			last := sc.acum[q-1]
-			eL := float32(math.Exp(float64(last)))
+			eL := expf(last)
 			for i := range hn {
 				if zeroPrev {
 					hn[i] = 0
@@ -226,7 +218,7 @@ func (m *Model) ssdForward(ctx context.Context, T int, c *layerCache, A, init []
 				}
 			}
 			for s := 0; s < q; s++ {
-				w := float32(math.Exp(float64(last - sc.acum[s])))
+				w := expf(last - sc.acum[s])
 				br := c.xbc[bOff+s*CD : bOff+s*CD+N]
 				for n, v := range br {
 					sc.bwT[n*Q+s] = v * w
@@ -236,6 +228,27 @@ func (m *Model) ssdForward(ctx context.Context, T int, c *layerCache, A, init []
 		})
 	}
 	return nil
+}
+
+// ssdDecayM fills sc.m with M = (C·Bᵀ) ∘ exp(acum_t - acum_s) for s <= t, 0
+// above the diagonal, and sc.decay with the decay factors exp(acum_t - acum_s).
+func ssdDecayM(sc *ssdScratch, cb []float32, q, Q int) {
+	l := sc.lrow[:q]
+	clear(l)
+	lo := 0
+	prev := float32(0)
+	for t := 0; t < q; t++ {
+		decayRow(l, t, expf(sc.acum[t]-prev), &lo)
+		prev = sc.acum[t]
+		mrow := sc.m[t*Q : t*Q+q]
+		drow := sc.decay[t*Q : t*Q+q]
+		crow := cb[t*Q : t*Q+q]
+		for s := 0; s <= t; s++ {
+			drow[s] = l[s]
+			mrow[s] = crow[s] * l[s]
+		}
+		clear(mrow[t+1:])
+	}
 }
 
 // ssdChunkPrep fills acum (cumulative dt*A within the chunk), xdt and xdtT

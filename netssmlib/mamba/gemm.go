@@ -13,6 +13,10 @@ func gemmNT(m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32
 		return
 	}
 	flops := m * n * k
+	if usePacked(m, n, k) {
+		gemmPacked(m, n, k, a, lda, b, ldb, c, ldc, acc, workers() > 1)
+		return
+	}
 	if flops < 1<<17 || workers() == 1 {
 		gemmNTSerial(m, n, k, a, lda, b, ldb, c, ldc, acc)
 		return
@@ -35,8 +39,16 @@ const (
 	gemmKB = 512 // depth per block
 )
 
+// usePacked picks the packed 6x16 path for products with enough rows and
+// columns to fill its tiles; short products (decoding) use dot products.
+func usePacked(m, n, k int) bool { return havePacked() && m >= 12 && n >= 16 && k >= 16 }
+
 func gemmNTSerial(m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, acc bool) {
 	if m == 0 || n == 0 {
+		return
+	}
+	if usePacked(m, n, k) {
+		gemmPacked(m, n, k, a, lda, b, ldb, c, ldc, acc, false)
 		return
 	}
 	if k == 0 {

@@ -12,6 +12,24 @@ func dot2x4AVX(k int, a *float32, lda int, b *float32, ldb int, out *[8]float32)
 //go:noescape
 func dotAVX(k int, a, b *float32) float32
 
+//go:noescape
+func kern6x16AVX(k int, a, b, c *float32, ldc int, acc int)
+
+// havePacked reports whether the packed 6x16 kernel is available.
+func havePacked() bool { return hasAVX2FMA }
+
+// kern6x16 computes a 6x16 tile of C from packed panels (see gemmPacked).
+func kern6x16(k int, a, b, c []float32, ldc int, acc bool) {
+	_ = a[6*k-1]
+	_ = b[16*k-1]
+	_ = c[5*ldc+15]
+	ac := 0
+	if acc {
+		ac = 1
+	}
+	kern6x16AVX(k, &a[0], &b[0], &c[0], ldc, ac)
+}
+
 // dot2x4 dispatches to the AVX2/FMA kernel for the multiple-of-8 part of k.
 func dot2x4(k int, a []float32, lda int, b []float32, ldb int, out *[8]float32) {
 	if !hasAVX2FMA || k < 8 {

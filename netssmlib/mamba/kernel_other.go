@@ -9,3 +9,7 @@ func dot2x4(k int, a []float32, lda int, b []float32, ldb int, out *[8]float32) 
 }
 
 func dot(a, b []float32) float32 { return dotGo(a, b) }
+
+func havePacked() bool { return false }
+
+func kern6x16(k int, a, b, c []float32, ldc int, acc bool) { kern6x16Go(k, a, b, c, ldc, acc) }

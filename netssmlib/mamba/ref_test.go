@@ -75,6 +75,8 @@ func (r *refModel) mixer(li int, u [][]float64) [][]float64 {
 		zx[t] = rlinear(r.p[pre+"in_proj.weight"], u[t])
 	}
 	convW, convB := r.p[pre+"conv1d.weight"], r.p[pre+"conv1d.bias"]
+	dtBias, aLog, dD := r.p[pre+"dt_bias"], r.p[pre+"A_log"], r.p[pre+"D"]
+	normW, outW := r.p[pre+"norm.weight"], r.p[pre+"out_proj.weight"]
 	state := make([]float64, H*P*N)
 	out := make([][]float64, T)
 	for t := 0; t < T; t++ {
@@ -94,8 +96,8 @@ func (r *refModel) mixer(li int, u [][]float64) [][]float64 {
 		y := make([]float64, DI)
 		for h := 0; h < H; h++ {
 			g := h / (H / G)
-			dt := rsoftplus(zx[t][DI+CD+h] + r.p[pre+"dt_bias"][h])
-			a := -math.Exp(r.p[pre+"A_log"][h])
+			dt := rsoftplus(zx[t][DI+CD+h] + dtBias[h])
+			a := -math.Exp(aLog[h])
 			dA := math.Exp(dt * a)
 			for p := 0; p < P; p++ {
 				x := xbc[h*P+p]
@@ -105,7 +107,7 @@ func (r *refModel) mixer(li int, u [][]float64) [][]float64 {
 					state[i] = state[i]*dA + dt*x*xbc[DI+g*N+n]
 					acc += state[i] * xbc[DI+G*N+g*N+n]
 				}
-				y[h*P+p] = acc + r.p[pre+"D"][h]*x
+				y[h*P+p] = acc + dD[h]*x
 			}
 		}
 		gs := DI / G
@@ -115,9 +117,9 @@ func (r *refModel) mixer(li int, u [][]float64) [][]float64 {
 			for i := range gv {
 				gv[i] = y[g*gs+i] * rsilu(zx[t][g*gs+i])
 			}
-			copy(yn[g*gs:], rrms(gv, r.p[pre+"norm.weight"][g*gs:(g+1)*gs]))
+			copy(yn[g*gs:], rrms(gv, normW[g*gs:(g+1)*gs]))
 		}
-		out[t] = rlinear(r.p[pre+"out_proj.weight"], yn)
+		out[t] = rlinear(outW, yn)
 	}
 	return out
 }
@@ -176,3 +178,7 @@ func (r *refModel) loss(ids, targets []int32) float64 {
 	}
 	return sum
 }
+
+func sqrt(x float64) float64     { return math.Sqrt(x) }
+func exp(x float64) float64      { return math.Exp(x) }
+func log1pexp(x float64) float64 { return rsoftplus(x) }

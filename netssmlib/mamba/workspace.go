@@ -35,6 +35,8 @@ func newLayerCache(cfg Config, T int) *layerCache {
 // ssdScratch is one worker's buffers for one (chunk, head) of the SSD.
 type ssdScratch struct {
 	m, dm, mt   []float32 // [Q, Q]
+	decay       []float32 // [Q, Q] exp(acum_t - acum_s), s <= t
+	lrow, wst   []float32 // [Q]
 	xdt, xdtT   []float32 // [Q, P], [P, Q]
 	bw, bwT     []float32 // [Q, N], [N, Q]
 	z, dy, dyT  []float32 // [Q, P], [Q, P], [P, Q]
@@ -50,7 +52,7 @@ func newSSDScratch(cfg Config) *ssdScratch {
 	Q, P, N := s.ChunkSize, s.HeadDim, s.DState
 	f := func(n int) []float32 { return make([]float32, n) }
 	return &ssdScratch{
-		m: f(Q * Q), dm: f(Q * Q), mt: f(Q * Q),
+		m: f(Q * Q), dm: f(Q * Q), mt: f(Q * Q), decay: f(Q * Q), lrow: f(Q), wst: f(Q),
 		xdt: f(Q * P), xdtT: f(P * Q), bw: f(Q * N), bwT: f(N * Q),
 		z: f(Q * P), dy: f(Q * P), dyT: f(P * Q), dxdt: f(Q * P), dbw: f(Q * N),
 		hT: f(N * P), dhT: f(N * P), dhNew: f(N * P), acum: f(Q), dacum: f(Q), ct: f(N * Q),
@@ -136,7 +138,8 @@ func (m *Model) workspace(T int, training bool) *workspace {
 		ws.dresid = f(T * D)
 		ws.dbuf = f(T * max(cfg.DInProj(), V))
 		ws.dbuf2 = f(T * max(cfg.ConvDim(), cfg.DInner(), D))
-		big := max(T*max(cfg.DInProj(), V, cfg.DInner()), cfg.DInProj()*D, V*D, D*cfg.DInner())
+		// Weight transposes and blocks of weightGradRows positions.
+		big := max(min(T, weightGradRows)*max(cfg.DInProj(), V, cfg.DInner()), cfg.DInProj()*D, V*D, D*cfg.DInner())
 		ws.tA, ws.tB = f(big), f(big)
 		ws.dbuf3, ws.ddt = f(T*cfg.ConvDim()), f(T*H)
 		for range workers() {

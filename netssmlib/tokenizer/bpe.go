@@ -153,20 +153,110 @@ func (b *bpeModel) word(w string, vocab map[string]int32, unk int32) []int32 {
 			lastUnk = true
 		}
 	}
-	// Merge the lowest-ranked adjacent pair (leftmost on ties) until none.
-	for len(syms) > 1 {
-		best, bestRank := -1, 0
-		var bestID int32
-		for i := 0; i+1 < len(syms); i++ {
-			if m, ok := b.merges[[2]int32{syms[i], syms[i+1]}]; ok && (best < 0 || m.rank < bestRank) {
-				best, bestRank, bestID = i, m.rank, m.id
-			}
+	return b.merge(syms)
+}
+
+// merge applies the merges to a word's symbols: repeatedly the lowest-ranked
+// adjacent pair, leftmost first on ties, as HF's BPE does. A heap of
+// candidate pairs and a linked list of symbols keep it O(n log n) for long
+// words.
+func (b *bpeModel) merge(syms []int32) []int32 {
+	n := len(syms)
+	if n < 2 {
+		return syms
+	}
+	next := make([]int, n)
+	prev := make([]int, n)
+	alive := make([]bool, n)
+	for i := range n {
+		next[i], prev[i], alive[i] = i+1, i-1, true
+	}
+	var h pairHeap
+	push := func(i int) {
+		j := next[i]
+		if i < 0 || j >= n {
+			return
 		}
-		if best < 0 {
+		if m, ok := b.merges[[2]int32{syms[i], syms[j]}]; ok {
+			h.push(pairCand{rank: m.rank, pos: i, left: syms[i], right: syms[j], id: m.id})
+		}
+	}
+	for i := 0; i+1 < n; i++ {
+		push(i)
+	}
+	for h.len() > 0 {
+		c := h.pop()
+		i := c.pos
+		j := next[i]
+		if !alive[i] || j >= n || syms[i] != c.left || syms[j] != c.right {
+			continue // stale candidate
+		}
+		syms[i] = c.id
+		alive[j] = false
+		next[i] = next[j]
+		if next[j] < n {
+			prev[next[j]] = i
+		}
+		if prev[i] >= 0 {
+			push(prev[i])
+		}
+		push(i)
+	}
+	out := syms[:0]
+	for i := 0; i < n; i = next[i] {
+		out = append(out, syms[i])
+	}
+	return out
+}
+
+type pairCand struct {
+	rank, pos   int
+	left, right int32
+	id          int32
+}
+
+// pairHeap is a min-heap by (rank, pos).
+type pairHeap struct{ a []pairCand }
+
+func (h *pairHeap) len() int { return len(h.a) }
+
+func (h *pairHeap) less(i, j int) bool {
+	if h.a[i].rank != h.a[j].rank {
+		return h.a[i].rank < h.a[j].rank
+	}
+	return h.a[i].pos < h.a[j].pos
+}
+
+func (h *pairHeap) push(c pairCand) {
+	h.a = append(h.a, c)
+	for i := len(h.a) - 1; i > 0; {
+		p := (i - 1) / 2
+		if !h.less(i, p) {
 			break
 		}
-		syms[best] = bestID
-		syms = append(syms[:best+1], syms[best+2:]...)
+		h.a[i], h.a[p] = h.a[p], h.a[i]
+		i = p
 	}
-	return syms
+}
+
+func (h *pairHeap) pop() pairCand {
+	top := h.a[0]
+	last := len(h.a) - 1
+	h.a[0] = h.a[last]
+	h.a = h.a[:last]
+	for i := 0; ; {
+		l, r, m := 2*i+1, 2*i+2, i
+		if l < last && h.less(l, m) {
+			m = l
+		}
+		if r < last && h.less(r, m) {
+			m = r
+		}
+		if m == i {
+			break
+		}
+		h.a[i], h.a[m] = h.a[m], h.a[i]
+		i = m
+	}
+	return top
 }

@@ -520,3 +520,7 @@ func (t *Tokenizer) Labels() []string {
 	}
 	return out
 }
+
+// AddedSpecial is the number of ids the post-processor adds around every
+// encoded text (0 for NetSSM's tokenizers).
+func (t *Tokenizer) AddedSpecial() int { return len(t.prefix) + len(t.suffix) }
