@@ -68,6 +68,7 @@ func runTrain(ctx context.Context, args []string) error {
 	logSteps := fs.Int("logging-steps", 10, "log loss and tokens/s every N steps")
 	maxLen := fs.Int("max-len", 0, "truncate JSONL samples to N tokens (0: whole samples)")
 	weightDecay := fs.Float64("weight-decay", 0, "AdamW weight decay")
+	emulate := fs.Bool("emulate-bf16", false, "run forward/backward with bf16-rounded weights (fp32 masters kept), as bf16 training does on a GPU")
 	stopAfter := fs.Int("stop-after", 0, "stop with a checkpoint after N optimizer steps (run again to resume); 0: train to the end")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -119,7 +120,7 @@ func runTrain(ctx context.Context, args []string) error {
 	opts := train.Options{
 		OutputDir: *output, NumEpochs: *epochs, BatchSize: *batch, GradAccum: *accum, LearningRate: *lr,
 		WeightDecay: *weightDecay, SaveSteps: *saveSteps, LoggingSteps: *logSteps, Seed: *seed, DType: dt,
-		Tokenizer: tok, Log: os.Stdout, StopAfter: *stopAfter,
+		Tokenizer: tok, Log: os.Stdout, StopAfter: *stopAfter, EmulateBF16: *emulate,
 	}
 	if stderrIsTerminal() {
 		opts.Progress = os.Stderr

@@ -68,6 +68,11 @@ type Options struct {
 	// always updates fp32 master weights; with BF16 the checkpoints' model
 	// files hold bf16 and the masters go to the optimizer state.
 	DType checkpoint.DType
+	// EmulateBF16 runs forward and backward with the weights rounded to
+	// bfloat16 (the fp32 masters are restored for the AdamW update), which
+	// is what bf16 weights do to the model's arithmetic on a GPU;
+	// activations stay fp32.
+	EmulateBF16 bool
 	// Tokenizer, if set, is saved into checkpoints and the final folder.
 	Tokenizer *tokenizer.Tokenizer
 	// Log receives one line per logging step (nil: discarded).
@@ -168,6 +173,36 @@ type trainer struct {
 	nMB   int // micro-batches per epoch
 
 	params, grads, acc [][]float32
+	masters            [][]float32 // fp32 weights while EmulateBF16 rounds them
+}
+
+// roundWeights keeps the fp32 masters aside and rounds the model's weights
+// to bfloat16 (EmulateBF16 only).
+func (t *trainer) roundWeights() {
+	if !t.opt.EmulateBF16 {
+		return
+	}
+	if t.masters == nil {
+		for _, p := range t.params {
+			t.masters = append(t.masters, make([]float32, len(p)))
+		}
+	}
+	for i, p := range t.params {
+		copy(t.masters[i], p)
+		for j, v := range p {
+			p[j] = checkpoint.F32FromBF16(checkpoint.BF16FromF32(v))
+		}
+	}
+}
+
+// restoreWeights puts the fp32 masters back (EmulateBF16 only).
+func (t *trainer) restoreWeights() {
+	if !t.opt.EmulateBF16 {
+		return
+	}
+	for i, p := range t.params {
+		copy(p, t.masters[i])
+	}
 }
 
 // runState is what a checkpoint needs beyond weights and moments to
@@ -278,7 +313,9 @@ func (t *trainer) loop(ctx context.Context, res *Result) error {
 			// the end of an epoch).
 			first := t.st.MicroBatch
 			nMicro := min(opt.GradAccum, t.nMB-first)
+			t.roundWeights()
 			stepLoss, stepTokens, err := t.accumulate(ctx, perm, first, nMicro)
+			t.restoreWeights()
 			if err != nil {
 				t.m.ZeroGrad() // drop the partial step
 				if ctx.Err() != nil {

@@ -76,7 +76,7 @@ func TestResumeIsBitExact(t *testing.T) {
 	for _, dt := range []checkpoint.DType{checkpoint.F32, checkpoint.BF16} {
 		t.Run(string(dt), func(t *testing.T) {
 			opts := Options{NumEpochs: 2, BatchSize: 2, GradAccum: 2, SaveSteps: 1, LoggingSteps: 1,
-				LearningRate: 1e-2, Seed: 5, DType: dt}
+				LearningRate: 1e-2, Seed: 5, DType: dt, EmulateBF16: dt == checkpoint.BF16}
 			data := tinyData() // 3 micro-batches per epoch: steps of 2 and 1 micro-batches
 
 			// Uninterrupted.
@@ -323,4 +323,40 @@ func TestResumeFromHFCheckpoint(t *testing.T) {
 	if res, err = Train(context.Background(), resumed, tinyData(), opts); err != nil || res.Steps != 5 {
 		t.Fatalf("continuing: %+v %v", res, err)
 	}
+}
+
+func TestEmulateBF16ChangesTheArithmeticOnly(t *testing.T) {
+	run := func(emulate bool) (*mamba.Model, float64) {
+		m := tinyModel(t, 16, 1)
+		var loss float64
+		_, err := Train(context.Background(), m, tinyData(), Options{OutputDir: t.TempDir(), SaveSteps: 100, LoggingSteps: 1,
+			EmulateBF16: emulate, OnLog: func(e Event) {
+				if e.Step == 1 {
+					loss = e.Loss
+				}
+			}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m, loss
+	}
+	m32, l32 := run(false)
+	m16, l16 := run(true)
+	// The first loss is computed with rounded weights: close, not equal.
+	if l32 == l16 || math.Abs(l32-l16) > 1e-2*l32 {
+		t.Errorf("first loss fp32 %v, emulated bf16 %v", l32, l16)
+	}
+	// The weights kept are fp32 masters, not bf16-rounded values.
+	rounded := 0
+	for _, p := range m16.Params {
+		for _, v := range p.Data {
+			if checkpoint.F32FromBF16(checkpoint.BF16FromF32(v)) != v {
+				rounded++
+			}
+		}
+	}
+	if rounded == 0 {
+		t.Error("every weight is a bf16 value: the fp32 masters were lost")
+	}
+	_ = m32
 }
