@@ -174,6 +174,7 @@ type trainer struct {
 
 	params, grads, acc [][]float32
 	masters            [][]float32 // fp32 weights while EmulateBF16 rounds them
+	sessionLoss        float64     // sum of step losses since this call started
 }
 
 // roundWeights keeps the fp32 masters aside and rounds the model's weights
@@ -273,11 +274,23 @@ func Train(ctx context.Context, m *mamba.Model, data Dataset, opts Options) (*Re
 	if err := os.MkdirAll(opts.OutputDir, 0o755); err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
+	start := time.Now()
+	startStep := t.st.Step
 	err = t.loop(ctx, res)
 	if err != nil {
 		return res, err
 	}
 	res.Steps = t.st.Step
+	// HF appends a summary of the run to log_history when training ends.
+	if n := t.st.Step - startStep; n > 0 {
+		rt := time.Since(start).Seconds()
+		loss := t.sessionLoss / float64(n)
+		sps := float64(n) / rt
+		xps := float64(n*opts.BatchSize*opts.GradAccum) / rt
+		flos := 0.0
+		t.hist = append(t.hist, checkpoint.LogEntry{Epoch: float64(opts.NumEpochs), Step: t.st.Step, TrainLoss: &loss,
+			TrainRuntime: &rt, TrainStepsPerSecond: &sps, TrainSamplesPerSecond: &xps, TotalFlos: &flos})
+	}
 	final := filepath.Join(opts.OutputDir, fmt.Sprintf("%d_epochs", opts.NumEpochs))
 	if err := t.saveFinal(final); err != nil {
 		return res, err
@@ -332,6 +345,7 @@ func (t *trainer) loop(ctx context.Context, res *Result) error {
 			t.st.Tokens += stepTokens
 			winTokens += stepTokens
 			winLoss += stepLoss
+			t.sessionLoss += stepLoss
 			winSteps++
 			epochF := float64(t.st.Epoch) + float64(t.st.MicroBatch)/float64(t.nMB)
 			if t.st.Step%opt.LoggingSteps == 0 || t.st.Step == t.total {

@@ -360,3 +360,25 @@ func TestEmulateBF16ChangesTheArithmeticOnly(t *testing.T) {
 	}
 	_ = m32
 }
+
+func TestFinalTrainerStateHasHFSummary(t *testing.T) {
+	res, err := Train(context.Background(), tinyModel(t, 16, 1), tinyData(), Options{OutputDir: t.TempDir(), LoggingSteps: 2, SaveSteps: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts, err := checkpoint.ReadTrainerState(filepath.Join(res.FinalDir, checkpoint.TrainerStateName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Logs at steps 2, 4 and 5 (the last step), then the summary.
+	if ts.GlobalStep != 5 || ts.MaxSteps != 5 || len(ts.LogHistory) != 4 {
+		t.Fatalf("trainer_state: step %d of %d, %d log entries", ts.GlobalStep, ts.MaxSteps, len(ts.LogHistory))
+	}
+	last := ts.LogHistory[3]
+	if last.TrainLoss == nil || last.TrainRuntime == nil || !(*last.TrainLoss > 0) || last.Step != 5 {
+		t.Errorf("summary entry %+v", last)
+	}
+	if l := ts.LogHistory[0]; l.Loss == nil || l.LearningRate == nil || l.GradNorm == nil || l.Step != 2 {
+		t.Errorf("first entry %+v", l)
+	}
+}
