@@ -39,3 +39,24 @@ func benchDecode(b *testing.B, batch int) {
 // go test -run X -bench Decode -benchtime 256x ./netssmlib/generate
 func BenchmarkDecodeBatch1(b *testing.B) { benchDecode(b, 1) }
 func BenchmarkDecodeBatch8(b *testing.B) { benchDecode(b, 8) }
+
+// go test -run X -bench Sample ./netssmlib/generate
+func BenchmarkSample(b *testing.B) {
+	l := make([]float32, 272)
+	for i := range l {
+		l[i] = float32((i*37)%101) / 25
+	}
+	seen := make([]bool, 272)
+	for i := 0; i < 272; i += 3 {
+		seen[i] = true
+	}
+	s, err := NewSampler(Options{Temperature: 0.5, TopK: 25, TopP: 0.9, RepetitionPenalty: 1.8})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := s.Sample(l, 264, seen); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,11 +1,12 @@
 package generate
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"sort"
+	"slices"
 )
 
 // Options are NetSSM's sampling options (mamba-ssm's generate arguments).
@@ -111,17 +112,54 @@ func (s *Sampler) Sample(logits []float32, vocab int, seen []bool) (int32, error
 		}
 		return int32(best), nil
 	}
-	// Candidates in decreasing logit order (ties: lower id first, as a
-	// stable sort).
+	// Candidates in decreasing logit order (ties: lower id first, a total
+	// order, so the result does not depend on the sort algorithm). Plain
+	// sampling over the whole vocabulary needs no order.
+	better := func(a, b int) bool { return l[a] > l[b] || (l[a] == l[b] && a < b) }
 	idx := s.idx[:0]
-	for i := range l {
-		idx = append(idx, i)
+	filter := (o.TopK > 0 && o.TopK < len(l)) || (o.TopP > 0 && o.TopP < 1) || o.MinP > 0
+	switch {
+	case o.TopK > 0 && o.TopK <= 64 && o.TopK < len(l):
+		// Partial selection: insert into a sorted list of the best k.
+		for i := range l {
+			if len(idx) == o.TopK && !better(i, idx[len(idx)-1]) {
+				continue
+			}
+			if len(idx) < o.TopK {
+				idx = append(idx, i)
+			} else {
+				idx[len(idx)-1] = i
+			}
+			for j := len(idx) - 1; j > 0 && better(idx[j], idx[j-1]); j-- {
+				idx[j], idx[j-1] = idx[j-1], idx[j]
+			}
+		}
+	case filter:
+		for i := range l {
+			idx = append(idx, i)
+		}
+		slices.SortFunc(idx, func(a, b int) int {
+			if c := cmp.Compare(l[b], l[a]); c != 0 {
+				return c
+			}
+			return a - b
+		})
+		if o.TopK > 0 && o.TopK < len(idx) {
+			idx = idx[:o.TopK]
+		}
+	default:
+		// Whole vocabulary: the softmax below subtracts the first
+		// candidate's logit, so put the largest first, for stability.
+		best := 0
+		for i := range l {
+			idx = append(idx, i)
+			if l[i] > l[best] {
+				best = i
+			}
+		}
+		idx[0], idx[best] = idx[best], idx[0]
 	}
 	s.idx = idx
-	sort.SliceStable(idx, func(a, b int) bool { return l[idx[a]] > l[idx[b]] })
-	if o.TopK > 0 && o.TopK < len(idx) {
-		idx = idx[:o.TopK]
-	}
 	// Temperature, then softmax over the candidates.
 	inv := 1.0
 	if o.Temperature != 1 {

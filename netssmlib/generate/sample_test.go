@@ -162,3 +162,26 @@ func TestOptionsValidate(t *testing.T) {
 		t.Error("vocab larger than logits accepted")
 	}
 }
+
+func TestTopKTiesAndLargeK(t *testing.T) {
+	o := DefaultOptions()
+	o.TopK = 2
+	flat := make([]float32, 10) // all tied: the lowest ids win
+	c := counts(t, o, flat, 10, nil, 400)
+	if c[0] == 0 || c[1] == 0 || c[0]+c[1] != 400 {
+		t.Errorf("tied top-2 counts %v, want ids 0 and 1 only", c)
+	}
+	// k above the partial-selection limit takes the sorting path: the
+	// same set must come out.
+	l := make([]float32, 100)
+	for i := range l {
+		l[i] = float32((i * 37) % 100) // a permutation of 0..99
+	}
+	o.TopK, o.Temperature = 70, 100
+	c = counts(t, o, l, 100, nil, 5000)
+	for i, n := range c {
+		if inTop := l[i] >= 30; inTop != (n > 0) {
+			t.Fatalf("token %d (logit %v) sampled %d times with top-70", i, l[i], n)
+		}
+	}
+}
