@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/netssm/netssm/internal/testenv"
 	"github.com/netssm/netssm/netssmlib/checkpoint"
 	"github.com/netssm/netssm/netssmlib/tokenizer"
 )
@@ -101,5 +102,25 @@ func TestTrainFlags(t *testing.T) {
 	}
 	if err := runGenerate(ctx, []string{"-prompt", "x", "-model", "m", "-device", "cuda"}); !errors.Is(err, errNoCUDA) {
 		t.Errorf("generate -device cuda: %v", err)
+	}
+}
+
+// TestGenerateFromMambaSSMCheckpoint samples from the shared checkpoint
+// mamba-ssm wrote, with the tokenizer NetSSM's create_tokenizer made.
+func TestGenerateFromMambaSSMCheckpoint(t *testing.T) {
+	model := testenv.Shared(t, "fixtures/tiny-mamba2")
+	tok := testenv.Shared(t, "fixtures/hf-tokenizer/video_streaming_tok")
+	out := filepath.Join(t.TempDir(), "generated.txt")
+	if code := run([]string{"generate", "-prompt", "<|amazon|>", "-model", model, "-tokenizer", tok,
+		"-genlen", "30", "-topk", "25", "-topp", "0.9", "-temperature", "0.5", "-repetition-penalty", "1.8", "-out", out}); code != 0 {
+		t.Fatalf("generate exited %d", code)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	words := strings.Fields(string(b))
+	if len(words) < 2 || words[0] != "<|amazon|>" || len(words) > 31 {
+		t.Errorf("generated %d words: %.100q", len(words), b)
 	}
 }
