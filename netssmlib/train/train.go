@@ -382,7 +382,7 @@ func (t *trainer) stop(res *Result, cause error) error {
 	if t.opt.Progress != nil {
 		fmt.Fprintln(t.opt.Progress)
 	}
-	if t.st.Step > 0 && !strings.HasSuffix(res.Checkpoint, fmt.Sprintf("%s%d", checkpoint.CheckpointPrefix, t.st.Step)) {
+	if t.st.Step > 0 && filepath.Base(res.Checkpoint) != fmt.Sprintf("%s%d", checkpoint.CheckpointPrefix, t.st.Step) {
 		if err := t.saveCheckpoint(res); err != nil {
 			return errors.Join(cause, err)
 		}
