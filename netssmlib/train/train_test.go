@@ -436,3 +436,63 @@ func TestLoadModelFromTorchFixture(t *testing.T) {
 		t.Errorf("max |logit - mamba-ssm| = %g", worst)
 	}
 }
+
+// TestLossAndGradientScaling checks HF's averaging: within a micro-batch
+// the mean over all its target tokens; across accumulated micro-batches
+// the mean of the micro-batch means.
+func TestLossAndGradientScaling(t *testing.T) {
+	ctx := context.Background()
+	data := tinyData()
+	m := tinyModel(t, 16, 1)
+	m.ZeroGrad()
+	// Per-sequence summed losses and gradients.
+	var sums []float64
+	var counts []int
+	var grads [][][]float32
+	for i := range 2 {
+		ids, targets := Targets(data[i])
+		s, c, err := m.ForwardBackward(ctx, ids, targets)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sums, counts = append(sums, s), append(counts, c)
+		var g [][]float32
+		for _, p := range m.Params {
+			g = append(g, append([]float32(nil), p.Grad...))
+		}
+		grads = append(grads, g)
+		m.ZeroGrad()
+	}
+	n0, n1 := float64(counts[0]), float64(counts[1])
+	cases := []struct {
+		name         string
+		batch, accum int
+		wantLoss     float64
+		w0, w1       float64 // weights of the two summed gradients
+	}{
+		{"one micro-batch of 2", 2, 1, (sums[0] + sums[1]) / (n0 + n1), 1 / (n0 + n1), 1 / (n0 + n1)},
+		{"2 accumulated micro-batches of 1", 1, 2, (sums[0]/n0 + sums[1]/n1) / 2, 1 / (2 * n0), 1 / (2 * n1)},
+	}
+	for _, c := range cases {
+		tr := &trainer{opt: Options{BatchSize: c.batch, GradAccum: c.accum}, m: m, data: data}
+		for _, p := range m.Params {
+			tr.grads = append(tr.grads, p.Grad)
+		}
+		loss, _, err := tr.accumulate(ctx, []int{0, 1, 2, 3, 4}, 0, c.accum)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if math.Abs(loss-c.wantLoss) > 1e-9*c.wantLoss {
+			t.Errorf("%s: loss %v, want %v", c.name, loss, c.wantLoss)
+		}
+		for pi, g := range tr.grads {
+			for j := range g {
+				want := c.w0*float64(grads[0][pi][j]) + c.w1*float64(grads[1][pi][j])
+				if d := math.Abs(float64(g[j]) - want); d > 1e-6+1e-4*math.Abs(want) {
+					t.Fatalf("%s: grad %s[%d] = %v, want %v", c.name, m.Params[pi].Name, j, g[j], want)
+				}
+			}
+		}
+		m.ZeroGrad()
+	}
+}
