@@ -226,6 +226,17 @@ func DecodeTorch(r io.ReaderAt, size int64) (StateDict, error) {
 				}
 			}
 			return nil, false, errors.New("torch: _rebuild_parameter of a non-tensor")
+		case "torch._tensor._rebuild_from_type_v2":
+			// (func, new_type, args, state): a tensor subclass; rebuild the
+			// plain tensor func(*args) describes.
+			if len(args) >= 3 {
+				fn, ok1 := args[0].(pyGlobal)
+				inner, ok2 := args[2].(pyTuple)
+				if ok1 && ok2 && vm.reduce != nil {
+					return vm.reduce(fn, inner)
+				}
+			}
+			return nil, false, errors.New("torch: malformed _rebuild_from_type_v2")
 		case "torch.storage._load_from_bytes":
 			return nil, false, errors.New("torch: legacy storage pickles (torch.storage._load_from_bytes) are not supported")
 		}

@@ -336,3 +336,20 @@ func TestPickleDictKeepsOrderAndReplaces(t *testing.T) {
 		t.Errorf("dict keys %v vals %v", d.keys, d.vals)
 	}
 }
+
+func TestTorchRebuildFromType(t *testing.T) {
+	// {"w": _rebuild_from_type_v2(_rebuild_tensor_v2, MyTensor, (storage, 1, (2,), (1,), False, None), {})}
+	var p pklBuilder
+	p.op(0x80, 2, '}', '(').str("w").global("torch._tensor", "_rebuild_from_type_v2").op('(')
+	p.global("torch._utils", "_rebuild_tensor_v2").global("mylib", "MyTensor").op('(', '(')
+	p.str("storage").global("torch", "FloatStorage").str("0").str("cpu").op('K', 4, 't', 'Q')
+	p.op('K', 1, 'K', 2, 0x85, 'K', 1, 0x85, 0x89, 'N', 't', '}', 't', 'R', 'u', '.')
+	data := makeTorchZip(t, p.Bytes(), map[string][]byte{"0": f32bytes(1, 2, 3, 4)})
+	sd, err := DecodeTorch(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := sd["w"]; w == nil || len(w.Data) != 2 || w.Data[0] != 2 || w.Data[1] != 3 {
+		t.Errorf("w = %+v", sd["w"])
+	}
+}
