@@ -112,6 +112,17 @@ func runGenerate(ctx context.Context, args []string) error {
 		fmt.Fprintln(os.Stderr)
 	}
 	for i, s := range seqs {
+		if *pkts && s[len(s)-1] != tok.EOS() {
+			n := 0
+			for _, t := range s[len(ids):] {
+				if t == pkt {
+					n++
+				}
+			}
+			if n < *genlen {
+				fmt.Fprintf(os.Stderr, "netssm generate: warning: trace %d has only %d of %d packets after %d tokens (runaway cap)\n", i, n, *genlen, len(s)-len(ids))
+			}
+		}
 		path := *out
 		if len(seqs) > 1 {
 			ext := filepath.Ext(path)
