@@ -191,7 +191,7 @@ func (m *Model) ssdForward(ctx context.Context, T int, c *layerCache, A, init []
 			// M = (C·Bᵀ) ∘ exp(acum_t - acum_s), causal.
 			ssdDecayM(sc, ws.cb[g*Q*Q:], q, Q)
 			yh := c.y[t0*DI+h*P:]
-			gemmNTSerial(q, P, q, sc.m, Q, sc.xdtT, Q, yh, DI, false)
+			gemmNNSerial(q, P, q, sc.m, Q, sc.xdt, P, yh, DI, false)
 			hp := prev[h*P*N : (h+1)*P*N]
 			hn := next[h*P*N : (h+1)*P*N]
 			cOff := t0*CD + DI + G*N + g*N
@@ -221,10 +221,10 @@ func (m *Model) ssdForward(ctx context.Context, T int, c *layerCache, A, init []
 				w := expf(last - sc.acum[s])
 				br := c.xbc[bOff+s*CD : bOff+s*CD+N]
 				for n, v := range br {
-					sc.bwT[n*Q+s] = v * w
+					sc.bw[s*N+n] = v * w
 				}
 			}
-			gemmNTSerial(P, N, q, sc.xdtT, Q, sc.bwT, Q, hn, N, true)
+			gemmTNSerial(P, N, q, sc.xdt, P, sc.bw, N, hn, N, true)
 		})
 	}
 	return nil
@@ -251,11 +251,11 @@ func ssdDecayM(sc *ssdScratch, cb []float32, q, Q int) {
 	}
 }
 
-// ssdChunkPrep fills acum (cumulative dt*A within the chunk), xdt and xdtT
+// ssdChunkPrep fills acum (cumulative dt*A within the chunk), and xdt
 // (x*dt of head h) for positions t0..t0+q-1.
 func ssdChunkPrep(sc *ssdScratch, c *layerCache, h, t0, q int, cfg Config, a float32) {
 	s := cfg.SSMCfg
-	H, P, Q, CD := cfg.NHeads(), s.HeadDim, s.ChunkSize, cfg.ConvDim()
+	H, P, CD := cfg.NHeads(), s.HeadDim, cfg.ConvDim()
 	var acc float32
 	for t := 0; t < q; t++ {
 		dt := c.dt[(t0+t)*H+h]
@@ -265,7 +265,6 @@ func ssdChunkPrep(sc *ssdScratch, c *layerCache, h, t0, q int, cfg Config, a flo
 		xd := sc.xdt[t*P : (t+1)*P]
 		for p, v := range xr {
 			xd[p] = v * dt
-			sc.xdtT[p*Q+t] = v * dt
 		}
 	}
 }

@@ -23,19 +23,31 @@ var packAPool = sync.Pool{New: func() any {
 	return &b
 }}
 
-// packB writes rows [j0, j0+nb) of B, depth [k0, k0+kb), as panels of 16
-// columns: dst[(jp*kb + p)*16 + c] = B[j0+16jp+c, k0+p], zero past nb.
-func packB(nb, kb int, b []float32, ldb int, dst []float32) {
+// packB writes columns [0, nb) of op(B), depth [0, kb), as panels of 16
+// columns: dst[(jp*kb + p)*16 + c] = op(B)[p, 16jp+c], zero past nb. With
+// kn, b is stored [k, n] (element (p, j) at b[p*ldb+j]); otherwise [n, k]
+// (at b[j*ldb+p]).
+func packB(kn bool, nb, kb int, b []float32, ldb int, dst []float32) {
 	for jp := 0; jp*16 < nb; jp++ {
 		panel := dst[jp*kb*16 : (jp+1)*kb*16]
+		cols := min(16, nb-jp*16)
+		if kn {
+			for p := 0; p < kb; p++ {
+				row := b[p*ldb+jp*16 : p*ldb+jp*16+cols]
+				dst := panel[p*16 : p*16+16]
+				copy(dst, row)
+				clear(dst[cols:])
+			}
+			continue
+		}
 		for c := 0; c < 16; c++ {
-			j := jp*16 + c
-			if j >= nb {
+			if c >= cols {
 				for p := 0; p < kb; p++ {
 					panel[p*16+c] = 0
 				}
 				continue
 			}
+			j := jp*16 + c
 			row := b[j*ldb : j*ldb+kb]
 			for p, v := range row {
 				panel[p*16+c] = v
@@ -45,18 +57,29 @@ func packB(nb, kb int, b []float32, ldb int, dst []float32) {
 }
 
 // packA writes rows [0, mb) of A (depth kb) as panels of 6 rows:
-// dst[(ip*kb + p)*6 + r] = A[6ip+r, p], zero past mb.
-func packA(mb, kb int, a []float32, lda int, dst []float32) {
+// dst[(ip*kb + p)*6 + r] = A[6ip+r, p], zero past mb. With km, a is stored
+// [k, m] (element (i, p) at a[p*lda+i]); otherwise [m, k].
+func packA(km bool, mb, kb int, a []float32, lda int, dst []float32) {
 	for ip := 0; ip*6 < mb; ip++ {
 		panel := dst[ip*kb*6 : (ip+1)*kb*6]
+		rows := min(6, mb-ip*6)
+		if km {
+			for p := 0; p < kb; p++ {
+				src := a[p*lda+ip*6 : p*lda+ip*6+rows]
+				dst := panel[p*6 : p*6+6]
+				copy(dst, src)
+				clear(dst[rows:])
+			}
+			continue
+		}
 		for r := 0; r < 6; r++ {
-			i := ip*6 + r
-			if i >= mb {
+			if r >= rows {
 				for p := 0; p < kb; p++ {
 					panel[p*6+r] = 0
 				}
 				continue
 			}
+			i := ip*6 + r
 			row := a[i*lda : i*lda+kb]
 			for p, v := range row {
 				panel[p*6+r] = v
@@ -65,9 +88,21 @@ func packA(mb, kb int, a []float32, lda int, dst []float32) {
 	}
 }
 
-// gemmPacked is gemmNT for larger products; parallel says whether it may
-// split the rows of C over workers.
-func gemmPacked(m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, acc, parallel bool) {
+// gemmPacked computes C (+)= op(A)·op(B) for op(A) [m,k], op(B) [k,n], with
+// A stored [k,m] when km and B stored [k,n] when kn (see packA, packB);
+// parallel says whether it may split the rows of C over workers.
+func gemmPacked(km, kn bool, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, acc, parallel bool) {
+	if m == 0 || n == 0 {
+		return
+	}
+	if k == 0 {
+		if !acc {
+			for i := 0; i < m; i++ {
+				clear(c[i*ldc : i*ldc+n])
+			}
+		}
+		return
+	}
 	bp := packPool.Get().(*[]float32)
 	defer packPool.Put(bp)
 	for j0 := 0; j0 < n; j0 += gemmNC {
@@ -75,14 +110,22 @@ func gemmPacked(m, n, k int, a []float32, lda int, b []float32, ldb int, c []flo
 		for k0 := 0; k0 < k; k0 += gemmKC {
 			kb := min(gemmKC, k-k0)
 			add := acc || k0 > 0
-			packB(nb, kb, b[j0*ldb+k0:], ldb, *bp)
+			if kn {
+				packB(true, nb, kb, b[k0*ldb+j0:], ldb, *bp)
+			} else {
+				packB(false, nb, kb, b[j0*ldb+k0:], ldb, *bp)
+			}
 			body := func(lo, hi int) {
 				ap := packAPool.Get().(*[]float32)
 				defer packAPool.Put(ap)
 				var tmp [96]float32
 				for i0 := lo; i0 < hi; i0 += gemmMC {
 					mb := min(gemmMC, hi-i0)
-					packA(mb, kb, a[i0*lda+k0:], lda, *ap)
+					if km {
+						packA(true, mb, kb, a[k0*lda+i0:], lda, *ap)
+					} else {
+						packA(false, mb, kb, a[i0*lda+k0:], lda, *ap)
+					}
 					for jp := 0; jp*16 < nb; jp++ {
 						bpan := (*bp)[jp*kb*16 : (jp+1)*kb*16]
 						cols := min(16, nb-jp*16)
@@ -109,7 +152,7 @@ func gemmPacked(m, n, k int, a []float32, lda int, b []float32, ldb int, c []flo
 					}
 				}
 			}
-			if parallel && m*nb*kb >= 1<<16 {
+			if parallel && m*nb*kb >= 1<<16 && m > gemmMC {
 				parallelFor(m, gemmMC, func(_, lo, hi int) { body(lo, hi) })
 			} else {
 				body(0, m)
