@@ -277,3 +277,7 @@ func (m *Model) ResizeVocab(newVocab int, seed uint64) error {
 	}
 	return nil
 }
+
+// FreeWorkspace drops the activation buffers kept between calls (they are
+// allocated again, for the sequence length at hand, on the next pass).
+func (m *Model) FreeWorkspace() { m.ws = nil }
