@@ -183,17 +183,21 @@ func (m *Model) layerBackward(ctx context.Context, li, T int, c *layerCache, x, 
 			for g := 0; g < G; g++ {
 				r := c.rstd2[t*G+g]
 				var sum float64
+				// dz[i] temporarily holds sigmoid(z[i]).
 				for i := g * gs; i < (g+1)*gs; i++ {
-					gv := y[i] * silu(z[i])
+					sg := sigmoid(z[i])
+					dz[i] = sg
+					gv := y[i] * z[i] * sg
 					dW[i] += dyr[i] * gv * r
 					sum += float64(l.normW.Data[i] * dyr[i] * gv)
 				}
 				k := float32(sum) * r * r * r / float32(gs)
 				for i := g * gs; i < (g+1)*gs; i++ {
-					sz := silu(z[i])
+					sg, zi := dz[i], z[i]
+					sz := zi * sg
 					gv := y[i] * sz
 					dg := r*l.normW.Data[i]*dyr[i] - gv*k
-					dz[i] = dg * y[i] * dsilu(z[i])
+					dz[i] = dg * y[i] * sg * (1 + zi*(1-sg))
 					dyr[i] = dg * sz
 				}
 			}
