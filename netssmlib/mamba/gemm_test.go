@@ -116,3 +116,22 @@ func BenchmarkGemmNT(b *testing.B) {
 	}
 	b.ReportMetric(float64(2*m*n*k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 }
+
+func TestSSMStepKernel(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 5))
+	for n := 1; n <= 41; n++ {
+		h := randSlice(rng, n)
+		h2 := append([]float32(nil), h...)
+		b, c := randSlice(rng, n), randSlice(rng, n)
+		got := ssmStep(h, 0.9, 0.3, b, c)
+		want := ssmStepGo(h2, 0.9, 0.3, b, c)
+		if math.Abs(float64(got-want)) > 1e-5*float64(n) {
+			t.Fatalf("n=%d: %g, want %g", n, got, want)
+		}
+		for i := range h {
+			if math.Abs(float64(h[i]-h2[i])) > 1e-6 {
+				t.Fatalf("n=%d: state[%d] = %g, want %g", n, i, h[i], h2[i])
+			}
+		}
+	}
+}

@@ -19,6 +19,7 @@ type State struct {
 	xbc             []float32 // [batch, ConvDim]
 	y, yn           []float32 // [batch, DInner]
 	a               []float32 // [H]
+	rstd            []float32 // [batch]
 }
 
 // NewState allocates a zeroed state for batch rows.
@@ -35,6 +36,7 @@ func (m *Model) NewState(batch int) *State {
 	st.resid, st.u, st.h, st.hf = f(batch*D), f(batch*D), f(batch*D), f(batch*D)
 	st.zx, st.xbc = f(batch*cfg.DInProj()), f(batch*cfg.ConvDim())
 	st.y, st.yn, st.a = f(batch*cfg.DInner()), f(batch*cfg.DInner()), f(cfg.NHeads())
+	st.rstd = f(batch)
 	return st
 }
 
@@ -71,7 +73,7 @@ func (m *Model) Step(st *State, tokens []int32, logits []float32) error {
 	CD, DP, K := cfg.ConvDim(), cfg.DInProj(), s.DConv
 	hpg, gs := H/G, DI/G
 	m.embedTokens(tokens, st.resid)
-	rstd := make([]float32, B)
+	rstd := st.rstd
 	for li := range m.layers {
 		l := &m.layers[li]
 		rmsNorm(B, D, st.resid, l.norm.Data, st.u, rstd)
@@ -111,15 +113,7 @@ func (m *Model) Step(st *State, tokens []int32, logits []float32) error {
 			y := st.y[b*DI+h*P : b*DI+(h+1)*P]
 			dd := l.d.Data[h]
 			for p := 0; p < P; p++ {
-				row := hs[p*N : (p+1)*N]
-				xd := x[p] * dt
-				var acc float32
-				for n, bn := range bv {
-					v := row[n]*dA + xd*bn
-					row[n] = v
-					acc += v * cv[n]
-				}
-				y[p] = acc + dd*x[p]
+				y[p] = ssmStep(hs[p*N:(p+1)*N], dA, x[p]*dt, bv, cv) + dd*x[p]
 			}
 		})
 		for b := 0; b < B; b++ {
@@ -181,4 +175,16 @@ func (m *Model) Prefill(ctx context.Context, st *State, row int, prompt []int32)
 	}
 	V := cfg.PaddedVocab()
 	return append([]float32(nil), ws.logits[(T-1)*V:T*V]...), nil
+}
+
+// ssmStepGo is the portable ssmStep.
+func ssmStepGo(h []float32, da, xd float32, b, c []float32) float32 {
+	b, c = b[:len(h)], c[:len(h)]
+	var acc float32
+	for n, bn := range b {
+		v := h[n]*da + xd*bn
+		h[n] = v
+		acc += v * c[n]
+	}
+	return acc
 }
