@@ -14,7 +14,7 @@ func gemmNT(m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32
 	}
 	flops := m * n * k
 	if usePacked(m, n, k) {
-		gemmPacked(false, false, m, n, k, a, lda, b, ldb, c, ldc, acc, workers() > 1)
+		gemmPar(false, false, m, n, k, a, lda, b, ldb, c, ldc, acc)
 		return
 	}
 	if flops < 1<<17 || workers() == 1 {
@@ -116,13 +116,32 @@ func gemmNTSerial(m, n, k int, a []float32, lda int, b []float32, ldb int, c []f
 // gemmNN computes C (+)= A·B for A [m,k] and B stored [k,n] (row stride
 // ldb), as in x·W for nn.Linear's weight W [out, in].
 func gemmNN(m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, acc bool) {
-	gemmPacked(false, true, m, n, k, a, lda, b, ldb, c, ldc, acc, workers() > 1)
+	gemmPar(false, true, m, n, k, a, lda, b, ldb, c, ldc, acc)
 }
 
 // gemmTN computes C (+)= Aᵀ·B for A stored [k,m] and B stored [k,n], as in
 // the weight gradient dyᵀ·x summed over positions.
 func gemmTN(m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, acc bool) {
-	gemmPacked(true, true, m, n, k, a, lda, b, ldb, c, ldc, acc, workers() > 1)
+	gemmPar(true, true, m, n, k, a, lda, b, ldb, c, ldc, acc)
+}
+
+// gemmPar runs gemmPacked over all workers: split by rows of C when there
+// are enough, else by columns (short products such as batched decoding).
+func gemmPar(km, kn bool, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, acc bool) {
+	switch {
+	case workers() == 1 || m*n*k < 1<<16:
+		gemmPacked(km, kn, m, n, k, a, lda, b, ldb, c, ldc, acc, false)
+	case m >= 2*gemmMC || n < 32:
+		gemmPacked(km, kn, m, n, k, a, lda, b, ldb, c, ldc, acc, true)
+	default:
+		parallelFor(n, 16, func(_, lo, hi int) {
+			boff := lo * ldb
+			if kn {
+				boff = lo
+			}
+			gemmPacked(km, kn, m, hi-lo, k, a, lda, b[boff:], ldb, c[lo:], ldc, acc, false)
+		})
+	}
 }
 
 // gemmNNSerial and gemmTNSerial are the single-goroutine versions.
