@@ -40,6 +40,19 @@ func packB(kn bool, nb, kb int, b []float32, ldb int, dst []float32) {
 			}
 			continue
 		}
+		if cols == 16 {
+			// Four columns at a time: sequential writes, four read streams.
+			for c0 := 0; c0 < 16; c0 += 4 {
+				j := jp*16 + c0
+				b0, b1 := b[j*ldb:j*ldb+kb], b[(j+1)*ldb:(j+1)*ldb+kb]
+				b2, b3 := b[(j+2)*ldb:(j+2)*ldb+kb], b[(j+3)*ldb:(j+3)*ldb+kb]
+				for p := range b0 {
+					d := panel[p*16+c0 : p*16+c0+4 : p*16+c0+4]
+					d[0], d[1], d[2], d[3] = b0[p], b1[p], b2[p], b3[p]
+				}
+			}
+			continue
+		}
 		for c := 0; c < 16; c++ {
 			if c >= cols {
 				for p := 0; p < kb; p++ {
@@ -69,6 +82,16 @@ func packA(km bool, mb, kb int, a []float32, lda int, dst []float32) {
 				dst := panel[p*6 : p*6+6]
 				copy(dst, src)
 				clear(dst[rows:])
+			}
+			continue
+		}
+		if rows == 6 {
+			i := ip * 6
+			a0, a1, a2 := a[i*lda:i*lda+kb], a[(i+1)*lda:(i+1)*lda+kb], a[(i+2)*lda:(i+2)*lda+kb]
+			a3, a4, a5 := a[(i+3)*lda:(i+3)*lda+kb], a[(i+4)*lda:(i+4)*lda+kb], a[(i+5)*lda:(i+5)*lda+kb]
+			for p := range a0 {
+				d := panel[p*6 : p*6+6 : p*6+6]
+				d[0], d[1], d[2], d[3], d[4], d[5] = a0[p], a1[p], a2[p], a3[p], a4[p], a5[p]
 			}
 			continue
 		}
