@@ -171,3 +171,45 @@ func TestChunkSizeInvariance(t *testing.T) {
 		}
 	}
 }
+
+// TestStepMatchesChunkedShapes repeats the step/chunked comparison for
+// shapes the fixture lacks: two groups, d_conv 2 and 1, a chunk of 8.
+func TestStepMatchesChunkedShapes(t *testing.T) {
+	for _, k := range []int{2, 1} {
+		cfg := tinyConfig()
+		cfg.SSMCfg.DConv, cfg.SSMCfg.ChunkSize = k, 8
+		m, err := New(cfg, 31)
+		if err != nil {
+			t.Fatal(err)
+		}
+		perturb(m, 32)
+		ids := randIDs(rand.New(rand.NewPCG(9, 9)), 37, cfg.VocabSize)
+		ctx := context.Background()
+		want, err := m.Forward(ctx, ids)
+		if err != nil {
+			t.Fatal(err)
+		}
+		V := cfg.PaddedVocab()
+		st := m.NewState(1)
+		logits := make([]float32, V)
+		for tt, id := range ids {
+			if err := m.Step(st, []int32{id}, logits); err != nil {
+				t.Fatal(err)
+			}
+			for v := 0; v < V; v++ {
+				if d := math.Abs(float64(logits[v] - want[tt*V+v])); d > 1e-5 {
+					t.Fatalf("d_conv %d, position %d: step differs from chunked by %.3g", k, tt, d)
+				}
+			}
+		}
+		last, err := m.Prefill(ctx, st, 0, ids)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for v := 0; v < V; v++ {
+			if d := math.Abs(float64(last[v] - want[(len(ids)-1)*V+v])); d > 1e-5 {
+				t.Fatalf("d_conv %d: prefill differs from chunked by %.3g", k, d)
+			}
+		}
+	}
+}

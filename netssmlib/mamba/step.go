@@ -98,8 +98,10 @@ func (m *Model) Step(st *State, tokens []int32, logits []float32) error {
 				v += w[K-1] * in[ch]
 				out[ch] = silu(v)
 			}
-			copy(hist, hist[CD:])
-			copy(hist[(K-2)*CD:], in)
+			if K > 1 {
+				copy(hist, hist[CD:])
+				copy(hist[(K-2)*CD:], in)
+			}
 		}
 		parallelItems(B*H, func(_, i int) {
 			b, h := i/H, i%H
