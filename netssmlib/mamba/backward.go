@@ -327,20 +327,22 @@ func (m *Model) ssdBackward(ctx context.Context, T int, c *layerCache, A, dy, dx
 	clear(ws.dstate)
 	clear(ws.dA)
 	nc := (T + Q - 1) / Q
+	// Heads run in parallel when a chunk has enough work to pay for it.
+	par := H*min(Q, T)*min(Q, T)*(P+N) >= ssdParallelMin
 	for ci := nc - 1; ci >= 0; ci-- {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		t0 := ci * Q
 		q := min(Q, T-t0)
-		parallelItems(G, func(_, g int) {
+		parallelItemsIf(par, G, func(_, g int) {
 			cOff := t0*CD + DI + G*N + g*N
 			bOff := t0*CD + DI + g*N
 			gemmNTSerial(q, q, N, c.xbc[cOff:], CD, c.xbc[bOff:], CD, ws.cb[g*Q*Q:], Q, false)
 		})
 		prev := c.states[ci*HS : (ci+1)*HS]
 		zeroPrev := ci == 0
-		parallelItems(H, func(w, h int) {
+		parallelItemsIf(par, H, func(w, h int) {
 			sc := ws.scratch[w]
 			g := h / hpg
 			a := A[h]
@@ -448,32 +450,41 @@ func (m *Model) ssdBackward(ctx context.Context, T int, c *layerCache, A, dy, dx
 				copy(dHn, dHnew)
 			}
 		})
-		// Per group: sum the heads' C·Bᵀ gradients and apply them.
-		parallelItems(G, func(_, g int) {
+		// Per group: sum the heads' C·Bᵀ gradients and apply them, in blocks
+		// of rows so that a single group still uses every core.
+		const rb = 32
+		nb := (q + rb - 1) / rb
+		parallelItemsIf(par, G*nb, func(_, it int) {
+			g, r0 := it/nb, (it%nb)*rb
+			r1 := min(r0+rb, q)
 			dcb := ws.cb[g*Q*Q:]
-			for t := 0; t < q; t++ {
+			cOff := t0*CD + DI + G*N + g*N
+			bOff := t0*CD + DI + g*N
+			for t := r0; t < r1; t++ {
 				row := dcb[t*Q : t*Q+q]
 				clear(row)
+				dB := dxbc[bOff+t*CD : bOff+t*CD+N]
+				dC := dxbc[cOff+t*CD : cOff+t*CD+N]
 				for h := g * hpg; h < (g+1)*hpg; h++ {
 					for s, v := range ws.dcb[h*Q*Q+t*Q : h*Q*Q+t*Q+q] {
 						row[s] += v
 					}
-				}
-			}
-			cOff := t0*CD + DI + G*N + g*N
-			bOff := t0*CD + DI + g*N
-			gemmNNSerial(q, N, q, dcb, Q, c.xbc[bOff:], CD, dxbc[cOff:], CD, true)
-			gemmTNSerial(q, N, q, dcb, Q, c.xbc[cOff:], CD, dxbc[bOff:], CD, true)
-			for t := 0; t < q; t++ {
-				dB := dxbc[bOff+t*CD : bOff+t*CD+N]
-				dC := dxbc[cOff+t*CD : cOff+t*CD+N]
-				for h := g * hpg; h < (g+1)*hpg; h++ {
 					for n := 0; n < N; n++ {
 						dB[n] += ws.dbPart[h*Q*N+t*N+n]
 						dC[n] += ws.dcPart[h*Q*N+t*N+n]
 					}
 				}
 			}
+		})
+		parallelItemsIf(par, G*nb, func(_, it int) {
+			g, r0 := it/nb, (it%nb)*rb
+			r1 := min(r0+rb, q)
+			dcb := ws.cb[g*Q*Q:]
+			cOff := t0*CD + DI + G*N + g*N
+			bOff := t0*CD + DI + g*N
+			// dC[t] += Σ_s dCB[t,s] B[s];  dB[s] += Σ_t dCB[t,s] C[t].
+			gemmNNSerial(r1-r0, N, q, dcb[r0*Q:], Q, c.xbc[bOff:], CD, dxbc[cOff+r0*CD:], CD, true)
+			gemmTNSerial(r1-r0, N, q, dcb[r0:], Q, c.xbc[cOff:], CD, dxbc[bOff+r0*CD:], CD, true)
 		})
 	}
 	return nil

@@ -169,6 +169,8 @@ func (m *Model) ssdForward(ctx context.Context, T int, c *layerCache, A, init []
 		clear(c.states[:HS])
 	}
 	nc := (T + Q - 1) / Q
+	// Heads run in parallel when a chunk has enough work to pay for it.
+	par := H*min(Q, T)*min(Q, T)*(P+N) >= ssdParallelMin
 	for ci := 0; ci < nc; ci++ {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -176,7 +178,7 @@ func (m *Model) ssdForward(ctx context.Context, T int, c *layerCache, A, init []
 		t0 := ci * Q
 		q := min(Q, T-t0)
 		// C·Bᵀ per group.
-		parallelItems(G, func(_, g int) {
+		parallelItemsIf(par, G, func(_, g int) {
 			cOff := t0*CD + DI + G*N + g*N
 			bOff := t0*CD + DI + g*N
 			gemmNTSerial(q, q, N, c.xbc[cOff:], CD, c.xbc[bOff:], CD, ws.cb[g*Q*Q:], Q, false)
@@ -184,7 +186,7 @@ func (m *Model) ssdForward(ctx context.Context, T int, c *layerCache, A, init []
 		prev := c.states[ci*HS : (ci+1)*HS]
 		next := c.states[(ci+1)*HS : (ci+2)*HS]
 		zeroPrev := ci == 0 && init == nil
-		parallelItems(H, func(w, h int) {
+		parallelItemsIf(par, H, func(w, h int) {
 			sc := ws.scratch[w]
 			g := h / hpg
 			ssdChunkPrep(sc, c, h, t0, q, cfg, A[h])
