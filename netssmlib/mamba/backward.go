@@ -71,7 +71,7 @@ func (m *Model) ForwardBackward(ctx context.Context, ids, targets []int32) (loss
 
 	// LM head: dhf = dlogits·E, dE += dlogitsᵀ·hf.
 	dhf := ws.h[:T*D]
-	gemmNN(T, D, V, dl, V, m.lmHead.Data, D, dhf, D, false)
+	gemmNN(T, D, V, dl, V, m.linW(m.lmHead), D, dhf, D, false)
 	m.weightGrad(T, V, D, dl, ws.hf, m.lmHead.Grad)
 
 	dresid := ws.dresid[:T*D]
@@ -165,7 +165,7 @@ func (m *Model) layerBackward(ctx context.Context, li, T int, c *layerCache, x, 
 	ddt := ws.ddt[:T*H]
 
 	// out_proj.
-	gemmNN(T, DI, D, dh, D, l.outProj.Data, DI, dy, DI, false)
+	gemmNN(T, DI, D, dh, D, m.linW(l.outProj), DI, dy, DI, false)
 	m.weightGrad(T, D, DI, dh, c.yn, l.outProj.Grad)
 
 	// Gated RMSNorm and y = ssd + D*x.
@@ -307,7 +307,7 @@ func (m *Model) layerBackward(ctx context.Context, li, T int, c *layerCache, x, 
 
 	// in_proj.
 	du := ws.h[:T*D]
-	gemmNN(T, D, DP, dzx, DP, l.inProj.Data, D, du, D, false)
+	gemmNN(T, D, DP, dzx, DP, m.linW(l.inProj), D, du, D, false)
 	m.weightGrad(T, DP, D, dzx, c.u, l.inProj.Grad)
 
 	m.rmsNormBackward(T, D, x, l.norm, c.rstd1, du, dresid)

@@ -69,7 +69,8 @@ func (m *Model) layerForward(ctx context.Context, li, T int, x, out []float32, c
 	CD, DP, K := cfg.ConvDim(), cfg.DInProj(), s.DConv
 
 	rmsNorm(T, D, x, l.norm.Data, c.u, c.rstd1)
-	gemmNT(T, DP, D, c.u, D, l.inProj.Data, D, c.zx, DP, false)
+	m.roundInput(c.u[:T*D])
+	gemmNT(T, DP, D, c.u, D, m.linW(l.inProj), D, c.zx, DP, false)
 
 	// Depthwise causal conv1d + SiLU over xBC; softplus(dt + dt_bias).
 	parallelFor(T, 16, func(_, lo, hi int) {
@@ -147,7 +148,8 @@ func (m *Model) layerForward(ctx context.Context, li, T int, x, out []float32, c
 		}
 	})
 	_ = N
-	gemmNT(T, D, DI, c.yn, DI, l.outProj.Data, DI, out, D, false)
+	m.roundInput(c.yn[:T*DI])
+	gemmNT(T, D, DI, c.yn, DI, m.linW(l.outProj), DI, out, D, false)
 	return ctx.Err()
 }
 
@@ -287,6 +289,7 @@ func (m *Model) forwardWith(ctx context.Context, ids []int32, training bool, onL
 	if err := m.checkIDs(ids, "ids"); err != nil {
 		return nil, err
 	}
+	m.RefreshComputeWeights()
 	ws := m.workspace(T, training)
 	cfg := m.Config
 	D, V := cfg.DModel, cfg.PaddedVocab()
@@ -314,7 +317,8 @@ func (m *Model) forwardWith(ctx context.Context, ids []int32, training bool, onL
 		r = next
 	}
 	rmsNorm(T, D, r, m.normF.Data, ws.hf, ws.rstdF)
-	gemmNT(T, V, D, ws.hf, D, m.lmHead.Data, D, ws.logits, V, false)
+	m.roundInput(ws.hf[:T*D])
+	gemmNT(T, V, D, ws.hf, D, m.linW(m.lmHead), D, ws.logits, V, false)
 	return ws, ctx.Err()
 }
 

@@ -47,7 +47,8 @@ type Model struct {
 	layers []layerParams
 	byName map[string]*Param
 
-	ws *workspace
+	ws   *workspace
+	bf16 map[*Param][]float32 // bf16-rounded copies of the Linear weights (SetComputeDType)
 }
 
 func newParam(name string, shape ...int) *Param {
@@ -272,6 +273,7 @@ func (m *Model) ResizeVocab(newVocab int, seed uint64) error {
 	}
 	m.Config = cfg
 	m.ws = nil
+	m.RefreshComputeWeights()
 	for _, p := range m.Params {
 		p.Grad = nil
 	}

@@ -77,7 +77,8 @@ func (m *Model) Step(st *State, tokens []int32, logits []float32) error {
 	for li := range m.layers {
 		l := &m.layers[li]
 		rmsNorm(B, D, st.resid, l.norm.Data, st.u, rstd)
-		gemmNT(B, DP, D, st.u, D, l.inProj.Data, D, st.zx, DP, false)
+		m.roundInput(st.u)
+		gemmNT(B, DP, D, st.u, D, m.linW(l.inProj), D, st.zx, DP, false)
 		for h := range st.a {
 			st.a[h] = -float32(math.Exp(float64(l.aLog.Data[h])))
 		}
@@ -135,13 +136,15 @@ func (m *Model) Step(st *State, tokens []int32, logits []float32) error {
 				}
 			}
 		}
-		gemmNT(B, D, DI, st.yn, DI, l.outProj.Data, DI, st.h, D, false)
+		m.roundInput(st.yn)
+		gemmNT(B, D, DI, st.yn, DI, m.linW(l.outProj), DI, st.h, D, false)
 		for i, v := range st.h {
 			st.resid[i] += v
 		}
 	}
 	rmsNorm(B, D, st.resid, m.normF.Data, st.hf, rstd)
-	gemmNT(B, V, D, st.hf, D, m.lmHead.Data, D, logits, V, false)
+	m.roundInput(st.hf)
+	gemmNT(B, V, D, st.hf, D, m.linW(m.lmHead), D, logits, V, false)
 	return nil
 }
 
