@@ -33,9 +33,13 @@ func packB(kn bool, nb, kb int, b []float32, ldb int, dst []float32) {
 		cols := min(16, nb-jp*16)
 		if kn {
 			for p := 0; p < kb; p++ {
-				row := b[p*ldb+jp*16 : p*ldb+jp*16+cols]
-				dst := panel[p*16 : p*16+16]
-				copy(dst, row)
+				dst := panel[p*16 : p*16+16 : p*16+16]
+				if cols == 16 {
+					src := b[p*ldb+jp*16 : p*ldb+jp*16+16 : p*ldb+jp*16+16]
+					*(*[16]float32)(dst) = *(*[16]float32)(src)
+					continue
+				}
+				copy(dst, b[p*ldb+jp*16:p*ldb+jp*16+cols])
 				clear(dst[cols:])
 			}
 			continue
@@ -78,9 +82,13 @@ func packA(km bool, mb, kb int, a []float32, lda int, dst []float32) {
 		rows := min(6, mb-ip*6)
 		if km {
 			for p := 0; p < kb; p++ {
-				src := a[p*lda+ip*6 : p*lda+ip*6+rows]
-				dst := panel[p*6 : p*6+6]
-				copy(dst, src)
+				dst := panel[p*6 : p*6+6 : p*6+6]
+				if rows == 6 {
+					src := a[p*lda+ip*6 : p*lda+ip*6+6 : p*lda+ip*6+6]
+					dst[0], dst[1], dst[2], dst[3], dst[4], dst[5] = src[0], src[1], src[2], src[3], src[4], src[5]
+					continue
+				}
+				copy(dst, a[p*lda+ip*6:p*lda+ip*6+rows])
 				clear(dst[rows:])
 			}
 			continue
