@@ -71,8 +71,7 @@ func (m *Model) ForwardBackward(ctx context.Context, ids, targets []int32) (loss
 
 	// LM head: dhf = dlogits·E, dE += dlogitsᵀ·hf.
 	dhf := ws.h[:T*D]
-	transpose(V, D, m.lmHead.Data, D, ws.tA, V)
-	gemmNT(T, D, V, dl, V, ws.tA, V, dhf, D, false)
+	gemmNN(T, D, V, dl, V, m.linW(m.lmHead), D, dhf, D, false)
 	m.weightGrad(T, V, D, dl, ws.hf, m.lmHead.Grad)
 
 	dresid := ws.dresid[:T*D]
@@ -105,20 +104,10 @@ func (m *Model) ForwardBackward(ctx context.Context, ids, targets []int32) (loss
 	return lossSum, nTargets, nil
 }
 
-// weightGradRows is how many positions weightGrad transposes at a time.
-const weightGradRows = 1024
-
-// weightGrad adds dyᵀ·x to grad [O, I] for dy [T, O] and x [T, I] (the
-// weight gradient of y = x·Wᵀ), transposing a block of positions at a time
-// so that the scratch stays small whatever T is.
+// weightGrad adds dyᵀ·x to grad [O, I] for dy [T, O] and x [T, I]: the
+// weight gradient of y = x·Wᵀ summed over positions.
 func (m *Model) weightGrad(T, O, I int, dy, x, grad []float32) {
-	ws := m.ws
-	for t0 := 0; t0 < T; t0 += weightGradRows {
-		tb := min(weightGradRows, T-t0)
-		transpose(tb, O, dy[t0*O:], O, ws.tA, tb)
-		transpose(tb, I, x[t0*I:], I, ws.tB, tb)
-		gemmNT(O, I, tb, ws.tA, tb, ws.tB, tb, grad, I, true)
-	}
+	gemmTN(O, I, T, dy, O, x, I, grad, I, true)
 }
 
 // rmsNormBackward adds to dx the gradient through out = x*rstd*w given
@@ -176,8 +165,7 @@ func (m *Model) layerBackward(ctx context.Context, li, T int, c *layerCache, x, 
 	ddt := ws.ddt[:T*H]
 
 	// out_proj.
-	transpose(D, DI, l.outProj.Data, DI, ws.tA, D)
-	gemmNT(T, DI, D, dh, D, ws.tA, D, dy, DI, false)
+	gemmNN(T, DI, D, dh, D, m.linW(l.outProj), DI, dy, DI, false)
 	m.weightGrad(T, D, DI, dh, c.yn, l.outProj.Grad)
 
 	// Gated RMSNorm and y = ssd + D*x.
@@ -195,17 +183,21 @@ func (m *Model) layerBackward(ctx context.Context, li, T int, c *layerCache, x, 
 			for g := 0; g < G; g++ {
 				r := c.rstd2[t*G+g]
 				var sum float64
+				// dz[i] temporarily holds sigmoid(z[i]).
 				for i := g * gs; i < (g+1)*gs; i++ {
-					gv := y[i] * silu(z[i])
+					sg := sigmoid(z[i])
+					dz[i] = sg
+					gv := y[i] * z[i] * sg
 					dW[i] += dyr[i] * gv * r
 					sum += float64(l.normW.Data[i] * dyr[i] * gv)
 				}
 				k := float32(sum) * r * r * r / float32(gs)
 				for i := g * gs; i < (g+1)*gs; i++ {
-					sz := silu(z[i])
+					sg, zi := dz[i], z[i]
+					sz := zi * sg
 					gv := y[i] * sz
 					dg := r*l.normW.Data[i]*dyr[i] - gv*k
-					dz[i] = dg * y[i] * dsilu(z[i])
+					dz[i] = dg * y[i] * sg * (1 + zi*(1-sg))
 					dyr[i] = dg * sz
 				}
 			}
@@ -315,8 +307,7 @@ func (m *Model) layerBackward(ctx context.Context, li, T int, c *layerCache, x, 
 
 	// in_proj.
 	du := ws.h[:T*D]
-	transpose(DP, D, l.inProj.Data, D, ws.tA, DP)
-	gemmNT(T, D, DP, dzx, DP, ws.tA, DP, du, D, false)
+	gemmNN(T, D, DP, dzx, DP, m.linW(l.inProj), D, du, D, false)
 	m.weightGrad(T, DP, D, dzx, c.u, l.inProj.Grad)
 
 	m.rmsNormBackward(T, D, x, l.norm, c.rstd1, du, dresid)
@@ -336,20 +327,22 @@ func (m *Model) ssdBackward(ctx context.Context, T int, c *layerCache, A, dy, dx
 	clear(ws.dstate)
 	clear(ws.dA)
 	nc := (T + Q - 1) / Q
+	// Heads run in parallel when a chunk has enough work to pay for it.
+	par := H*min(Q, T)*min(Q, T)*(P+N) >= ssdParallelMin
 	for ci := nc - 1; ci >= 0; ci-- {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		t0 := ci * Q
 		q := min(Q, T-t0)
-		parallelItems(G, func(_, g int) {
+		parallelItemsIf(par, G, func(_, g int) {
 			cOff := t0*CD + DI + G*N + g*N
 			bOff := t0*CD + DI + g*N
 			gemmNTSerial(q, q, N, c.xbc[cOff:], CD, c.xbc[bOff:], CD, ws.cb[g*Q*Q:], Q, false)
 		})
 		prev := c.states[ci*HS : (ci+1)*HS]
 		zeroPrev := ci == 0
-		parallelItems(H, func(w, h int) {
+		parallelItemsIf(par, H, func(w, h int) {
 			sc := ws.scratch[w]
 			g := h / hpg
 			a := A[h]
@@ -358,7 +351,6 @@ func (m *Model) ssdBackward(ctx context.Context, T int, c *layerCache, A, dy, dx
 			for t := 0; t < q; t++ {
 				copy(sc.dy[t*P:(t+1)*P], dy[(t0+t)*DI+h*P:(t0+t)*DI+(h+1)*P])
 			}
-			transpose(q, P, sc.dy, P, sc.dyT, Q)
 			dacum := sc.dacum[:q]
 			clear(dacum)
 			last := sc.acum[q-1]
@@ -371,8 +363,7 @@ func (m *Model) ssdBackward(ctx context.Context, T int, c *layerCache, A, dy, dx
 			// (a) dM = dy·xdtᵀ, causal.
 			gemmNTSerial(q, q, P, sc.dy, P, sc.xdt, P, sc.dm, Q, false)
 			// (b) dxdt = Mᵀ·dy.
-			transpose(q, q, sc.m, Q, sc.mt, Q)
-			gemmNTSerial(q, P, q, sc.mt, Q, sc.dyT, Q, sc.dxdt, P, false)
+			gemmTNSerial(q, P, q, sc.m, Q, sc.dy, P, sc.dxdt, P, false)
 			// (c), (d) the state leaving the chunk.
 			for s := 0; s < q; s++ {
 				w := expf(last - sc.acum[s])
@@ -383,8 +374,7 @@ func (m *Model) ssdBackward(ctx context.Context, T int, c *layerCache, A, dy, dx
 				}
 			}
 			gemmNTSerial(q, P, N, sc.bw, N, dHn, N, sc.dxdt, P, true)
-			transpose(P, N, dHn, N, sc.dhT, P)
-			gemmNTSerial(q, N, P, sc.xdt, P, sc.dhT, P, sc.dbw, N, false)
+			gemmNNSerial(q, N, P, sc.xdt, P, dHn, N, sc.dbw, N, false)
 			dbp := ws.dbPart[h*Q*N:]
 			for s := 0; s < q; s++ {
 				w := sc.wst[s]
@@ -413,11 +403,8 @@ func (m *Model) ssdBackward(ctx context.Context, T int, c *layerCache, A, dy, dx
 					}
 					dacum[t] += de * e
 				}
-				transpose(P, N, hp, N, sc.hT, P)
-				gemmNTSerial(q, N, P, sc.dy, P, sc.hT, P, dcp, N, false)
-				transpose(q, P, sc.dy, P, sc.dyT, Q)
-				transpose(q, N, c.xbc[cOff:], CD, sc.ct, Q)
-				gemmNTSerial(P, N, q, sc.dyT, Q, sc.ct, Q, dHnew, N, false)
+				gemmNNSerial(q, N, P, sc.dy, P, hp, N, dcp, N, false)
+				gemmTNSerial(P, N, q, sc.dy, P, c.xbc[cOff:], CD, dHnew, N, false)
 				var dot float64
 				for i, v := range dHn {
 					dot += float64(v * hp[i])
@@ -463,36 +450,41 @@ func (m *Model) ssdBackward(ctx context.Context, T int, c *layerCache, A, dy, dx
 				copy(dHn, dHnew)
 			}
 		})
-		// Per group: sum the heads' C·Bᵀ gradients and apply them.
-		parallelItems(G, func(w, g int) {
-			sc := ws.scratch[w]
+		// Per group: sum the heads' C·Bᵀ gradients and apply them, in blocks
+		// of rows so that a single group still uses every core.
+		const rb = 32
+		nb := (q + rb - 1) / rb
+		parallelItemsIf(par, G*nb, func(_, it int) {
+			g, r0 := it/nb, (it%nb)*rb
+			r1 := min(r0+rb, q)
 			dcb := ws.cb[g*Q*Q:]
-			for t := 0; t < q; t++ {
+			cOff := t0*CD + DI + G*N + g*N
+			bOff := t0*CD + DI + g*N
+			for t := r0; t < r1; t++ {
 				row := dcb[t*Q : t*Q+q]
 				clear(row)
+				dB := dxbc[bOff+t*CD : bOff+t*CD+N]
+				dC := dxbc[cOff+t*CD : cOff+t*CD+N]
 				for h := g * hpg; h < (g+1)*hpg; h++ {
 					for s, v := range ws.dcb[h*Q*Q+t*Q : h*Q*Q+t*Q+q] {
 						row[s] += v
 					}
-				}
-			}
-			cOff := t0*CD + DI + G*N + g*N
-			bOff := t0*CD + DI + g*N
-			transpose(q, N, c.xbc[bOff:], CD, sc.bwT, Q)
-			transpose(q, N, c.xbc[cOff:], CD, sc.ct, Q)
-			gemmNTSerial(q, N, q, dcb, Q, sc.bwT, Q, dxbc[cOff:], CD, true)
-			transpose(q, q, dcb, Q, sc.mt, Q)
-			gemmNTSerial(q, N, q, sc.mt, Q, sc.ct, Q, dxbc[bOff:], CD, true)
-			for t := 0; t < q; t++ {
-				dB := dxbc[bOff+t*CD : bOff+t*CD+N]
-				dC := dxbc[cOff+t*CD : cOff+t*CD+N]
-				for h := g * hpg; h < (g+1)*hpg; h++ {
 					for n := 0; n < N; n++ {
 						dB[n] += ws.dbPart[h*Q*N+t*N+n]
 						dC[n] += ws.dcPart[h*Q*N+t*N+n]
 					}
 				}
 			}
+		})
+		parallelItemsIf(par, G*nb, func(_, it int) {
+			g, r0 := it/nb, (it%nb)*rb
+			r1 := min(r0+rb, q)
+			dcb := ws.cb[g*Q*Q:]
+			cOff := t0*CD + DI + G*N + g*N
+			bOff := t0*CD + DI + g*N
+			// dC[t] += Σ_s dCB[t,s] B[s];  dB[s] += Σ_t dCB[t,s] C[t].
+			gemmNNSerial(r1-r0, N, q, dcb[r0*Q:], Q, c.xbc[bOff:], CD, dxbc[cOff+r0*CD:], CD, true)
+			gemmTNSerial(r1-r0, N, q, dcb[r0:], Q, c.xbc[cOff:], CD, dxbc[bOff+r0*CD:], CD, true)
 		})
 	}
 	return nil

@@ -69,7 +69,8 @@ func (m *Model) layerForward(ctx context.Context, li, T int, x, out []float32, c
 	CD, DP, K := cfg.ConvDim(), cfg.DInProj(), s.DConv
 
 	rmsNorm(T, D, x, l.norm.Data, c.u, c.rstd1)
-	gemmNT(T, DP, D, c.u, D, l.inProj.Data, D, c.zx, DP, false)
+	m.roundInput(c.u[:T*D])
+	gemmNT(T, DP, D, c.u, D, m.linW(l.inProj), D, c.zx, DP, false)
 
 	// Depthwise causal conv1d + SiLU over xBC; softplus(dt + dt_bias).
 	parallelFor(T, 16, func(_, lo, hi int) {
@@ -147,7 +148,8 @@ func (m *Model) layerForward(ctx context.Context, li, T int, x, out []float32, c
 		}
 	})
 	_ = N
-	gemmNT(T, D, DI, c.yn, DI, l.outProj.Data, DI, out, D, false)
+	m.roundInput(c.yn[:T*DI])
+	gemmNT(T, D, DI, c.yn, DI, m.linW(l.outProj), DI, out, D, false)
 	return ctx.Err()
 }
 
@@ -169,6 +171,8 @@ func (m *Model) ssdForward(ctx context.Context, T int, c *layerCache, A, init []
 		clear(c.states[:HS])
 	}
 	nc := (T + Q - 1) / Q
+	// Heads run in parallel when a chunk has enough work to pay for it.
+	par := H*min(Q, T)*min(Q, T)*(P+N) >= ssdParallelMin
 	for ci := 0; ci < nc; ci++ {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -176,7 +180,7 @@ func (m *Model) ssdForward(ctx context.Context, T int, c *layerCache, A, init []
 		t0 := ci * Q
 		q := min(Q, T-t0)
 		// C·Bᵀ per group.
-		parallelItems(G, func(_, g int) {
+		parallelItemsIf(par, G, func(_, g int) {
 			cOff := t0*CD + DI + G*N + g*N
 			bOff := t0*CD + DI + g*N
 			gemmNTSerial(q, q, N, c.xbc[cOff:], CD, c.xbc[bOff:], CD, ws.cb[g*Q*Q:], Q, false)
@@ -184,14 +188,14 @@ func (m *Model) ssdForward(ctx context.Context, T int, c *layerCache, A, init []
 		prev := c.states[ci*HS : (ci+1)*HS]
 		next := c.states[(ci+1)*HS : (ci+2)*HS]
 		zeroPrev := ci == 0 && init == nil
-		parallelItems(H, func(w, h int) {
+		parallelItemsIf(par, H, func(w, h int) {
 			sc := ws.scratch[w]
 			g := h / hpg
 			ssdChunkPrep(sc, c, h, t0, q, cfg, A[h])
 			// M = (C·Bᵀ) ∘ exp(acum_t - acum_s), causal.
 			ssdDecayM(sc, ws.cb[g*Q*Q:], q, Q)
 			yh := c.y[t0*DI+h*P:]
-			gemmNTSerial(q, P, q, sc.m, Q, sc.xdtT, Q, yh, DI, false)
+			gemmNNSerial(q, P, q, sc.m, Q, sc.xdt, P, yh, DI, false)
 			hp := prev[h*P*N : (h+1)*P*N]
 			hn := next[h*P*N : (h+1)*P*N]
 			cOff := t0*CD + DI + G*N + g*N
@@ -221,10 +225,10 @@ func (m *Model) ssdForward(ctx context.Context, T int, c *layerCache, A, init []
 				w := expf(last - sc.acum[s])
 				br := c.xbc[bOff+s*CD : bOff+s*CD+N]
 				for n, v := range br {
-					sc.bwT[n*Q+s] = v * w
+					sc.bw[s*N+n] = v * w
 				}
 			}
-			gemmNTSerial(P, N, q, sc.xdtT, Q, sc.bwT, Q, hn, N, true)
+			gemmTNSerial(P, N, q, sc.xdt, P, sc.bw, N, hn, N, true)
 		})
 	}
 	return nil
@@ -251,11 +255,11 @@ func ssdDecayM(sc *ssdScratch, cb []float32, q, Q int) {
 	}
 }
 
-// ssdChunkPrep fills acum (cumulative dt*A within the chunk), xdt and xdtT
+// ssdChunkPrep fills acum (cumulative dt*A within the chunk), and xdt
 // (x*dt of head h) for positions t0..t0+q-1.
 func ssdChunkPrep(sc *ssdScratch, c *layerCache, h, t0, q int, cfg Config, a float32) {
 	s := cfg.SSMCfg
-	H, P, Q, CD := cfg.NHeads(), s.HeadDim, s.ChunkSize, cfg.ConvDim()
+	H, P, CD := cfg.NHeads(), s.HeadDim, cfg.ConvDim()
 	var acc float32
 	for t := 0; t < q; t++ {
 		dt := c.dt[(t0+t)*H+h]
@@ -265,7 +269,6 @@ func ssdChunkPrep(sc *ssdScratch, c *layerCache, h, t0, q int, cfg Config, a flo
 		xd := sc.xdt[t*P : (t+1)*P]
 		for p, v := range xr {
 			xd[p] = v * dt
-			sc.xdtT[p*Q+t] = v * dt
 		}
 	}
 }
@@ -286,6 +289,7 @@ func (m *Model) forwardWith(ctx context.Context, ids []int32, training bool, onL
 	if err := m.checkIDs(ids, "ids"); err != nil {
 		return nil, err
 	}
+	m.RefreshComputeWeights()
 	ws := m.workspace(T, training)
 	cfg := m.Config
 	D, V := cfg.DModel, cfg.PaddedVocab()
@@ -313,7 +317,8 @@ func (m *Model) forwardWith(ctx context.Context, ids []int32, training bool, onL
 		r = next
 	}
 	rmsNorm(T, D, r, m.normF.Data, ws.hf, ws.rstdF)
-	gemmNT(T, V, D, ws.hf, D, m.lmHead.Data, D, ws.logits, V, false)
+	m.roundInput(ws.hf[:T*D])
+	gemmNT(T, V, D, ws.hf, D, m.linW(m.lmHead), D, ws.logits, V, false)
 	return ws, ctx.Err()
 }
 

@@ -14,7 +14,7 @@ func gemmNT(m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32
 	}
 	flops := m * n * k
 	if usePacked(m, n, k) {
-		gemmPacked(m, n, k, a, lda, b, ldb, c, ldc, acc, workers() > 1)
+		gemmPar(false, false, m, n, k, a, lda, b, ldb, c, ldc, acc)
 		return
 	}
 	if flops < 1<<17 || workers() == 1 {
@@ -48,7 +48,7 @@ func gemmNTSerial(m, n, k int, a []float32, lda int, b []float32, ldb int, c []f
 		return
 	}
 	if usePacked(m, n, k) {
-		gemmPacked(m, n, k, a, lda, b, ldb, c, ldc, acc, false)
+		gemmPacked(false, false, m, n, k, a, lda, b, ldb, c, ldc, acc, false)
 		return
 	}
 	if k == 0 {
@@ -113,6 +113,46 @@ func gemmNTSerial(m, n, k int, a []float32, lda int, b []float32, ldb int, c []f
 	}
 }
 
+// gemmNN computes C (+)= A·B for A [m,k] and B stored [k,n] (row stride
+// ldb), as in x·W for nn.Linear's weight W [out, in].
+func gemmNN(m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, acc bool) {
+	gemmPar(false, true, m, n, k, a, lda, b, ldb, c, ldc, acc)
+}
+
+// gemmTN computes C (+)= Aᵀ·B for A stored [k,m] and B stored [k,n], as in
+// the weight gradient dyᵀ·x summed over positions.
+func gemmTN(m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, acc bool) {
+	gemmPar(true, true, m, n, k, a, lda, b, ldb, c, ldc, acc)
+}
+
+// gemmPar runs gemmPacked over all workers: split by rows of C when there
+// are enough, else by columns (short products such as batched decoding).
+func gemmPar(km, kn bool, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, acc bool) {
+	switch {
+	case workers() == 1 || m*n*k < 1<<16:
+		gemmPacked(km, kn, m, n, k, a, lda, b, ldb, c, ldc, acc, false)
+	case m >= 2*gemmMC || n < 32:
+		gemmPacked(km, kn, m, n, k, a, lda, b, ldb, c, ldc, acc, true)
+	default:
+		parallelFor(n, 16, func(_, lo, hi int) {
+			boff := lo * ldb
+			if kn {
+				boff = lo
+			}
+			gemmPacked(km, kn, m, hi-lo, k, a, lda, b[boff:], ldb, c[lo:], ldc, acc, false)
+		})
+	}
+}
+
+// gemmNNSerial and gemmTNSerial are the single-goroutine versions.
+func gemmNNSerial(m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, acc bool) {
+	gemmPacked(false, true, m, n, k, a, lda, b, ldb, c, ldc, acc, false)
+}
+
+func gemmTNSerial(m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, acc bool) {
+	gemmPacked(true, true, m, n, k, a, lda, b, ldb, c, ldc, acc, false)
+}
+
 // dot2x4Go is the portable micro-kernel: out[4r+c] = A row r · B row c over
 // k elements, for 2 rows of A and 4 rows of B.
 func dot2x4Go(k int, a []float32, lda int, b []float32, ldb int, out *[8]float32) {
@@ -148,20 +188,4 @@ func dotGo(a, b []float32) float32 {
 		s0 += a[p] * b[p]
 	}
 	return (s0 + s1) + (s2 + s3)
-}
-
-// transpose writes dst [cols, rows] (row stride ldd) from src [rows, cols]
-// (row stride lds).
-func transpose(rows, cols int, src []float32, lds int, dst []float32, ldd int) {
-	const bs = 32
-	for i0 := 0; i0 < rows; i0 += bs {
-		for j0 := 0; j0 < cols; j0 += bs {
-			for i := i0; i < min(i0+bs, rows); i++ {
-				row := src[i*lds:]
-				for j := j0; j < min(j0+bs, cols); j++ {
-					dst[j*ldd+i] = row[j]
-				}
-			}
-		}
-	}
 }

@@ -66,9 +66,10 @@ func TestGradientsFiniteDifference(t *testing.T) {
 		tie, recompute bool
 	}{{true, false}, {false, true}} {
 		tie := tc.tie
-		old := cacheAllBudget
+		old, oldPar := cacheAllBudget, ssdParallelMin
 		if tc.recompute {
 			cacheAllBudget = 0 // per-layer recomputation in the backward pass
+			ssdParallelMin = 0 // heads on several goroutines even at this size
 		}
 		cfg := tinyConfig()
 		cfg.TieEmbeddings = tie
@@ -82,7 +83,7 @@ func TestGradientsFiniteDifference(t *testing.T) {
 		targets := randIDs(rng, 11, 21)
 		targets[3] = IgnoreIndex
 		loss, n, err := m.ForwardBackward(context.Background(), ids, targets)
-		cacheAllBudget = old
+		cacheAllBudget, ssdParallelMin = old, oldPar
 		if err != nil {
 			t.Fatal(err)
 		}

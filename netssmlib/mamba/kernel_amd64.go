@@ -61,3 +61,21 @@ func dot(a, b []float32) float32 {
 	}
 	return s
 }
+
+//go:noescape
+func ssmStepAVX(n int, h *float32, da, xd float32, b, c *float32) float32
+
+// ssmStep updates one row of the SSM state, h = h*da + xd*b, and returns h·c.
+func ssmStep(h []float32, da, xd float32, b, c []float32) float32 {
+	n := len(h)
+	if !hasAVX2FMA || n < 8 {
+		return ssmStepGo(h, da, xd, b, c)
+	}
+	_, _ = b[n-1], c[n-1]
+	n8 := n &^ 7
+	s := ssmStepAVX(n8, &h[0], da, xd, &b[0], &c[0])
+	if n8 < n {
+		s += ssmStepGo(h[n8:], da, xd, b[n8:n], c[n8:n])
+	}
+	return s
+}

@@ -201,3 +201,34 @@ plain:
 	VMOVUPS Y11, 32(DX)
 	VZEROUPPER
 	RET
+
+// func ssmStepAVX(n int, h *float32, da, xd float32, b, c *float32) float32
+// h[i] = h[i]*da + xd*b[i]; returns Σ h[i]*c[i]. n is a positive multiple of 8.
+TEXT ·ssmStepAVX(SB), NOSPLIT, $0-44
+	MOVQ         n+0(FP), CX
+	MOVQ         h+8(FP), DI
+	VBROADCASTSS da+16(FP), Y1
+	VBROADCASTSS xd+20(FP), Y2
+	MOVQ         b+24(FP), SI
+	MOVQ         c+32(FP), DX
+	VXORPS       Y3, Y3, Y3
+	SHRQ         $3, CX
+
+sloop:
+	VMULPS      (DI), Y1, Y0
+	VFMADD231PS (SI), Y2, Y0
+	VMOVUPS     Y0, (DI)
+	VFMADD231PS (DX), Y0, Y3
+	ADDQ        $32, DI
+	ADDQ        $32, SI
+	ADDQ        $32, DX
+	DECQ        CX
+	JNZ         sloop
+
+	VEXTRACTF128 $1, Y3, X4
+	VADDPS       X4, X3, X3
+	VHADDPS      X3, X3, X3
+	VHADDPS      X3, X3, X3
+	VZEROUPPER
+	MOVSS        X3, ret+40(FP)
+	RET

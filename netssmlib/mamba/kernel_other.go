@@ -13,3 +13,5 @@ func dot(a, b []float32) float32 { return dotGo(a, b) }
 func havePacked() bool { return false }
 
 func kern6x16(k int, a, b, c []float32, ldc int, acc bool) { kern6x16Go(k, a, b, c, ldc, acc) }
+
+func ssmStep(h []float32, da, xd float32, b, c []float32) float32 { return ssmStepGo(h, da, xd, b, c) }

@@ -47,7 +47,8 @@ type Model struct {
 	layers []layerParams
 	byName map[string]*Param
 
-	ws *workspace
+	ws   *workspace
+	bf16 map[*Param][]float32 // bf16-rounded copies of the Linear weights (SetComputeDType)
 }
 
 func newParam(name string, shape ...int) *Param {
@@ -272,8 +273,13 @@ func (m *Model) ResizeVocab(newVocab int, seed uint64) error {
 	}
 	m.Config = cfg
 	m.ws = nil
+	m.RefreshComputeWeights()
 	for _, p := range m.Params {
 		p.Grad = nil
 	}
 	return nil
 }
+
+// FreeWorkspace drops the activation buffers kept between calls (they are
+// allocated again, for the sequence length at hand, on the next pass).
+func (m *Model) FreeWorkspace() { m.ws = nil }

@@ -49,7 +49,16 @@ func parallelFor(n, grain int, fn func(w, lo, hi int)) {
 // parallelItems runs fn(w, i) for every i in [0, n), handing items to
 // workers dynamically (for items of uneven cost, such as SSD heads).
 func parallelItems(n int, fn func(w, i int)) {
+	parallelItemsIf(true, n, fn)
+}
+
+// parallelItemsIf is parallelItems when par, else a plain loop on worker 0
+// (for work too small to pay for goroutines).
+func parallelItemsIf(par bool, n int, fn func(w, i int)) {
 	nw := min(workers(), n)
+	if !par {
+		nw = 1
+	}
 	if nw <= 1 {
 		for i := 0; i < n; i++ {
 			fn(0, i)
@@ -77,3 +86,8 @@ func parallelItems(n int, fn func(w, i int)) {
 	}
 	wg.Wait()
 }
+
+// ssdParallelMin is the work per chunk (heads x q² x (headdim+d_state)) from
+// which the SSD runs heads on several goroutines; a var so that tests can
+// exercise the parallel path on tiny shapes.
+var ssdParallelMin = 1 << 16

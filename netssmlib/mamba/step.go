@@ -19,6 +19,7 @@ type State struct {
 	xbc             []float32 // [batch, ConvDim]
 	y, yn           []float32 // [batch, DInner]
 	a               []float32 // [H]
+	rstd            []float32 // [batch]
 }
 
 // NewState allocates a zeroed state for batch rows.
@@ -35,6 +36,7 @@ func (m *Model) NewState(batch int) *State {
 	st.resid, st.u, st.h, st.hf = f(batch*D), f(batch*D), f(batch*D), f(batch*D)
 	st.zx, st.xbc = f(batch*cfg.DInProj()), f(batch*cfg.ConvDim())
 	st.y, st.yn, st.a = f(batch*cfg.DInner()), f(batch*cfg.DInner()), f(cfg.NHeads())
+	st.rstd = f(batch)
 	return st
 }
 
@@ -71,11 +73,12 @@ func (m *Model) Step(st *State, tokens []int32, logits []float32) error {
 	CD, DP, K := cfg.ConvDim(), cfg.DInProj(), s.DConv
 	hpg, gs := H/G, DI/G
 	m.embedTokens(tokens, st.resid)
-	rstd := make([]float32, B)
+	rstd := st.rstd
 	for li := range m.layers {
 		l := &m.layers[li]
 		rmsNorm(B, D, st.resid, l.norm.Data, st.u, rstd)
-		gemmNT(B, DP, D, st.u, D, l.inProj.Data, D, st.zx, DP, false)
+		m.roundInput(st.u)
+		gemmNT(B, DP, D, st.u, D, m.linW(l.inProj), D, st.zx, DP, false)
 		for h := range st.a {
 			st.a[h] = -float32(math.Exp(float64(l.aLog.Data[h])))
 		}
@@ -96,8 +99,10 @@ func (m *Model) Step(st *State, tokens []int32, logits []float32) error {
 				v += w[K-1] * in[ch]
 				out[ch] = silu(v)
 			}
-			copy(hist, hist[CD:])
-			copy(hist[(K-2)*CD:], in)
+			if K > 1 {
+				copy(hist, hist[CD:])
+				copy(hist[(K-2)*CD:], in)
+			}
 		}
 		parallelItems(B*H, func(_, i int) {
 			b, h := i/H, i%H
@@ -111,15 +116,7 @@ func (m *Model) Step(st *State, tokens []int32, logits []float32) error {
 			y := st.y[b*DI+h*P : b*DI+(h+1)*P]
 			dd := l.d.Data[h]
 			for p := 0; p < P; p++ {
-				row := hs[p*N : (p+1)*N]
-				xd := x[p] * dt
-				var acc float32
-				for n, bn := range bv {
-					v := row[n]*dA + xd*bn
-					row[n] = v
-					acc += v * cv[n]
-				}
-				y[p] = acc + dd*x[p]
+				y[p] = ssmStep(hs[p*N:(p+1)*N], dA, x[p]*dt, bv, cv) + dd*x[p]
 			}
 		})
 		for b := 0; b < B; b++ {
@@ -139,13 +136,15 @@ func (m *Model) Step(st *State, tokens []int32, logits []float32) error {
 				}
 			}
 		}
-		gemmNT(B, D, DI, st.yn, DI, l.outProj.Data, DI, st.h, D, false)
+		m.roundInput(st.yn)
+		gemmNT(B, D, DI, st.yn, DI, m.linW(l.outProj), DI, st.h, D, false)
 		for i, v := range st.h {
 			st.resid[i] += v
 		}
 	}
 	rmsNorm(B, D, st.resid, m.normF.Data, st.hf, rstd)
-	gemmNT(B, V, D, st.hf, D, m.lmHead.Data, D, logits, V, false)
+	m.roundInput(st.hf)
+	gemmNT(B, V, D, st.hf, D, m.linW(m.lmHead), D, logits, V, false)
 	return nil
 }
 
@@ -181,4 +180,16 @@ func (m *Model) Prefill(ctx context.Context, st *State, row int, prompt []int32)
 	}
 	V := cfg.PaddedVocab()
 	return append([]float32(nil), ws.logits[(T-1)*V:T*V]...), nil
+}
+
+// ssmStepGo is the portable ssmStep.
+func ssmStepGo(h []float32, da, xd float32, b, c []float32) float32 {
+	b, c = b[:len(h)], c[:len(h)]
+	var acc float32
+	for n, bn := range b {
+		v := h[n]*da + xd*bn
+		h[n] = v
+		acc += v * c[n]
+	}
+	return acc
 }

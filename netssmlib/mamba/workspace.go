@@ -34,17 +34,14 @@ func newLayerCache(cfg Config, T int) *layerCache {
 
 // ssdScratch is one worker's buffers for one (chunk, head) of the SSD.
 type ssdScratch struct {
-	m, dm, mt   []float32 // [Q, Q]
+	m, dm       []float32 // [Q, Q] M = CB∘decay and its gradient
 	decay       []float32 // [Q, Q] exp(acum_t - acum_s), s <= t
 	lrow, wst   []float32 // [Q]
-	xdt, xdtT   []float32 // [Q, P], [P, Q]
-	bw, bwT     []float32 // [Q, N], [N, Q]
-	z, dy, dyT  []float32 // [Q, P], [Q, P], [P, Q]
-	dxdt, dbw   []float32 // [Q, P], [Q, N]
-	hT, dhT     []float32 // [N, P]
+	xdt, dxdt   []float32 // [Q, P] x*dt and its gradient
+	bw, dbw     []float32 // [Q, N] B*exp(acum_last - acum_s) and its gradient
+	z, dy       []float32 // [Q, P]
 	dhNew       []float32 // [P, N]
 	acum, dacum []float32 // [Q]
-	ct          []float32 // [N, Q]
 }
 
 func newSSDScratch(cfg Config) *ssdScratch {
@@ -52,10 +49,9 @@ func newSSDScratch(cfg Config) *ssdScratch {
 	Q, P, N := s.ChunkSize, s.HeadDim, s.DState
 	f := func(n int) []float32 { return make([]float32, n) }
 	return &ssdScratch{
-		m: f(Q * Q), dm: f(Q * Q), mt: f(Q * Q), decay: f(Q * Q), lrow: f(Q), wst: f(Q),
-		xdt: f(Q * P), xdtT: f(P * Q), bw: f(Q * N), bwT: f(N * Q),
-		z: f(Q * P), dy: f(Q * P), dyT: f(P * Q), dxdt: f(Q * P), dbw: f(Q * N),
-		hT: f(N * P), dhT: f(N * P), dhNew: f(N * P), acum: f(Q), dacum: f(Q), ct: f(N * Q),
+		m: f(Q * Q), dm: f(Q * Q), decay: f(Q * Q), lrow: f(Q), wst: f(Q),
+		xdt: f(Q * P), dxdt: f(Q * P), bw: f(Q * N), dbw: f(Q * N),
+		z: f(Q * P), dy: f(Q * P), dhNew: f(N * P), acum: f(Q), dacum: f(Q),
 	}
 }
 
@@ -84,7 +80,6 @@ type workspace struct {
 	dbuf3  []float32   // [T, ConvDim]
 	ddt    []float32   // [T, H]
 	part   [][]float32 // per worker partial sums of parameter gradients
-	tA, tB []float32   // transposes
 }
 
 // cacheAllBudget: when one sequence's activations for all layers fit in
@@ -138,9 +133,6 @@ func (m *Model) workspace(T int, training bool) *workspace {
 		ws.dresid = f(T * D)
 		ws.dbuf = f(T * max(cfg.DInProj(), V))
 		ws.dbuf2 = f(T * max(cfg.ConvDim(), cfg.DInner(), D))
-		// Weight transposes and blocks of weightGradRows positions.
-		big := max(min(T, weightGradRows)*max(cfg.DInProj(), V, cfg.DInner()), cfg.DInProj()*D, V*D, D*cfg.DInner())
-		ws.tA, ws.tB = f(big), f(big)
 		ws.dbuf3, ws.ddt = f(T*cfg.ConvDim()), f(T*H)
 		for range workers() {
 			ws.part = append(ws.part, f(max(cfg.DInner()+H, cfg.ConvDim()*(s.DConv+1)+H, D)))
