@@ -37,6 +37,7 @@ func runGenerate(ctx context.Context, args []string) error {
 	batch := fs.Int("batch", 1, "number of traces generated at once")
 	out := fs.String("out", "generated.txt", "output text file (with -batch N: FILE_0.txt ... FILE_{N-1}.txt)")
 	device := fs.String("device", "cpu", "cpu or cuda")
+	trainFlagAliases(fs, "gen-len-pkts")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -54,7 +55,7 @@ func runGenerate(ctx context.Context, args []string) error {
 	if err := opts.Validate(); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
-	if err := checkDevice(*device); err != nil {
+	if err := trainCheckDevice(*device); err != nil {
 		return err
 	}
 	if *tokDir == "" {
@@ -97,7 +98,7 @@ func runGenerate(ctx context.Context, args []string) error {
 	for range *batch {
 		req.Prompts = append(req.Prompts, ids)
 	}
-	if stderrIsTerminal() {
+	if trainStderrIsTerminal() {
 		done := 0
 		req.OnPacket = func(row int, _ []int32) {
 			done++

@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/netssm/netssm/netssmlib/checkpoint"
 	"github.com/netssm/netssm/netssmlib/dataset"
@@ -20,22 +22,22 @@ func init() {
 	})
 }
 
-// errNoCUDA is what -device cuda says until the GPU backend lands.
-var errNoCUDA = errors.New("this build has no CUDA support (use -device cpu)")
+// errTrainNoCUDA is what -device cuda says until the GPU backend lands.
+var errTrainNoCUDA = errors.New("this build has no CUDA support (use -device cpu)")
 
-// checkDevice validates a -device flag.
-func checkDevice(dev string) error {
+// trainCheckDevice validates a -device flag.
+func trainCheckDevice(dev string) error {
 	switch dev {
 	case "cpu":
 		return nil
 	case "cuda", "gpu":
-		return errNoCUDA
+		return errTrainNoCUDA
 	}
 	return fmt.Errorf("%w: -device %q: want cpu or cuda", errUsage, dev)
 }
 
-// parseDType maps NetSSM's dtype names to checkpoint dtypes.
-func parseDType(s string) (checkpoint.DType, error) {
+// trainParseDType maps NetSSM's dtype names to checkpoint dtypes.
+func trainParseDType(s string) (checkpoint.DType, error) {
 	switch s {
 	case "fp32", "float32", "f32":
 		return checkpoint.F32, nil
@@ -45,8 +47,20 @@ func parseDType(s string) (checkpoint.DType, error) {
 	return "", fmt.Errorf("%w: -dtype %q: want fp32 or bf16", errUsage, s)
 }
 
-// stderrIsTerminal reports whether a progress bar belongs on stderr.
-func stderrIsTerminal() bool {
+// trainFlagAliases registers NetSSM's snake_case spelling (-num_epochs) of
+// each named flag as an alias sharing its value.
+func trainFlagAliases(fs *flag.FlagSet, names ...string) {
+	for _, n := range names {
+		f := fs.Lookup(n)
+		if f == nil {
+			panic("netssm: no flag " + n)
+		}
+		fs.Var(f.Value, strings.ReplaceAll(n, "-", "_"), "alias of -"+n+" (NetSSM's spelling)")
+	}
+}
+
+// trainStderrIsTerminal reports whether a progress bar belongs on stderr.
+func trainStderrIsTerminal() bool {
 	st, err := os.Stderr.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
@@ -70,6 +84,8 @@ func runTrain(ctx context.Context, args []string) error {
 	weightDecay := fs.Float64("weight-decay", 0, "AdamW weight decay")
 	emulate := fs.Bool("emulate-bf16", false, "run forward/backward with bf16-rounded weights (fp32 masters kept), as bf16 training does on a GPU")
 	stopAfter := fs.Int("stop-after", 0, "stop with a checkpoint after N optimizer steps (run again to resume); 0: train to the end")
+	trainFlagAliases(fs, "data-path", "num-epochs", "batch-size", "learning-rate", "gradient-accumulation-steps",
+		"save-steps", "logging-steps", "max-len", "weight-decay")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -90,11 +106,11 @@ func runTrain(ctx context.Context, args []string) error {
 	if !(*lr > 0) {
 		return fmt.Errorf("%w: -learning-rate must be > 0", errUsage)
 	}
-	dt, err := parseDType(*dtype)
+	dt, err := trainParseDType(*dtype)
 	if err != nil {
 		return err
 	}
-	if err := checkDevice(*device); err != nil {
+	if err := trainCheckDevice(*device); err != nil {
 		return err
 	}
 
@@ -122,7 +138,7 @@ func runTrain(ctx context.Context, args []string) error {
 		WeightDecay: *weightDecay, SaveSteps: *saveSteps, LoggingSteps: *logSteps, Seed: *seed, DType: dt,
 		Tokenizer: tok, Log: os.Stdout, StopAfter: *stopAfter, EmulateBF16: *emulate,
 	}
-	if stderrIsTerminal() {
+	if trainStderrIsTerminal() {
 		opts.Progress = os.Stderr
 	}
 	res, err := train.Train(ctx, m, data, opts)

@@ -27,7 +27,7 @@ func TestTrainThenGenerate(t *testing.T) {
 	}
 	out := filepath.Join(tmp, "out")
 	args := []string{"train", "-model", "../../testdata/train/tiny-config", "-output", out,
-		"-data-path", "../../testdata/train/tiny.jsonl", "-tokenizer", tokDir, "-num-epochs", "3",
+		"-data_path", "../../testdata/train/tiny.jsonl", "-tokenizer", tokDir, "-num_epochs", "3",
 		"-batch-size", "2", "-save-steps", "2", "-learning-rate", "1e-2", "-dtype", "bf16"}
 	// Stop after 3 steps, then run again: it resumes and finishes.
 	if code := run(append(args, "-stop-after", "3")); code != 0 {
@@ -84,7 +84,7 @@ func TestTrainThenGenerate(t *testing.T) {
 func TestTrainFlags(t *testing.T) {
 	ctx := context.Background()
 	base := []string{"-model", "m", "-output", "o", "-data-path", "d", "-tokenizer", "t"}
-	if err := runTrain(ctx, append(base, "-device", "cuda")); !errors.Is(err, errNoCUDA) {
+	if err := runTrain(ctx, append(base, "-device", "cuda")); !errors.Is(err, errTrainNoCUDA) {
 		t.Errorf("-device cuda: %v", err)
 	}
 	for _, bad := range [][]string{
@@ -100,7 +100,7 @@ func TestTrainFlags(t *testing.T) {
 	if err := runGenerate(ctx, []string{"-prompt", "x", "-model", "m", "-topp", "2"}); !errors.Is(err, errUsage) {
 		t.Errorf("generate -topp 2: %v", err)
 	}
-	if err := runGenerate(ctx, []string{"-prompt", "x", "-model", "m", "-device", "cuda"}); !errors.Is(err, errNoCUDA) {
+	if err := runGenerate(ctx, []string{"-prompt", "x", "-model", "m", "-device", "cuda"}); !errors.Is(err, errTrainNoCUDA) {
 		t.Errorf("generate -device cuda: %v", err)
 	}
 }
