@@ -496,3 +496,30 @@ func TestLossAndGradientScaling(t *testing.T) {
 		m.ZeroGrad()
 	}
 }
+
+// TestResumeIgnoresDebrisOfACrashedSave: a save killed half way leaves a
+// temporary folder; resuming uses the last complete checkpoint, and the
+// next save cleans the debris up.
+func TestResumeIgnoresDebrisOfACrashedSave(t *testing.T) {
+	out := t.TempDir()
+	opts := Options{OutputDir: out, NumEpochs: 1, SaveSteps: 2, StopAfter: 2}
+	if _, err := Train(context.Background(), tinyModel(t, 16, 1), tinyData(), opts); err != nil {
+		t.Fatal(err)
+	}
+	debris := filepath.Join(out, ".checkpoint-4.tmp-12345")
+	if err := os.MkdirAll(debris, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(debris, checkpoint.SafetensorsName), []byte("half a file"), 0o644)
+	opts.StopAfter = 0
+	res, err := Train(context.Background(), tinyModel(t, 16, 1), tinyData(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Resumed != 2 {
+		t.Errorf("resumed at %d, want 2", res.Resumed)
+	}
+	if _, err := os.Stat(debris); err == nil {
+		t.Error("debris of the crashed save is still there")
+	}
+}
