@@ -1,0 +1,194 @@
+package fidelity
+
+import (
+	"bytes"
+	"context"
+	"math/rand/v2"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/netssm/netssm/internal/testenv"
+	"github.com/netssm/netssm/netssmlib/convert"
+	"github.com/netssm/netssm/netssmlib/convert/pcapio"
+)
+
+const dir = "../../testdata/convert/"
+
+type record struct {
+	p    pcapio.Packet
+	data []byte
+}
+
+func readRecords(t testing.TB, path string) []record {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r, err := pcapio.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []record
+	for {
+		p, err := r.Next()
+		if err != nil {
+			return out
+		}
+		out = append(out, record{p, bytes.Clone(p.Data)})
+	}
+}
+
+// trace builds a Trace from records (through a real pcap round trip).
+func trace(t testing.TB, name string, recs []record) *Trace {
+	t.Helper()
+	var b bytes.Buffer
+	w, _ := pcapio.NewWriter(&b, pcapio.LinkEthernet, 65535)
+	for _, r := range recs {
+		if err := w.WritePacket(r.p.Timestamp, r.data, r.p.Length); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.Flush()
+	tr, err := Read(context.Background(), &b, ReadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr.Path = name
+	return tr
+}
+
+// splitByFlow puts each flow of the capture, whole, into one of two halves
+// at random (seeded): two real traces of the same traffic.
+func splitByFlow(t testing.TB, recs []record, seed uint64) (a, b []record) {
+	tr := trace(t, "all", recs)
+	rng := rand.New(rand.NewPCG(seed, 1))
+	half := make([]int, len(recs))
+	for _, f := range flowTable(tr.Packets) {
+		h := rng.IntN(2)
+		for _, i := range f.pkts {
+			half[i] = h
+		}
+	}
+	for i, r := range recs {
+		if half[i] == 0 {
+			a = append(a, r)
+		} else {
+			b = append(b, r)
+		}
+	}
+	return a, b
+}
+
+// shuffleHeaderBytes permutes the bytes after the Ethernet header (within
+// the first 128) of every packet.
+func shuffleHeaderBytes(recs []record, seed uint64) []record {
+	rng := rand.New(rand.NewPCG(seed, 2))
+	out := make([]record, len(recs))
+	for i, r := range recs {
+		d := bytes.Clone(r.data)
+		h := d[14:min(len(d), 128)]
+		rng.Shuffle(len(h), func(i, j int) { h[i], h[j] = h[j], h[i] })
+		out[i] = record{r.p, d}
+	}
+	return out
+}
+
+// permuteFields permutes, across the TCP/UDP packets, each of the source
+// port, destination port, and (TCP) sequence, acknowledgement, flags and
+// window columns independently. Every field keeps its distribution and
+// every packet stays well formed; only the relations between fields and
+// packets (flows, handshakes, sequence progression) are destroyed.
+func permuteFields(recs []record, seed uint64) []record {
+	rng := rand.New(rand.NewPCG(seed, 3))
+	out := make([]record, len(recs))
+	var tcp, l4 []int // offsets of the transport header
+	var tcpIdx, l4Idx []int
+	for i, r := range recs {
+		out[i] = record{r.p, bytes.Clone(r.data)}
+		l, err := convert.DecodeEthernet(r.data)
+		if err != nil || l.L4Len == 0 {
+			continue
+		}
+		l4, l4Idx = append(l4, l.L4Off()), append(l4Idx, i)
+		if l.Proto == convert.ProtoTCP {
+			tcp, tcpIdx = append(tcp, l.L4Off()), append(tcpIdx, i)
+		}
+	}
+	perm := func(offs, idx []int, at, n int) {
+		vals := make([][]byte, len(idx))
+		for k, i := range idx {
+			vals[k] = bytes.Clone(out[i].data[offs[k]+at : offs[k]+at+n])
+		}
+		rng.Shuffle(len(vals), func(a, b int) { vals[a], vals[b] = vals[b], vals[a] })
+		for k, i := range idx {
+			copy(out[i].data[offs[k]+at:], vals[k])
+		}
+	}
+	perm(l4, l4Idx, 0, 2)   // source port
+	perm(l4, l4Idx, 2, 2)   // destination port
+	perm(tcp, tcpIdx, 4, 4) // sequence number
+	perm(tcp, tcpIdx, 8, 4) // acknowledgement number
+	perm(tcp, tcpIdx, 13, 1)
+	perm(tcp, tcpIdx, 14, 2) // window
+	return out
+}
+
+// TestRealVsShuffled is issue 6's check: two halves of one real capture
+// must be closer than the capture and its shuffled versions.
+func TestRealVsShuffled(t *testing.T) {
+	t.Run("loopback", func(t *testing.T) { realVsShuffled(t, dir+"loopback.pcap", true) })
+	// NetSSM's example captures: mostly two-packet TCP flows without
+	// handshakes, so only the field distributions and flow sizes tell.
+	for _, name := range []string{"amazon", "netflix", "twitch"} {
+		t.Run(name, func(t *testing.T) {
+			realVsShuffled(t, testenv.Shared(t, "seed-examples/"+name+".pcap"), false)
+		})
+	}
+}
+
+func realVsShuffled(t *testing.T, path string, handshakes bool) {
+	recs := readRecords(t, path)
+	real := trace(t, "real", recs)
+	if d := Compare(real, real).Distance; d != 0 {
+		t.Errorf("real vs itself: distance %v", d)
+	}
+	bytesShuf := Compare(real, trace(t, "bytes", shuffleHeaderBytes(recs, 1)))
+	fieldPerm := Compare(real, trace(t, "fields", permuteFields(recs, 1)))
+	t.Logf("real vs byte-shuffled: %.4f, real vs field-permuted: %.4f", bytesShuf.Distance, fieldPerm.Distance)
+	for seed := uint64(1); seed <= 5; seed++ {
+		a, b := splitByFlow(t, recs, seed)
+		halves := Compare(trace(t, "a", a), trace(t, "b", b))
+		t.Logf("split %d: %d/%d packets, distance %.4f", seed, len(a), len(b), halves.Distance)
+		if !(halves.Distance < fieldPerm.Distance && halves.Distance < bytesShuf.Distance) {
+			var txt strings.Builder
+			halves.WriteText(&txt)
+			t.Errorf("split %d: halves %.4f not closer than byte-shuffled %.4f and field-permuted %.4f\n%s",
+				seed, halves.Distance, bytesShuf.Distance, fieldPerm.Distance, txt.String())
+		}
+	}
+	// The permutation keeps every field's distribution: its JSDs are 0 and
+	// only statefulness tells it apart.
+	for _, f := range fieldPerm.Fields {
+		if f.Name != "flow_packets" && f.JSD != 0 {
+			t.Errorf("field-permuted %s: JSD %v, want 0", f.Name, f.JSD)
+		}
+	}
+	sh := shares(fieldPerm)
+	if sh["well_formed"].Diff != 0 || handshakes && (sh["tcp_handshake_order"].Diff < 0.5 || sh["tcp_seq_exact"].Diff < 0.5) {
+		t.Errorf("field-permuted shares: %+v", fieldPerm.Shares)
+	}
+	if sh := shares(bytesShuf); sh["ip_header_valid"].Synthetic > 0.1 {
+		t.Errorf("byte-shuffled still %.2f well formed", sh["well_formed"].Synthetic)
+	}
+}
+
+func shares(r *Report) map[string]Share {
+	m := map[string]Share{}
+	for _, s := range r.Shares {
+		m[s.Name] = s
+	}
+	return m
+}
