@@ -416,3 +416,10 @@ func (r *Report) WriteText(w io.Writer) error {
 	}
 	return tw.Flush()
 }
+
+// String is the text report (WriteText), for notebooks and logs.
+func (r *Report) String() string {
+	var b strings.Builder
+	r.WriteText(&b)
+	return b.String()
+}

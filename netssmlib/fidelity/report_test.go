@@ -3,8 +3,11 @@ package fidelity
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"math"
 	"math/rand/v2"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -191,4 +194,128 @@ func shares(r *Report) map[string]Share {
 		m[s.Name] = s
 	}
 	return m
+}
+
+// TestLinkTypes: pcapng and pcap of the same packets give the same trace;
+// the same kind of traffic on Linux cooked v2 decodes fully and is close.
+func TestLinkTypes(t *testing.T) {
+	ctx := context.Background()
+	pc, err := ReadFile(ctx, dir+"loopback.pcap", ReadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ng, err := ReadFile(ctx, dir+"loopback.pcapng", ReadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := Compare(pc, ng); r.Distance != 0 || r.Synthetic.Format != "pcapng" || r.Synthetic.Packets != len(pc.Packets) {
+		t.Errorf("pcap vs pcapng: distance %v, %+v", r.Distance, r.Synthetic)
+	}
+	sll, err := ReadFile(ctx, dir+"loopback-sll2.pcap", ReadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := Compare(pc, sll)
+	if r.Synthetic.LinkTypes["linux_sll2"] != r.Synthetic.Packets || r.Synthetic.IPPackets != r.Synthetic.Packets || r.Synthetic.TCPFlows < 5 {
+		t.Errorf("sll2 trace: %+v", r.Synthetic)
+	}
+	if sh := shares(r); sh["well_formed"].Synthetic != 1 || sh["tcp_handshake_order"].Synthetic != 1 {
+		t.Errorf("sll2 shares %+v", r.Shares)
+	}
+	if r.Distance > 0.1 {
+		t.Errorf("same traffic on another link type: distance %v", r.Distance)
+	}
+	if _, err := ReadFile(ctx, dir+"record.sh", ReadOptions{}); err == nil || !strings.Contains(err.Error(), "record.sh: not a pcap or pcapng capture") {
+		t.Errorf("non-capture: %v", err)
+	}
+}
+
+// TestConvertedWellFormed ties the report to convert: NetSSM-style text of
+// the capture (128 bytes per packet, zero padded) converted as NetSSM does
+// is not length-consistent; with Repair every packet is well formed again.
+func TestConvertedWellFormed(t *testing.T) {
+	recs := readRecords(t, dir+"loopback.pcap")
+	var sb strings.Builder
+	sb.WriteString("<|lo|>")
+	for i, r := range recs {
+		if i > 0 {
+			sb.WriteString(" <|pkt|>")
+		}
+		d := make([]byte, 128)
+		copy(d, r.data)
+		for _, b := range d {
+			sb.WriteString(" " + strconv.Itoa(int(b)))
+		}
+	}
+	real := trace(t, "real", recs)
+	for _, repair := range []bool{false, true} {
+		var out bytes.Buffer
+		if _, err := convert.Text(context.Background(), strings.NewReader(sb.String()), &out, convert.Options{Repair: repair}); err != nil {
+			t.Fatal(err)
+		}
+		syn, err := Read(context.Background(), &out, ReadOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := Compare(real, syn)
+		sh := shares(r)
+		if repair && (sh["well_formed"].Synthetic != 1 || r.Distance > 0.05) {
+			t.Errorf("repaired: well formed %v, distance %v", sh["well_formed"].Synthetic, r.Distance)
+		}
+		if !repair && (sh["length_consistent"].Synthetic > 0.5 || sh["ip_header_valid"].Synthetic != 1) {
+			t.Errorf("unrepaired: %+v", r.Shares)
+		}
+	}
+}
+
+func TestReportJSON(t *testing.T) {
+	recs := readRecords(t, dir+"loopback.pcap")
+	var udpOnly []record
+	for _, r := range recs {
+		if r.data[23] == convert.ProtoUDP {
+			udpOnly = append(udpOnly, r)
+		}
+	}
+	r := Compare(trace(t, "real", recs), trace(t, "udp", udpOnly))
+	b, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	json.Unmarshal(b, &m)
+	for _, k := range []string{"real", "synthetic", "fields", "shares", "distance"} {
+		if _, ok := m[k]; !ok {
+			t.Errorf("JSON lacks %q", k)
+		}
+	}
+	f0 := m["fields"].([]any)[0].(map[string]any)
+	for _, k := range []string{"name", "kind", "jsd", "emd", "emd_norm", "n_real", "n_synthetic", "bins"} {
+		if _, ok := f0[k]; !ok {
+			t.Errorf("field JSON lacks %q: %v", k, f0)
+		}
+	}
+	// No TCP in the synthetic side: its TCP fields count as 1, its TCP
+	// shares are null.
+	var back Report
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range back.Fields {
+		if f.Name == "tcp_flags" && (f.NSynthetic != 0 || !math.IsNaN(float64(f.JSD))) {
+			t.Errorf("tcp_flags %+v", f)
+		}
+	}
+	if s := shares(&back)["tcp_handshake_order"]; !math.IsNaN(float64(s.Synthetic)) || s.Real != 1 {
+		t.Errorf("handshake share %+v", s)
+	}
+	if r.Distance < 0.3 {
+		t.Errorf("UDP-only vs mixed: distance %v", r.Distance)
+	}
+	var txt strings.Builder
+	r.WriteText(&txt)
+	for _, want := range []string{"distance:", "tcp_window", "tcp_handshake_order  1.0000  n/a"} {
+		if !strings.Contains(txt.String(), want) {
+			t.Errorf("text lacks %q:\n%s", want, txt.String())
+		}
+	}
 }
