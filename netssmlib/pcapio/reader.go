@@ -184,25 +184,35 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Kind }
 
-// readFull reads exactly n bytes into a reused buffer.
+// readFull reads exactly n bytes into a reused buffer. The buffer grows
+// with the data actually read (1 MiB steps), so a bogus length in a short
+// or garbage file cannot make it allocate the full claimed size.
 func (r *Reader) readFull(n int, what string) ([]byte, error) {
-	if cap(r.buf) < n {
-		r.buf = make([]byte, n, max(n, 2*cap(r.buf)))
-	}
-	b := r.buf[:n]
-	m, err := io.ReadFull(r.r, b)
-	if err != nil {
-		if err == io.EOF || err == io.ErrUnexpectedEOF {
-			if m == 0 && what == "" {
-				return nil, io.EOF
-			}
-			if what == "" {
-				what = "record header"
-			}
-			return nil, r.errf(ErrTruncated, "file ends inside a %s (%d of %d bytes)", what, m, n)
+	b := r.buf[:0]
+	for len(b) < n {
+		want := min(n, len(b)+1<<20)
+		if cap(b) < want {
+			nb := make([]byte, len(b), max(want, min(n, 2*cap(b))))
+			copy(nb, b)
+			b = nb
 		}
-		return nil, r.errf(ErrFormat, "read error: %v", err)
+		m, err := io.ReadFull(r.r, b[len(b):want])
+		b = b[:len(b)+m]
+		if err != nil {
+			r.buf = b[:0]
+			if err == io.EOF || err == io.ErrUnexpectedEOF {
+				if len(b) == 0 && what == "" {
+					return nil, io.EOF
+				}
+				if what == "" {
+					what = "record header"
+				}
+				return nil, r.errf(ErrTruncated, "file ends inside a %s (%d of %d bytes)", what, len(b), n)
+			}
+			return nil, r.errf(ErrFormat, "read error: %v", err)
+		}
 	}
+	r.buf = b[:0]
 	r.off += int64(n)
 	return b, nil
 }
@@ -443,7 +453,7 @@ func (r *Reader) parseIDB(body []byte, start int64) error {
 		case code == 14 && l >= 8: // if_tsoffset
 			ifc.offset = int64(r.order.Uint64(v))
 		}
-		opts = opts[4+(l+3)&^3:]
+		opts = opts[min(len(opts), 4+(l+3)&^3):]
 	}
 	r.ifaces = append(r.ifaces, ifc)
 	return nil
