@@ -5,11 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
-	"os"
 	"time"
 
-	"github.com/netssm/netssm/netssmlib/convert/pcapio"
+	"github.com/netssm/netssm/netssmlib/pcapio"
 )
 
 // Options control a conversion. The zero value is NetSSM's behaviour with
@@ -202,7 +202,7 @@ func repair(p Packet, opt Options, st *Stats) Packet {
 // the output may hold a partial pcap; the caller writes to a temporary file
 // and renames (as the netssm command does).
 func Text(ctx context.Context, r io.Reader, w io.Writer, opt Options) (Stats, error) {
-	pw, err := pcapio.NewWriter(w, pcapio.LinkEthernet, MaxPacket)
+	pw, err := pcapio.NewWriter(w, pcapio.LinkTypeEthernet, MaxPacket)
 	if err != nil {
 		return Stats{}, err
 	}
@@ -225,7 +225,10 @@ func Text(ctx context.Context, r io.Reader, w io.Writer, opt Options) (Stats, er
 			}
 		}
 		first = false
-		return pw.WritePacket(ts, p.Data, p.OrigLen)
+		if ts.Unix() < 0 || ts.Unix() > math.MaxUint32 {
+			return fmt.Errorf("piece %d: timestamp %v outside the pcap range (1970..2106)", p.Piece, ts)
+		}
+		return pw.WritePacket(pcapio.Packet{Timestamp: ts, OrigLen: p.OrigLen}, p.Data)
 	})
 	if err != nil {
 		return st, err
@@ -238,15 +241,11 @@ func Text(ctx context.Context, r io.Reader, w io.Writer, opt Options) (Stats, er
 // Negative gaps (out-of-order records) become zero so that the converted
 // timestamps never decrease.
 func GapsFromCapture(ctx context.Context, path string) ([]time.Duration, error) {
-	f, err := os.Open(path)
+	rd, err := pcapio.Open(path)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	rd, err := pcapio.NewReader(f)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
+	defer rd.Close()
 	var gaps []time.Duration
 	var prev time.Time
 	for n := 0; ; n++ {
@@ -255,12 +254,12 @@ func GapsFromCapture(ctx context.Context, path string) ([]time.Duration, error) 
 				return nil, err
 			}
 		}
-		p, err := rd.Next()
+		_, p, err := rd.Next()
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
+			return nil, err
 		}
 		if n > 0 {
 			gaps = append(gaps, max(p.Timestamp.Sub(prev), 0))

@@ -2,14 +2,14 @@ package convert
 
 import (
 	"bytes"
-	"os"
+	"io"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
-	"github.com/google/gopacket/pcapgo"
+	"github.com/netssm/netssm/netssmlib/pcapio"
 )
 
 // capturedPacket is one packet of a capture with the header bytes NetSSM's
@@ -27,22 +27,22 @@ type capturedPacket struct {
 // payload is shorter. It returns the sample text and the TCP/UDP packets.
 func netssmText(t testing.TB, path, label string) (string, []capturedPacket) {
 	t.Helper()
-	f, err := os.Open(path)
+	r, err := pcapio.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	r, err := pcapgo.NewReader(f)
-	if err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
+	defer r.Close()
 	var pkts []capturedPacket
 	var words []string
 	for {
-		data, ci, err := r.ReadPacketData()
-		if err != nil {
+		data, ci, err := r.Next()
+		if err == io.EOF {
 			break
 		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		data = bytes.Clone(data)
 		p := gopacket.NewPacket(data, layers.LayerTypeEthernet, gopacket.Default)
 		if p.Layer(layers.LayerTypeTCP) == nil && p.Layer(layers.LayerTypeUDP) == nil {
 			continue
@@ -69,7 +69,7 @@ func netssmText(t testing.TB, path, label string) (string, []capturedPacket) {
 				break
 			}
 		}
-		pkts = append(pkts, capturedPacket{data: data, origLen: ci.Length, kept: kept})
+		pkts = append(pkts, capturedPacket{data: data, origLen: ci.OrigLen, kept: kept})
 		padded := make([]byte, 128)
 		copy(padded, kept)
 		ws := make([]string, 128)

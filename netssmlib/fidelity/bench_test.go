@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/netssm/netssm/netssmlib/convert/pcapio"
+	"github.com/netssm/netssm/netssmlib/pcapio"
 )
 
 // BenchmarkEvaluate reads two ~100,000-packet pcaps (the loopback capture
@@ -16,11 +16,13 @@ import (
 func BenchmarkEvaluate(b *testing.B) {
 	recs := readRecords(b, dir+"loopback.pcap")
 	var buf bytes.Buffer
-	w, _ := pcapio.NewWriter(&buf, pcapio.LinkEthernet, 65535)
+	w, _ := pcapio.NewWriter(&buf, pcapio.LinkTypeEthernet, 65535)
 	n := 0
 	for rep := 0; n < 100_000; rep++ {
 		for _, r := range recs {
-			w.WritePacket(r.p.Timestamp.Add(time.Duration(rep)*time.Minute), r.data, r.p.Length)
+			p := r.p
+			p.Timestamp = p.Timestamp.Add(time.Duration(rep) * time.Minute)
+			w.WritePacket(p, r.data)
 			n++
 		}
 	}
@@ -29,11 +31,11 @@ func BenchmarkEvaluate(b *testing.B) {
 	b.SetBytes(int64(2 * len(data)))
 	b.ReportAllocs()
 	for b.Loop() {
-		r, err := Read(context.Background(), bytes.NewReader(data), ReadOptions{})
+		r, err := Read(context.Background(), bytes.NewReader(data), "bench.pcap", ReadOptions{})
 		if err != nil {
 			b.Fatal(err)
 		}
-		s, _ := Read(context.Background(), bytes.NewReader(data), ReadOptions{})
+		s, _ := Read(context.Background(), bytes.NewReader(data), "bench.pcap", ReadOptions{})
 		if rep := Compare(r, s); rep.Distance != 0 {
 			b.Fatal(rep.Distance)
 		}

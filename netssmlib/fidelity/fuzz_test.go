@@ -11,7 +11,7 @@ import (
 // FuzzDecode: any bytes on any supported link type decode without panic.
 func FuzzDecode(f *testing.F) {
 	for _, r := range readRecords(f, dir+"loopback.pcap")[:8] {
-		f.Add(r.data, 1, r.p.Length)
+		f.Add(r.data, 1, r.p.OrigLen)
 	}
 	f.Add([]byte{0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 8, 0, 0x45}, 276, 60)
 	f.Add([]byte{2, 0, 0, 0, 0x60, 0, 0, 0, 0, 0, 6}, 0, 11)
@@ -32,7 +32,7 @@ func FuzzTrace(f *testing.F) {
 		}
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		tr, err := Read(context.Background(), bytes.NewReader(b), ReadOptions{MaxPackets: 1000})
+		tr, err := Read(context.Background(), bytes.NewReader(b), "fuzz.pcap", ReadOptions{MaxPackets: 1000})
 		if err != nil && tr == nil {
 			return
 		}

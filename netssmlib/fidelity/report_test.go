@@ -6,14 +6,13 @@ import (
 	"encoding/json"
 	"math"
 	"math/rand/v2"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/netssm/netssm/internal/testenv"
 	"github.com/netssm/netssm/netssmlib/convert"
-	"github.com/netssm/netssm/netssmlib/convert/pcapio"
+	"github.com/netssm/netssm/netssmlib/pcapio"
 )
 
 const dir = "../../testdata/convert/"
@@ -25,22 +24,18 @@ type record struct {
 
 func readRecords(t testing.TB, path string) []record {
 	t.Helper()
-	f, err := os.Open(path)
+	r, err := pcapio.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	r, err := pcapio.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
+	defer r.Close()
 	var out []record
 	for {
-		p, err := r.Next()
+		d, p, err := r.Next()
 		if err != nil {
 			return out
 		}
-		out = append(out, record{p, bytes.Clone(p.Data)})
+		out = append(out, record{p, bytes.Clone(d)})
 	}
 }
 
@@ -48,18 +43,17 @@ func readRecords(t testing.TB, path string) []record {
 func trace(t testing.TB, name string, recs []record) *Trace {
 	t.Helper()
 	var b bytes.Buffer
-	w, _ := pcapio.NewWriter(&b, pcapio.LinkEthernet, 65535)
+	w, _ := pcapio.NewWriter(&b, pcapio.LinkTypeEthernet, 65535)
 	for _, r := range recs {
-		if err := w.WritePacket(r.p.Timestamp, r.data, r.p.Length); err != nil {
+		if err := w.WritePacket(r.p, r.data); err != nil {
 			t.Fatal(err)
 		}
 	}
 	w.Flush()
-	tr, err := Read(context.Background(), &b, ReadOptions{})
+	tr, err := Read(context.Background(), &b, name, ReadOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr.Path = name
 	return tr
 }
 
@@ -225,7 +219,7 @@ func TestLinkTypes(t *testing.T) {
 	if r.Distance > 0.1 {
 		t.Errorf("same traffic on another link type: distance %v", r.Distance)
 	}
-	if _, err := ReadFile(ctx, dir+"record.sh", ReadOptions{}); err == nil || !strings.Contains(err.Error(), "record.sh: not a pcap or pcapng capture") {
+	if _, err := ReadFile(ctx, dir+"record.sh", ReadOptions{}); err == nil || !strings.Contains(err.Error(), "record.sh: unknown magic number") {
 		t.Errorf("non-capture: %v", err)
 	}
 }
@@ -253,7 +247,7 @@ func TestConvertedWellFormed(t *testing.T) {
 		if _, err := convert.Text(context.Background(), strings.NewReader(sb.String()), &out, convert.Options{Repair: repair}); err != nil {
 			t.Fatal(err)
 		}
-		syn, err := Read(context.Background(), &out, ReadOptions{})
+		syn, err := Read(context.Background(), &out, "syn.pcap", ReadOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -4,13 +4,12 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"time"
 
 	"github.com/netssm/netssm/netssmlib/convert"
-	"github.com/netssm/netssm/netssmlib/convert/pcapio"
+	"github.com/netssm/netssm/netssmlib/pcapio"
 )
 
 // Packet is what the report uses of one captured packet.
@@ -68,38 +67,33 @@ func ReadFile(ctx context.Context, path string, opt ReadOptions) (*Trace, error)
 		return nil, err
 	}
 	defer f.Close()
-	t, err := Read(ctx, f, opt)
-	if t != nil {
-		t.Path = path
-	}
-	if err != nil {
-		return t, fmt.Errorf("%s: %w", path, err)
-	}
-	return t, nil
+	return Read(ctx, f, path, opt)
 }
 
-// Read reads a pcap or pcapng stream.
-func Read(ctx context.Context, r io.Reader, opt ReadOptions) (*Trace, error) {
-	rd, err := pcapio.NewReader(r)
+// Read reads a pcap or pcapng stream; name is its Path (used in errors).
+// After an error, the returned Trace (when not nil) holds the packets read
+// before it.
+func Read(ctx context.Context, r io.Reader, name string, opt ReadOptions) (*Trace, error) {
+	rd, err := pcapio.NewReader(r, name)
 	if err != nil {
 		return nil, err
 	}
-	t := &Trace{Format: rd.Format(), LinkTypes: map[int]int{}}
+	t := &Trace{Path: name, Format: rd.Format().String(), LinkTypes: map[int]int{}}
 	for n := 0; opt.MaxPackets == 0 || n < opt.MaxPackets; n++ {
 		if n%4096 == 4095 {
 			if err := ctx.Err(); err != nil {
 				return t, err
 			}
 		}
-		p, err := rd.Next()
+		data, p, err := rd.Next()
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
 			return t, err
 		}
-		t.LinkTypes[p.LinkType]++
-		t.Packets = append(t.Packets, Decode(p.Data, p.LinkType, p.Length, p.Timestamp))
+		t.LinkTypes[int(p.LinkType)]++
+		t.Packets = append(t.Packets, Decode(data, int(p.LinkType), p.OrigLen, p.Timestamp))
 	}
 	return t, nil
 }
@@ -107,20 +101,20 @@ func Read(ctx context.Context, r io.Reader, opt ReadOptions) (*Trace, error) {
 // ipOffset returns where the IP header starts for a link type, or -1.
 func ipOffset(b []byte, link int) int {
 	switch link {
-	case pcapio.LinkRaw, pcapio.LinkIPv4, pcapio.LinkIPv6, 12, 14: // 12, 14: DLT_RAW on some BSDs
+	case int(pcapio.LinkTypeRaw), int(pcapio.LinkTypeIPv4), int(pcapio.LinkTypeIPv6), 12, 14: // 12, 14: DLT_RAW on some BSDs
 		return 0
-	case pcapio.LinkLinuxSLL:
+	case int(pcapio.LinkTypeLinuxSLL):
 		if len(b) >= 16 {
 			return ethIPOffset(binary.BigEndian.Uint16(b[14:]), 16)
 		}
-	case pcapio.LinkLinuxSLL2:
+	case int(pcapio.LinkTypeLinuxSL2):
 		if len(b) >= 20 {
 			return ethIPOffset(binary.BigEndian.Uint16(b[0:]), 20)
 		}
-	case pcapio.LinkNull, pcapio.LinkLoop:
+	case int(pcapio.LinkTypeNull), int(pcapio.LinkTypeLoop):
 		if len(b) >= 4 {
 			fam := binary.LittleEndian.Uint32(b)
-			if link == pcapio.LinkLoop || fam > 0xffff {
+			if link == int(pcapio.LinkTypeLoop) || fam > 0xffff {
 				fam = binary.BigEndian.Uint32(b)
 			}
 			switch fam {
@@ -145,7 +139,7 @@ func Decode(b []byte, link, origLen int, ts time.Time) Packet {
 	var l convert.Layout
 	var err error
 	switch link {
-	case pcapio.LinkEthernet:
+	case int(pcapio.LinkTypeEthernet):
 		l, err = convert.DecodeEthernet(b)
 		if errors.Is(err, convert.ErrNotIP) || l.IPVersion == 0 {
 			return p
@@ -189,7 +183,7 @@ func Decode(b []byte, link, origLen int, ts time.Time) Packet {
 	// plausible as Ethernet padding/FCS of a minimum-size frame.
 	wire := l.LinkLen + l.IPLen
 	p.LengthOK = origLen >= len(b) && origLen >= wire &&
-		(origLen == wire || (link == pcapio.LinkEthernet && origLen <= 64))
+		(origLen == wire || (link == int(pcapio.LinkTypeEthernet) && origLen <= 64))
 
 	p.L4Valid = true
 	t := ip[min(l.IPHeaderLen, len(ip)):]
@@ -219,7 +213,7 @@ func Decode(b []byte, link, origLen int, ts time.Time) Packet {
 			p.PayloadLen = l.UDPLen - 8
 		}
 	}
-	if link == pcapio.LinkEthernet && (l.EtherType == 0x0800) != (l.IPVersion == 4) {
+	if link == int(pcapio.LinkTypeEthernet) && (l.EtherType == 0x0800) != (l.IPVersion == 4) {
 		p.IPValid = false // EtherType and IP version disagree
 	}
 	return p
