@@ -5,9 +5,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/netssm/netssm/netssmlib/convert"
@@ -80,18 +78,9 @@ func runConvert(ctx context.Context, args []string) error {
 		}
 	}
 	in, out := pos[0], pos[1]
-	var r io.Reader = os.Stdin
-	if in != "-" {
-		f, err := os.Open(in)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		r = f
-	}
-	st, err := convertAtomic(ctx, r, out, opt)
+	st, err := convert.File(ctx, in, out, opt)
 	if err != nil {
-		return fmt.Errorf("%s: %w", in, err)
+		return err
 	}
 	if *jsonOut {
 		enc := json.NewEncoder(os.Stdout)
@@ -114,25 +103,4 @@ func runConvert(ctx context.Context, args []string) error {
 		fmt.Fprintf(os.Stderr, "netssm convert: warning: %s holds no complete packet (the first and last pieces are dropped)\n", in)
 	}
 	return nil
-}
-
-// convertAtomic writes the pcap to a temporary file beside out and renames
-// it into place, so that out is never half written.
-func convertAtomic(ctx context.Context, r io.Reader, out string, opt convert.Options) (convert.Stats, error) {
-	tmp, err := os.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+".tmp*")
-	if err != nil {
-		return convert.Stats{}, err
-	}
-	defer os.Remove(tmp.Name()) // no-op after the rename
-	st, err := convert.Text(ctx, r, tmp, opt)
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(tmp.Name(), 0o644)
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), out)
-	}
-	return st, err
 }

@@ -7,6 +7,8 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/netssm/netssm/netssmlib/pcapio"
@@ -270,4 +272,37 @@ func GapsFromCapture(ctx context.Context, path string) ([]time.Duration, error) 
 		return nil, fmt.Errorf("%s: fewer than 2 packets, no inter-arrival gaps to sample", path)
 	}
 	return gaps, nil
+}
+
+// File converts the generated text file in (or standard input for "-")
+// into the pcap file out. The pcap is written to a temporary file beside
+// out and renamed into place, so out is never left half written; on error
+// it is left untouched. Errors name the input file.
+func File(ctx context.Context, in, out string, opt Options) (Stats, error) {
+	var r io.Reader = os.Stdin
+	if in != "-" {
+		f, err := os.Open(in)
+		if err != nil {
+			return Stats{}, err
+		}
+		defer f.Close()
+		r = f
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+".tmp*")
+	if err != nil {
+		return Stats{}, err
+	}
+	defer os.Remove(tmp.Name()) // no-op after the rename
+	st, err := Text(ctx, r, tmp, opt)
+	if err != nil {
+		tmp.Close()
+		return st, fmt.Errorf("%s: %w", in, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return st, err
+	}
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+		return st, err
+	}
+	return st, os.Rename(tmp.Name(), out)
 }

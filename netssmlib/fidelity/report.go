@@ -423,3 +423,23 @@ func (r *Report) String() string {
 	r.WriteText(&b)
 	return b.String()
 }
+
+// Field returns the comparison of the named field (see Fields), or nil.
+func (r *Report) Field(name string) *Field {
+	for i := range r.Fields {
+		if r.Fields[i].Name == name {
+			return &r.Fields[i]
+		}
+	}
+	return nil
+}
+
+// Share returns the named share (see Shares), or nil.
+func (r *Report) Share(name string) *Share {
+	for i := range r.Shares {
+		if r.Shares[i].Name == name {
+			return &r.Shares[i]
+		}
+	}
+	return nil
+}
