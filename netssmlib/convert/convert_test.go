@@ -479,3 +479,13 @@ func TestSeedExamples(t *testing.T) {
 		})
 	}
 }
+
+func TestTextCancelled(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	text := "<|a|>" + strings.Repeat(" <|pkt|> 1 2 3", 5000)
+	st, err := Text(ctx, strings.NewReader(text), io.Discard, Options{})
+	if !errors.Is(err, context.Canceled) || st.Packets > 1024 {
+		t.Errorf("cancelled: %d packets, err %v", st.Packets, err)
+	}
+}

@@ -313,3 +313,24 @@ func TestReportJSON(t *testing.T) {
 		}
 	}
 }
+
+func TestWriteSummary(t *testing.T) {
+	tr, err := ReadFile(context.Background(), dir+"loopback.pcap", ReadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	if err := tr.WriteSummary(&b, 3); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
+	if len(lines) != 4 || !strings.HasPrefix(lines[0], "No.") {
+		t.Fatalf("summary:\n%s", b.String())
+	}
+	// The capture opens with a TCP handshake to the HTTP server on 127.0.0.1.
+	for i, want := range []string{"127.0.0.1  127.0.0.1    TCP", "→ 18731 [SYN] Seq=", "[SYN+ACK]"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("summary lacks %q (%d):\n%s", want, i, b.String())
+		}
+	}
+}
