@@ -2,11 +2,13 @@ package pcapio
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"sync"
 	"time"
 )
 
@@ -68,6 +70,7 @@ type Packet struct {
 type Reader struct {
 	r      *bufio.Reader
 	closer io.Closer
+	pooled bool // r came from bufPool
 	name   string
 	off    int64 // offset of the next unread byte
 	format Format
@@ -93,18 +96,44 @@ type iface struct {
 	offset  int64         // if_tsoffset, seconds
 }
 
+// bufPool recycles the read buffers of Readers made by Open: datasets are
+// often thousands of small captures, and a fresh 256 KiB buffer per file
+// would dominate the cost of reading them.
+var bufPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 256<<10) }}
+
 // Open opens the capture at path. The caller must Close the reader.
 func Open(path string) (*Reader, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
-	r, err := newReader(f, path)
+	br := bufPool.Get().(*bufio.Reader)
+	br.Reset(f)
+	r, err := newReaderBuf(br, path)
 	if err != nil {
+		br.Reset(nil)
+		bufPool.Put(br)
 		f.Close()
 		return nil, err
 	}
 	r.closer = f
+	r.pooled = true
+	return r, nil
+}
+
+// NewReaderBytes returns a Reader over a capture held in memory (for
+// example a small file read in one go). name is used in error messages.
+// data must not change until the Reader is closed; Close must be called.
+func NewReaderBytes(data []byte, name string) (*Reader, error) {
+	br := bufPool.Get().(*bufio.Reader)
+	br.Reset(bytes.NewReader(data))
+	r, err := newReaderBuf(br, name)
+	if err != nil {
+		br.Reset(nil)
+		bufPool.Put(br)
+		return nil, err
+	}
+	r.pooled = true
 	return r, nil
 }
 
@@ -115,7 +144,11 @@ func NewReader(r io.Reader, name string) (*Reader, error) {
 }
 
 func newReader(rd io.Reader, name string) (*Reader, error) {
-	r := &Reader{r: bufio.NewReaderSize(rd, 256<<10), name: name}
+	return newReaderBuf(bufio.NewReaderSize(rd, 256<<10), name)
+}
+
+func newReaderBuf(br *bufio.Reader, name string) (*Reader, error) {
+	r := &Reader{r: br, name: name}
 	magic, err := r.r.Peek(4)
 	if err != nil {
 		if len(magic) == 0 {
@@ -158,10 +191,20 @@ func (r *Reader) LinkType() uint32 {
 // Offset is the number of bytes consumed so far.
 func (r *Reader) Offset() int64 { return r.off }
 
-// Close closes the underlying file if the Reader opened it.
+// Close closes the underlying file if the Reader opened it. The Reader
+// must not be used afterwards.
 func (r *Reader) Close() error {
+	if r.pooled {
+		r.pooled = false
+		r.r.Reset(nil)
+		bufPool.Put(r.r)
+		r.r = nil
+		r.err = errors.New("pcapio: reader is closed")
+	}
 	if r.closer != nil {
-		return r.closer.Close()
+		c := r.closer
+		r.closer = nil
+		return c.Close()
 	}
 	return nil
 }
