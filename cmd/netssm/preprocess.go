@@ -149,7 +149,6 @@ func (b *progressBar) finish() {
 	}
 }
 
-
 // _preprocess-reference is the NetSSM-equivalent baseline for benchmarks
 // (bench/preprocess.sh): the same flags subset, sequential, one
 // gopacket.NewPacket per packet, each sample built in memory.
