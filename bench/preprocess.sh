@@ -22,10 +22,11 @@ measure() { # name, command...
   local log
   log=$(mktemp)
   /usr/bin/time -v "$@" 2>"$log" >/dev/null || { cat "$log"; exit 1; }
-  local wall rss
+  local wall rss cpu
+  cpu=$(awk -F': ' '/User time|System time/ {s+=$2} END {print s}' "$log")
   wall=$(grep 'Elapsed (wall clock)' "$log" | awk '{print $NF}' | awk -F: '{ if (NF==3) print $1*3600+$2*60+$3; else print $1*60+$2 }')
   rss=$(grep 'Maximum resident' "$log" | awk '{print $NF}')
-  awk -v n="$name" -v w="$wall" -v r="$rss" -v b="$bytes" 'BEGIN { printf "%-28s %7.2f s  %8.1f MB/s  peak RSS %6.1f MiB\n", n, w, b/1e6/w, r/1024 }'
+  awk -v n="$name" -v w="$wall" -v c="$cpu" -v r="$rss" -v b="$bytes" 'BEGIN { printf "%-28s %6.2f s wall %8.1f MB/s | %6.2f s CPU %7.1f MB per CPU-s | peak RSS %6.1f MiB\n", n, w, b/1e6/w, c, b/1e6/c, r/1024 }'
   rm -f "$log"
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -34,8 +35,19 @@ func runPreprocess(ctx context.Context, args []string) error {
 	workers := fs.Int("workers", 0, "decoding goroutines (0: one per CPU)")
 	verbose := fs.Bool("v", false, "log every capture")
 	progress := fs.String("progress", "auto", "progress bar on stderr: auto (when stderr is a terminal), always, never")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to this file")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if *cpuProfile != "" {
+		pf, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return err
+		}
+		defer func() { pprof.StopCPUProfile(); pf.Close() }()
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
