@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -34,8 +35,19 @@ func runPreprocess(ctx context.Context, args []string) error {
 	workers := fs.Int("workers", 0, "decoding goroutines (0: one per CPU)")
 	verbose := fs.Bool("v", false, "log every capture")
 	progress := fs.String("progress", "auto", "progress bar on stderr: auto (when stderr is a terminal), always, never")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to this file")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if *cpuProfile != "" {
+		pf, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return err
+		}
+		defer func() { pprof.StopCPUProfile(); pf.Close() }()
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
@@ -149,3 +161,49 @@ func (b *progressBar) finish() {
 	}
 }
 
+// _preprocess-reference is the NetSSM-equivalent baseline for benchmarks
+// (bench/preprocess.sh): the same flags subset, sequential, one
+// gopacket.NewPacket per packet, each sample built in memory.
+func init() {
+	register(&command{
+		name:    "_preprocess-reference",
+		summary: "NetSSM-equivalent slow preprocessor (benchmark baseline)",
+		run: func(ctx context.Context, args []string) error {
+			fs := newFlagSet("_preprocess-reference", "-in-dir DIR -label LABEL -out FILE")
+			inDir := fs.String("in-dir", "", "input directory")
+			label := fs.String("label", "", "blanket label")
+			out := fs.String("out", "", "output JSONL")
+			if err := parseFlags(fs, args); err != nil {
+				return err
+			}
+			if *inDir == "" || *label == "" || *out == "" {
+				return fmt.Errorf("%w: need -in-dir, -label and -out", errUsage)
+			}
+			paths, _, err := preprocess.ListDir(*inDir)
+			if err != nil {
+				return err
+			}
+			f, err := os.Create(*out)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			for _, p := range paths {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+				line, ok, err := preprocess.ReferenceRecord(p, *label, -1)
+				if err != nil {
+					fmt.Fprintf(os.Stderr, "%s: %v\n", p, err)
+					continue
+				}
+				if ok {
+					if _, err := f.Write(line); err != nil {
+						return err
+					}
+				}
+			}
+			return f.Close()
+		},
+	})
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 	"time"
 )
 
@@ -36,6 +37,8 @@ var (
 	// ErrFormat is wrapped by errors for malformed captures.
 	ErrFormat = errors.New("malformed capture")
 )
+
+var errClosed = errors.New("pcapio: reader is closed")
 
 // Format is the file format of a capture.
 type Format int
@@ -68,6 +71,8 @@ type Packet struct {
 type Reader struct {
 	r      *bufio.Reader
 	closer io.Closer
+	mem    []byte // whole capture in memory (NewReaderBytes): zero-copy reads
+	pooled bool   // r came from bufPool
 	name   string
 	off    int64 // offset of the next unread byte
 	format Format
@@ -93,19 +98,41 @@ type iface struct {
 	offset  int64         // if_tsoffset, seconds
 }
 
+// bufPool recycles the read buffers of Readers made by Open: datasets are
+// often thousands of small captures, and a fresh 256 KiB buffer per file
+// would dominate the cost of reading them.
+var bufPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 256<<10) }}
+
 // Open opens the capture at path. The caller must Close the reader.
 func Open(path string) (*Reader, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
-	r, err := newReader(f, path)
+	br := bufPool.Get().(*bufio.Reader)
+	br.Reset(f)
+	r, err := newReaderBuf(br, path)
 	if err != nil {
+		br.Reset(nil)
+		bufPool.Put(br)
 		f.Close()
 		return nil, err
 	}
 	r.closer = f
+	r.pooled = true
 	return r, nil
+}
+
+// NewReaderBytes returns a Reader over a capture held in memory (for
+// example a small file read in one go). name is used in error messages.
+// data must not change until the Reader is closed; Close must be called.
+func NewReaderBytes(data []byte, name string) (*Reader, error) {
+	return newReaderMem(data, name)
+}
+
+func newReaderMem(data []byte, name string) (*Reader, error) {
+	r := &Reader{mem: data, name: name}
+	return r, r.init()
 }
 
 // NewReader reads the file header from r and returns a Reader. name is used
@@ -115,29 +142,52 @@ func NewReader(r io.Reader, name string) (*Reader, error) {
 }
 
 func newReader(rd io.Reader, name string) (*Reader, error) {
-	r := &Reader{r: bufio.NewReaderSize(rd, 256<<10), name: name}
-	magic, err := r.r.Peek(4)
+	return newReaderBuf(bufio.NewReaderSize(rd, 256<<10), name)
+}
+
+func newReaderBuf(br *bufio.Reader, name string) (*Reader, error) {
+	r := &Reader{r: br, name: name}
+	if err := r.init(); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// peek returns the next n bytes without consuming them (fewer at the end).
+func (r *Reader) peek(n int) ([]byte, error) {
+	if r.mem != nil || r.r == nil {
+		rest := r.mem[min(len(r.mem), int(r.off)):]
+		if len(rest) < n {
+			return rest, io.EOF
+		}
+		return rest[:n], nil
+	}
+	return r.r.Peek(n)
+}
+
+func (r *Reader) init() error {
+	magic, err := r.peek(4)
 	if err != nil {
 		if len(magic) == 0 {
-			return nil, r.errf(ErrFormat, "empty file, not a pcap or pcapng capture")
+			return r.errf(ErrFormat, "empty file, not a pcap or pcapng capture")
 		}
-		return nil, r.errf(ErrFormat, "file of %d bytes is too short to be a capture", len(magic))
+		return r.errf(ErrFormat, "file of %d bytes is too short to be a capture", len(magic))
 	}
 	switch binary.LittleEndian.Uint32(magic) {
 	case 0x0A0D0D0A:
 		r.format = FormatPcapNG
 		if err := r.readNGSectionHeader(); err != nil {
-			return nil, err
+			return err
 		}
 	case 0xa1b2c3d4, 0xd4c3b2a1, 0xa1b23c4d, 0x4d3cb2a1, 0xa1b2cd34, 0x34cdb2a1:
 		r.format = FormatPcap
 		if err := r.readPcapHeader(); err != nil {
-			return nil, err
+			return err
 		}
 	default:
-		return nil, r.errf(ErrFormat, "unknown magic number % x, not a pcap or pcapng capture", magic)
+		return r.errf(ErrFormat, "unknown magic number % x, not a pcap or pcapng capture", magic)
 	}
-	return r, nil
+	return nil
 }
 
 // Format reports whether the capture is pcap or pcapng.
@@ -158,10 +208,21 @@ func (r *Reader) LinkType() uint32 {
 // Offset is the number of bytes consumed so far.
 func (r *Reader) Offset() int64 { return r.off }
 
-// Close closes the underlying file if the Reader opened it.
+// Close closes the underlying file if the Reader opened it. The Reader
+// must not be used afterwards.
 func (r *Reader) Close() error {
+	r.mem = nil
+	r.err = errClosed
+	if r.pooled {
+		r.pooled = false
+		r.r.Reset(nil)
+		bufPool.Put(r.r)
+		r.r = nil
+	}
 	if r.closer != nil {
-		return r.closer.Close()
+		c := r.closer
+		r.closer = nil
+		return c.Close()
 	}
 	return nil
 }
@@ -188,6 +249,20 @@ func (e *Error) Unwrap() error { return e.Kind }
 // with the data actually read (1 MiB steps), so a bogus length in a short
 // or garbage file cannot make it allocate the full claimed size.
 func (r *Reader) readFull(n int, what string) ([]byte, error) {
+	if r.mem != nil {
+		rest := r.mem[r.off:]
+		if len(rest) < n {
+			if len(rest) == 0 && what == "" {
+				return nil, io.EOF
+			}
+			if what == "" {
+				what = "record header"
+			}
+			return nil, r.errf(ErrTruncated, "file ends inside a %s (%d of %d bytes)", what, len(rest), n)
+		}
+		r.off += int64(n)
+		return rest[:n:n], nil
+	}
 	b := r.buf[:0]
 	for len(b) < n {
 		want := min(n, len(b)+1<<20)
@@ -218,6 +293,13 @@ func (r *Reader) readFull(n int, what string) ([]byte, error) {
 }
 
 func (r *Reader) discard(n int, what string) error {
+	if r.mem != nil {
+		if rest := len(r.mem) - int(r.off); rest < n {
+			return r.errf(ErrTruncated, "file ends inside a %s", what)
+		}
+		r.off += int64(n)
+		return nil
+	}
 	m, err := r.r.Discard(n)
 	r.off += int64(m)
 	if err != nil {
@@ -365,7 +447,7 @@ func (r *Reader) readNGSectionHeader() error {
 func (r *Reader) nextNG() ([]byte, Packet, error) {
 	for {
 		start := r.off
-		hb, err := r.r.Peek(8)
+		hb, err := r.peek(8)
 		if err != nil {
 			if len(hb) == 0 {
 				return nil, Packet{}, io.EOF

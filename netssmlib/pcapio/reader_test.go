@@ -217,29 +217,37 @@ func TestTruncatedAndGarbage(t *testing.T) {
 		{"pcapng bad byte order", append(append([]byte{}, ng.Bytes()[:8]...), 1, 2, 3, 4), ErrFormat, nil, 0},
 		{"pcapng packet before interface", append(append([]byte{}, ng.Bytes()[:28]...), ng.Bytes()[48:]...), nil, ErrFormat, 0},
 	} {
-		r, err := NewReader(bytes.NewReader(c.data), c.name)
-		if c.open != nil {
-			if !errors.Is(err, c.open) {
-				t.Errorf("%s: open error %v, want %v", c.name, err, c.open)
+		for _, mode := range []string{"stream", "memory"} {
+			var r *Reader
+			var err error
+			if mode == "stream" {
+				r, err = NewReader(bytes.NewReader(c.data), c.name)
+			} else {
+				r, err = NewReaderBytes(c.data, c.name)
 			}
-			continue
-		}
-		if err != nil {
-			t.Errorf("%s: %v", c.name, err)
-			continue
-		}
-		got, err := readAll(t, r)
-		if c.next == nil && err != nil || c.next != nil && !errors.Is(err, c.next) {
-			t.Errorf("%s: error %v, want %v", c.name, err, c.next)
-		}
-		if err != nil {
-			var pe *Error
-			if !errors.As(err, &pe) || pe.Name != c.name {
-				t.Errorf("%s: error %q does not name the file", c.name, err)
+			if c.open != nil {
+				if !errors.Is(err, c.open) {
+					t.Errorf("%s: open error %v, want %v", c.name, err, c.open)
+				}
+				continue
 			}
-		}
-		if len(got) != c.records {
-			t.Errorf("%s: %d records before the error, want %d", c.name, len(got), c.records)
+			if err != nil {
+				t.Errorf("%s: %v", c.name, err)
+				continue
+			}
+			got, err := readAll(t, r)
+			if c.next == nil && err != nil || c.next != nil && !errors.Is(err, c.next) {
+				t.Errorf("%s: error %v, want %v", c.name, err, c.next)
+			}
+			if err != nil {
+				var pe *Error
+				if !errors.As(err, &pe) || pe.Name != c.name {
+					t.Errorf("%s: error %q does not name the file", c.name, err)
+				}
+			}
+			if len(got) != c.records {
+				t.Errorf("%s (%s): %d records before the error, want %d", c.name, mode, len(got), c.records)
+			}
 		}
 	}
 }
@@ -302,6 +310,12 @@ func FuzzReader(f *testing.F) {
 		}
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
+		// The in-memory reader must see exactly what the streaming one sees.
+		var mem []rec
+		if mr, err := NewReaderBytes(data, "fuzz"); err == nil {
+			mem, _ = readAll(t, mr)
+			mr.Close()
+		}
 		r, err := NewReader(bytes.NewReader(data), "fuzz")
 		if err != nil {
 			if !errors.Is(err, ErrFormat) && !errors.Is(err, ErrTruncated) {
@@ -328,6 +342,16 @@ func FuzzReader(f *testing.F) {
 		}
 		if total > len(data) {
 			t.Fatalf("read %d packet bytes from a %d-byte input", total, len(data))
+		}
+		r2, _ := NewReader(bytes.NewReader(data), "fuzz")
+		all, _ := readAll(t, r2)
+		if len(all) != len(mem) {
+			t.Fatalf("memory reader read %d packets, stream reader %d", len(mem), len(all))
+		}
+		for i := range all {
+			if !bytes.Equal(all[i].data, mem[i].data) || all[i].link != mem[i].link {
+				t.Fatalf("packet %d differs between memory and stream readers", i)
+			}
 		}
 	})
 }

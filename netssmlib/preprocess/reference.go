@@ -1,7 +1,15 @@
 package preprocess
 
 import (
+	"bytes"
+	"crypto/sha256"
 	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"unicode"
 
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
@@ -150,4 +158,90 @@ func appendUDPPayload(dst, payload []byte) []byte {
 		return append(dst, payload[:len(payload)-1]...)
 	}
 	return dst
+}
+
+type netssmCapture struct {
+	Data     string
+	Hash     string
+	Filename string
+	OrigLen  int
+}
+
+// netssmTruncate keeps the first n whitespace-separated words, rune by
+// rune, the way NetSSM's truncateString does.
+func netssmTruncate(input string, n int) string {
+	var b strings.Builder
+	count, inWord := 0, false
+	for _, r := range input {
+		if unicode.IsSpace(r) {
+			if inWord {
+				count++
+				inWord = false
+				if count == n {
+					break
+				}
+				b.WriteRune(' ')
+			}
+		} else {
+			inWord = true
+			b.WriteRune(r)
+		}
+	}
+	return strings.TrimSpace(b.String())
+}
+
+// ReferenceRecord is the "NetSSM-equivalent" baseline: a straightforward
+// sequential implementation of NetSSM's preprocessor algorithm for one
+// capture (one gopacket.NewPacket per packet, fmt.Sprint per byte, the
+// whole sample built in memory with strings.Join, rune-by-rune truncation,
+// encoding/json with HTML escaping off). It returns the JSONL line; ok is
+// false when the capture yields no record (fewer than two TCP/UDP
+// packets). truncate uses NetSSM's flag semantics (-1 = off). Tests check
+// Run against it and the benchmarks compare their speed; it is not meant
+// for production use (memory grows with the capture).
+func ReferenceRecord(path, label string, truncate int) (line []byte, ok bool, err error) {
+	r, err := pcapio.Open(path)
+	if err != nil {
+		return nil, false, err
+	}
+	defer r.Close()
+	var pkts []string
+	for {
+		data, p, err := r.Next()
+		if err == io.EOF || errors.Is(err, pcapio.ErrTruncated) {
+			break
+		}
+		if err != nil {
+			return nil, false, err
+		}
+		b, kind := ReferencePacket(nil, p.LinkType, data)
+		if kind == Skip {
+			continue
+		}
+		if len(b) > 128 {
+			b = b[:128]
+		} else {
+			b = append(b, make([]byte, 128-len(b))...)
+		}
+		strs := make([]string, len(b))
+		for i, v := range b {
+			strs[i] = fmt.Sprint(v)
+		}
+		pkts = append(pkts, strings.Join(strs, " "))
+	}
+	if len(pkts) <= 1 {
+		return nil, false, nil
+	}
+	data := "<|" + label + "|> " + strings.Join(pkts, " <|pkt|> ")
+	if truncate != -1 {
+		data = netssmTruncate(data, truncate)
+	}
+	sum := sha256.Sum256([]byte(path))
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(netssmCapture{data, fmt.Sprintf("%x", sum), path, len(pkts)}); err != nil {
+		return nil, false, err
+	}
+	return buf.Bytes(), true, nil
 }

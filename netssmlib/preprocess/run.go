@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -396,8 +397,107 @@ func process(ctx context.Context, opt Options, jobs []*fileJob, w *bufio.Writer,
 	return st, werr
 }
 
+// smallFile is the size up to which captures are read whole, by several
+// loader goroutines ahead of the producer (opening and reading thousands of
+// small files one by one would make the single producer the bottleneck).
+// Larger captures are streamed by the producer.
+const smallFile = 1 << 20
+
+// prefetched is a capture loaded ahead of the producer.
+type prefetched struct {
+	data   []byte // whole file (nil: stream it)
+	stream bool
+	err    error
+	done   chan struct{}
+}
+
+var fileBufPool = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
+
+// prefetch loads the small captures among jobs with a few goroutines and
+// delivers them in order on the returned channel (bounded look-ahead).
+func prefetch(ctx context.Context, jobs []*fileJob, loaders int) <-chan *prefetched {
+	out := make(chan *prefetched, 4*loaders)
+	todo := make(chan struct {
+		f *fileJob
+		p *prefetched
+	}, 4*loaders)
+	for range loaders {
+		go func() {
+			for t := range todo {
+				t.p.data, t.p.stream, t.p.err = loadSmall(t.f.path)
+				close(t.p.done)
+			}
+		}()
+	}
+	go func() {
+		defer close(out)
+		defer close(todo)
+		for _, f := range jobs {
+			p := &prefetched{done: make(chan struct{})}
+			if f.err != nil {
+				close(p.done)
+			} else {
+				todo <- struct {
+					f *fileJob
+					p *prefetched
+				}{f, p}
+			}
+			select {
+			case out <- p:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return out
+}
+
+// loadSmall reads a capture of at most smallFile bytes into a pooled
+// buffer; larger files are left to be streamed.
+func loadSmall(path string) ([]byte, bool, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, false, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, false, err
+	}
+	if fi.Size() > smallFile || !fi.Mode().IsRegular() {
+		return nil, true, nil
+	}
+	bp := fileBufPool.Get().(*[]byte)
+	b := (*bp)[:0]
+	if int64(cap(b)) < fi.Size()+1 {
+		b = make([]byte, 0, fi.Size()+1)
+	}
+	for {
+		n, err := f.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			*bp = b[:0]
+			fileBufPool.Put(bp)
+			return nil, false, err
+		}
+		if len(b) == cap(b) {
+			if len(b) > smallFile { // grew while we read: stream it
+				*bp = b[:0]
+				fileBufPool.Put(bp)
+				return nil, true, nil
+			}
+			b = slices.Grow(b, 64<<10)
+		}
+	}
+	return b, false, nil
+}
+
 // produce reads the captures in order and cuts them into batches.
 func produce(ctx context.Context, jobs []*fileJob, free <-chan *batch, order, work chan<- *batch, maxBytes, maxPkts int, readBytes, readRecords *atomic.Int64) {
+	loaded := prefetch(ctx, jobs, 2)
 	get := func(f *fileJob) *batch {
 		select {
 		case b := <-free:
@@ -412,12 +512,19 @@ func produce(ctx context.Context, jobs []*fileJob, free <-chan *batch, order, wo
 		work <- b
 	}
 	for _, f := range jobs {
+		var pf *prefetched
+		select {
+		case pf = <-loaded:
+		case <-ctx.Done():
+			return
+		}
+		<-pf.done
 		b := get(f)
 		if b == nil {
 			return
 		}
 		if f.err == nil {
-			b = readCapture(ctx, f, b, get, send, maxBytes, maxPkts, readBytes, readRecords)
+			b = readCapture(ctx, f, pf, b, get, send, maxBytes, maxPkts, readBytes, readRecords)
 			if b == nil {
 				return
 			}
@@ -427,8 +534,24 @@ func produce(ctx context.Context, jobs []*fileJob, free <-chan *batch, order, wo
 	}
 }
 
-func readCapture(ctx context.Context, f *fileJob, b *batch, get func(*fileJob) *batch, send func(*batch), maxBytes, maxPkts int, readBytes, readRecords *atomic.Int64) *batch {
-	r, err := pcapio.Open(f.path)
+func readCapture(ctx context.Context, f *fileJob, pf *prefetched, b *batch, get func(*fileJob) *batch, send func(*batch), maxBytes, maxPkts int, readBytes, readRecords *atomic.Int64) *batch {
+	var (
+		r   *pcapio.Reader
+		err error
+	)
+	switch {
+	case pf.err != nil:
+		err = pf.err
+	case pf.stream:
+		r, err = pcapio.Open(f.path)
+	default:
+		defer func() {
+			bp := &pf.data
+			*bp = (*bp)[:0]
+			fileBufPool.Put(bp)
+		}()
+		r, err = pcapio.NewReaderBytes(pf.data, f.path)
+	}
 	if err != nil {
 		f.readErr = err
 		return b

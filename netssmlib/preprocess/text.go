@@ -3,8 +3,10 @@ package preprocess
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -14,12 +16,18 @@ import (
 // pktSep separates packets in a sample.
 const pktSep = " <|pkt|> "
 
-// decimal[b] is the decimal text of byte b followed by a space.
-var decimal [256][]byte
+// decimal[b] holds the decimal text of byte b followed by a space, packed
+// little-endian in the low 32 bits, and its length in the bits above.
+var decimal [256]uint64
 
 func init() {
 	for i := range decimal {
-		decimal[i] = append([]byte(strconv.Itoa(i)), ' ')
+		txt := strconv.Itoa(i) + " "
+		var v uint64
+		for j := len(txt) - 1; j >= 0; j-- {
+			v = v<<8 | uint64(txt[j])
+		}
+		decimal[i] = v | uint64(len(txt))<<32
 	}
 }
 
@@ -30,13 +38,20 @@ func AppendPacketText(dst, pkt []byte) []byte {
 	if len(pkt) > SampleBytes {
 		pkt = pkt[:SampleBytes]
 	}
+	n := len(dst)
+	dst = slices.Grow(dst, 4*SampleBytes+4)
+	buf := dst[n : n+4*SampleBytes+4]
+	o := 0
 	for _, b := range pkt {
-		dst = append(dst, decimal[b]...)
+		d := decimal[b]
+		binary.LittleEndian.PutUint32(buf[o:], uint32(d)) // always 4 bytes
+		o += int(d >> 32)
 	}
 	for range SampleBytes - len(pkt) {
-		dst = append(dst, '0', ' ')
+		buf[o], buf[o+1] = '0', ' '
+		o += 2
 	}
-	return dst[:len(dst)-1]
+	return dst[:n+o-1]
 }
 
 // labelPrefix is the start of a sample for one label.
