@@ -19,8 +19,8 @@ type Report struct {
 	Fields []Field `json:"fields"`
 	// Shares are the well-formedness and statefulness shares side by side.
 	Shares []Share `json:"shares"`
-	// Distance is the mean of the scored components (every field's JSD and
-	// the Diff of every scored share): 0 = indistinguishable by these
+	// Distance is the mean of the scored components (the JSD of every
+	// scored field and the Diff of every scored share): 0 = indistinguishable by these
 	// measures, 1 = nothing in common. A field with samples on one side
 	// only (e.g. no TCP at all) counts as 1, one with none on either side
 	// is left out; a share undefined on either side is left out.
@@ -46,7 +46,10 @@ type Field struct {
 	// Kind is "categorical" (JSD only) or "numeric" (JSD over Bins and
 	// EMD over raw values).
 	Kind string `json:"kind"`
-	JSD  Num    `json:"jsd"`
+	// Scored: the JSD is part of Distance. Inter-arrival times are not
+	// scored: converted traces usually draw them from the real capture.
+	Scored bool `json:"scored"`
+	JSD    Num  `json:"jsd"`
 	// EMD is the earth mover's distance in the field's units (bytes,
 	// hops, port numbers, packets); EMDNorm divides it by the range of the
 	// pooled values (0 when all values are equal).
@@ -158,6 +161,24 @@ func flowSizeBin(v int) (int, int) {
 	return lo, lo*2 - 1
 }
 
+// log2Bin: 0, 1, 2-3, 4-7, ...
+func log2Bin(v int) (int, int) {
+	if v <= 0 {
+		return 0, 0
+	}
+	return flowSizeBin(v)
+}
+
+// gaps is the histogram of inter-arrival times in microseconds (negative
+// gaps of out-of-order records count as 0).
+func gaps(pkts []Packet) map[int]int {
+	h := map[int]int{}
+	for i := 1; i < len(pkts); i++ {
+		h[int(max(pkts[i].Time.Sub(pkts[i-1].Time).Microseconds(), 0))]++
+	}
+	return h
+}
+
 // Evaluate reads both captures and compares them.
 func Evaluate(ctx context.Context, realPath, syntheticPath string) (*Report, error) {
 	r, err := ReadFile(ctx, realPath, ReadOptions{})
@@ -181,6 +202,10 @@ func Compare(real, synthetic *Trace) *Report {
 		rep.Fields = append(rep.Fields, compareField(d, collect(real.Packets, d), collect(synthetic.Packets, d)))
 	}
 	rep.Fields = append(rep.Fields, compareField(fieldDef{name: "flow_packets", numeric: true, bin: flowSizeBin}, fr.sizes, fs.sizes))
+	for i := range rep.Fields {
+		rep.Fields[i].Scored = true
+	}
+	rep.Fields = append(rep.Fields, compareField(fieldDef{name: "inter_arrival_us", numeric: true, bin: log2Bin}, gaps(real.Packets), gaps(synthetic.Packets)))
 
 	wr, ws := wellFormed(real.Packets), wellFormed(synthetic.Packets)
 	add := func(name string, r, s Num, scored bool, note string) {
@@ -217,7 +242,9 @@ func Compare(real, synthetic *Trace) *Report {
 		n++
 	}
 	for _, f := range rep.Fields {
-		score(f.JSD, f.NReal > 0, f.NSynthetic > 0)
+		if f.Scored {
+			score(f.JSD, f.NReal > 0, f.NSynthetic > 0)
+		}
 	}
 	for _, s := range rep.Shares {
 		// A share undefined on a side (no TCP flows, no same-direction
@@ -400,11 +427,15 @@ func (r *Report) WriteText(w io.Writer) error {
 		fmt.Fprintf(tw, "%s:\t%s (%s): %d packets, %d IP (%d TCP, %d UDP), %d flows (%d TCP)\n",
 			t.role, t.s.Path, t.s.Format, t.s.Packets, t.s.IPPackets, t.s.TCPPackets, t.s.UDPPackets, t.s.Flows, t.s.TCPFlows)
 	}
-	fmt.Fprintf(tw, "distance:\t%s (mean of JSDs and scored share differences; 0 = same, 1 = disjoint)\n\n", fmtNum(r.Distance, 4))
-	fmt.Fprintln(tw, "field\tJSD\tEMD\tEMD/range\tmean real\tmean synthetic\tn real\tn synthetic")
+	fmt.Fprintf(tw, "distance:\t%s (mean of the scored (*) JSDs and share differences; 0 = same, 1 = disjoint)\n\n", fmtNum(r.Distance, 4))
+	fmt.Fprintln(tw, "field\tJSD\tEMD\tEMD/range\tmean real\tmean synthetic\tn real\tn synthetic\tscored\t")
 	for _, f := range r.Fields {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\n", f.Name, fmtNum(f.JSD, 4), fmtNum(f.EMD, 2), fmtNum(f.EMDNorm, 4),
-			fmtNum(f.MeanReal, 1), fmtNum(f.MeanSynthetic, 1), f.NReal, f.NSynthetic)
+		sc := ""
+		if f.Scored {
+			sc = "*"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t\n", f.Name, fmtNum(f.JSD, 4), fmtNum(f.EMD, 2), fmtNum(f.EMDNorm, 4),
+			fmtNum(f.MeanReal, 1), fmtNum(f.MeanSynthetic, 1), f.NReal, f.NSynthetic, sc)
 	}
 	fmt.Fprintln(tw, "\nshare\treal\tsynthetic\tdiff\tscored\t")
 	for _, s := range r.Shares {

@@ -283,7 +283,7 @@ func TestReportJSON(t *testing.T) {
 		}
 	}
 	f0 := m["fields"].([]any)[0].(map[string]any)
-	for _, k := range []string{"name", "kind", "jsd", "emd", "emd_norm", "n_real", "n_synthetic", "bins"} {
+	for _, k := range []string{"name", "kind", "scored", "jsd", "emd", "emd_norm", "n_real", "n_synthetic", "bins"} {
 		if _, ok := f0[k]; !ok {
 			t.Errorf("field JSON lacks %q: %v", k, f0)
 		}
@@ -298,6 +298,9 @@ func TestReportJSON(t *testing.T) {
 		if f.Name == "tcp_flags" && (f.NSynthetic != 0 || !math.IsNaN(float64(f.JSD))) {
 			t.Errorf("tcp_flags %+v", f)
 		}
+	}
+	if f := back.Field("inter_arrival_us"); f == nil || f.Scored || f.NReal != len(recs)-1 || math.IsNaN(float64(f.JSD)) {
+		t.Errorf("inter_arrival_us %+v", f)
 	}
 	if s := shares(&back)["tcp_handshake_order"]; !math.IsNaN(float64(s.Synthetic)) || s.Real != 1 {
 		t.Errorf("handshake share %+v", s)
