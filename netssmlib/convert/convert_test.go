@@ -31,7 +31,7 @@ func TestParsePacket(t *testing.T) {
 	}{
 		{" 0 1 255\n007 ", []byte{0, 1, 255, 7}, ""},
 		{"   \n", nil, ""},
-		{"1\u00a02\u30003", []byte{1, 2, 3}, ""}, // Unicode spaces split, as in Python
+		{"1\u00a02\u30003\x1f4\u00855", []byte{1, 2, 3, 4, 5}, ""}, // Unicode and separator spaces split, as in Python
 		{"1 256", nil, `word 1 "256" is larger than 255`},
 		{"1 99999999999999999999", nil, "larger than 255"},
 		{"1 <|unk|> 2", nil, `word 1 "<|unk|>" is not a decimal byte`},

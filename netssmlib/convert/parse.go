@@ -40,7 +40,7 @@ func appendPacket(dst, piece []byte) ([]byte, error) {
 	for i < len(piece) {
 		// Skip white space (ASCII fast path, Unicode as Python's split).
 		c := piece[i]
-		if c == ' ' || c == '\n' || c == '\t' || c == '\r' || c == '\v' || c == '\f' {
+		if asciiSpace[c] {
 			i++
 			continue
 		}
@@ -79,10 +79,16 @@ func appendPacket(dst, piece []byte) ([]byte, error) {
 	return dst, nil
 }
 
+// asciiSpace marks the ASCII characters Python's str.split() splits on:
+// \t \n \v \f \r, the separators \x1c-\x1f, and space. (Go's
+// unicode.IsSpace, used beyond ASCII, lacks \x1c-\x1f.)
+var asciiSpace = [256]bool{'\t': true, '\n': true, '\v': true, '\f': true, '\r': true,
+	0x1c: true, 0x1d: true, 0x1e: true, 0x1f: true, ' ': true}
+
 func isSpaceAt(b []byte, i int) bool {
 	c := b[i]
 	if c < utf8.RuneSelf {
-		return c == ' ' || c == '\n' || c == '\t' || c == '\r' || c == '\v' || c == '\f' || c == 0x85
+		return asciiSpace[c]
 	}
 	r, _ := utf8.DecodeRune(b[i:])
 	return unicode.IsSpace(r)

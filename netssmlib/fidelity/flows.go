@@ -11,8 +11,8 @@ type endpoint struct {
 }
 
 type flowKey struct {
-	proto uint8
-	a, b  endpoint // a <= b
+	version, proto uint8
+	a, b           endpoint // a <= b
 }
 
 type flow struct {
@@ -31,7 +31,7 @@ func flowTable(pkts []Packet) []*flow {
 			continue
 		}
 		s, d := endpoint{p.Src, p.SPort}, endpoint{p.Dst, p.DPort}
-		k := flowKey{proto: p.Proto, a: s, b: d}
+		k := flowKey{version: uint8(p.IPVersion), proto: p.Proto, a: s, b: d}
 		if less(d, s) {
 			k.a, k.b = d, s
 		}
