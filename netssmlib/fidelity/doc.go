@@ -12,7 +12,9 @@
 //     (base 2, in [0,1]) over the histogram bins, and for numeric fields
 //     with the earth mover's distance (1-D Wasserstein-1) on the raw values,
 //     in field units and divided by the pooled value range (in [0,1]).
-//     The bins are in the report for plotting.
+//     The bins are in the report for plotting. Inter-arrival times are
+//     reported the same way but not scored (converted traces usually draw
+//     their gaps from the real capture).
 //   - Well-formedness of each trace: IP header valid, IPv4 header checksum
 //     valid, TCP/UDP header valid, lengths consistent (captured bytes,
 //     original length and IP length agree), and all of them together.
@@ -22,9 +24,10 @@
 //     and the share of consecutive same-direction segments whose sequence
 //     and acknowledgement numbers do not go backwards, and whose sequence
 //     number advances exactly by the previous segment's length.
-//   - Distance: the mean over the JSDs and the absolute differences of the
-//     shares above; 0 means the traces are indistinguishable by these
-//     measures, 1 that they share nothing.
+//   - Distance: the mean over the scored JSDs and the absolute differences
+//     of the scored shares (well-formed and the TCP ones); 0 means the
+//     traces are indistinguishable by these measures, 1 that they share
+//     nothing.
 //
 // TCP and UDP checksums are not checked: they cover the payload, which
 // header-only traces (NetSSM's) do not hold, and captures on the sending
@@ -32,4 +35,5 @@
 //
 // The Report marshals to JSON with stable snake_case field names (NaN, an
 // undefined value, becomes null) and prints as a text table (WriteText).
+// Trace.WriteSummary prints packets one per line, like tshark.
 package fidelity
