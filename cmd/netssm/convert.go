@@ -42,7 +42,7 @@ func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
 
 func runConvert(ctx context.Context, args []string) error {
 	fs := newFlagSet("convert", "IN.txt OUT.pcap [flags]\n\n"+
-		"Converts NetSSM generated text (IN.txt, - for stdin) to an Ethernet pcap,\n"+
+		"Converts NetSSM generated text (IN.txt, - for stdin) to a pcap (Ethernet unless -link),\n"+
 		"dropping the first (label) and last (incomplete) piece as NetSSM does.")
 	gt := fs.String("ts-sample-gt", "", "ground-truth `pcap` (or pcapng): draw inter-arrival gaps from its gaps")
 	fs.StringVar(gt, "ts_sample_gt", "", "alias of -ts-sample-gt (NetSSM's spelling)")
@@ -53,6 +53,7 @@ func runConvert(ctx context.Context, args []string) error {
 	step := fs.Duration("ts-step", time.Microsecond, "gap between packets without -ts-sample-gt")
 	start := fs.String("start", "", "first timestamp, RFC 3339 (default: now)")
 	jsonOut := fs.Bool("json", false, "print the conversion statistics as JSON on stdout")
+	link := fs.String("link", "ethernet", "link type of the text's packets and of the pcap: ethernet, linux_sll, linux_sll2, null, loop, raw (text preprocessed from such captures)")
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		return err
@@ -64,7 +65,10 @@ func runConvert(ctx context.Context, args []string) error {
 	if *step <= 0 {
 		return fmt.Errorf("%w: -ts-step must be positive", errUsage)
 	}
-	opt := convert.Options{KeepFirst: *keepFirst, Repair: *repair, UDPKeepsLastByte: *udpLast, Step: *step, Seed: *seed}
+	if _, ok := convert.LinkTypes[*link]; !ok {
+		return fmt.Errorf("%w: unknown -link %q", errUsage, *link)
+	}
+	opt := convert.Options{Link: *link, KeepFirst: *keepFirst, Repair: *repair, UDPKeepsLastByte: *udpLast, Step: *step, Seed: *seed}
 	if *start != "" {
 		t, err := time.Parse(time.RFC3339Nano, *start)
 		if err != nil {

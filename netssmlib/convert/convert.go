@@ -17,6 +17,11 @@ import (
 // Options control a conversion. The zero value is NetSSM's behaviour with
 // timestamps 1µs apart from the current time.
 type Options struct {
+	// Link is the link type of the packets in the text and of the pcap:
+	// a key of LinkTypes; "" means "ethernet", NetSSM's only one. Text
+	// preprocessed from Linux cooked, loopback or raw IP captures starts
+	// with those link headers instead of Ethernet's.
+	Link string
 	// KeepFirst also converts the first piece's packet (the bytes after
 	// the leading label token), which NetSSM drops.
 	KeepFirst bool
@@ -67,6 +72,9 @@ type Stats struct {
 	ChecksumsFixed int `json:"checksums_fixed"` // IPv4 header checksums that were wrong and were fixed
 	NotRepaired    int `json:"not_repaired"`    // not IP, or headers invalid/cut: written as generated
 	LengthTooShort int `json:"length_too_short"`
+	// LinkHeaderAdded counts loopback headers restored (Link "null" or
+	// "loop"): NetSSM's preprocessor leaves them out of UDP packets.
+	LinkHeaderAdded int `json:"link_header_added"`
 
 	Errors []PieceError `json:"errors,omitempty"` // the first MaxPieceErrors reasons (unparseable and not repaired)
 }
@@ -77,6 +85,17 @@ func (s *Stats) note(piece int, format string, args ...any) {
 	}
 }
 
+func (o Options) linkType() (uint32, error) {
+	if o.Link == "" {
+		return pcapio.LinkTypeEthernet, nil
+	}
+	lt, ok := LinkTypes[o.Link]
+	if !ok {
+		return 0, fmt.Errorf("unknown link type %q (want one of ethernet, linux_sll, linux_sll2, null, loop, raw)", o.Link)
+	}
+	return lt, nil
+}
+
 // ErrGenerationFailed is returned for a text holding FailureMarker.
 var ErrGenerationFailed = errors.New("the text holds NetSSM's generation failure marker \"" + FailureMarker + "\"")
 
@@ -84,6 +103,10 @@ var ErrGenerationFailed = errors.New("the text holds NetSSM's generation failure
 // reused after emit returns).
 func walk(ctx context.Context, r io.Reader, opt Options, emit func(Packet) error) (Stats, error) {
 	var st Stats
+	link, err := opt.linkType()
+	if err != nil {
+		return st, err
+	}
 	sc := newPieceScanner(r)
 	var buf []byte
 	for idx := 0; ; idx++ {
@@ -133,7 +156,7 @@ func walk(ctx context.Context, r io.Reader, opt Options, emit func(Packet) error
 		}
 		p := Packet{Piece: idx, Data: buf, OrigLen: len(buf)}
 		if opt.Repair {
-			p = repair(p, opt, &st)
+			p = repair(p, link, opt, &st)
 		}
 		if err := emit(p); err != nil {
 			return st, err
@@ -157,8 +180,24 @@ func bytesContains(p []byte, s string) bool {
 }
 
 // repair trims p.Data to its headers and sets OrigLen (see Options.Repair).
-func repair(p Packet, opt Options, st *Stats) Packet {
-	l, err := DecodeEthernet(p.Data)
+func repair(p Packet, link uint32, opt Options, st *Stats) Packet {
+	l, err := DecodeLink(p.Data, link)
+	if errors.Is(err, ErrNotIP) && (link == pcapio.LinkTypeNull || link == pcapio.LinkTypeLoop) {
+		// NetSSM's preprocessor (through gopacket) leaves the loopback
+		// header out of UDP packets: put one back if the bytes are IP.
+		if l2, err2 := DecodeIP(p.Data, 0); err2 == nil {
+			fam := []byte{2, 0, 0, 0} // AF_INET, host (little-endian) order
+			if l2.IPVersion == 6 {
+				fam[0] = 24 // AF_INET6 on NetBSD/OpenBSD, as pcap's DLT_NULL files usually say
+			}
+			if link == pcapio.LinkTypeLoop {
+				fam[0], fam[3] = 0, fam[0] // network byte order
+			}
+			p.Data = append(fam, p.Data...)
+			l, err = DecodeLink(p.Data, link)
+			st.LinkHeaderAdded++
+		}
+	}
 	if err != nil {
 		st.NotRepaired++
 		st.note(p.Piece, "not repaired: %v", err)
@@ -204,7 +243,11 @@ func repair(p Packet, opt Options, st *Stats) Packet {
 // the output may hold a partial pcap; the caller writes to a temporary file
 // and renames (as the netssm command does).
 func Text(ctx context.Context, r io.Reader, w io.Writer, opt Options) (Stats, error) {
-	pw, err := pcapio.NewWriter(w, pcapio.LinkTypeEthernet, MaxPacket)
+	link, err := opt.linkType()
+	if err != nil {
+		return Stats{}, err
+	}
+	pw, err := pcapio.NewWriter(w, link, MaxPacket)
 	if err != nil {
 		return Stats{}, err
 	}

@@ -489,3 +489,55 @@ func TestTextCancelled(t *testing.T) {
 		t.Errorf("cancelled: %d packets, err %v", st.Packets, err)
 	}
 }
+
+// TestOtherLinkTypes: text preprocessed from Linux cooked v2, BSD loopback
+// and raw IP captures keeps those link headers; with Link set, -repair
+// restores each packet's header bytes and original length, and tshark
+// reads the pcap without malformed packets or errors.
+func TestOtherLinkTypes(t *testing.T) {
+	for _, tc := range []struct{ path, link string }{
+		{"../../testdata/convert/loopback-sll2.pcap", "linux_sll2"},
+		{"../../testdata/pcap/any_sll.pcap", "linux_sll"},
+		{"../../testdata/pcap/null_bsd.pcap", "null"},
+		{"../../testdata/pcap/raw_ip.pcap", "raw"},
+	} {
+		t.Run(tc.link, func(t *testing.T) {
+			orig := readAll(t, must(os.ReadFile(tc.path)))
+			text := preprocessed(t, tc.path)
+			out := filepath.Join(t.TempDir(), "conv.pcap")
+			st, err := File(context.Background(), writeTemp(t, text), out, Options{Repair: true, KeepFirst: true, Link: tc.link})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := readAll(t, must(os.ReadFile(out)))
+			if len(got) != strings.Count(text, PktToken) || st.NotRepaired != 0 || st.Repaired != len(got) {
+				t.Fatalf("%d records; stats %+v", len(got), st)
+			}
+			// null_bsd.pcap holds 20 IPv4 and 20 IPv6 UDP packets (tshark
+			// -e null.family -e frame.protocols), none of them first.
+			if want := map[string]int{"null": 40}[tc.link]; st.LinkHeaderAdded != want {
+				t.Errorf("%d loopback headers restored, want %d", st.LinkHeaderAdded, want)
+			}
+			// Every capture here is TCP/UDP only: record i is packet i.
+			for i, g := range got {
+				if g.LinkType != LinkTypes[tc.link] || g.Length != orig[i].Length || !bytes.HasPrefix(orig[i].Data, g.Data) {
+					t.Fatalf("record %d: link %d, %d/%d bytes; original %d/%d", i, g.LinkType, len(g.Data), g.Length, len(orig[i].Data), orig[i].Length)
+				}
+			}
+			if n, bad, errs := tsharkVerdict(t, out); n != len(got) || bad != 0 || len(errs) != 0 {
+				t.Errorf("tshark: %d packets, %d malformed, errors %q", n, bad, errs)
+			}
+		})
+	}
+	if _, _, err := Parse("<|a|> 1 <|pkt|> 2 <|pkt|>", Options{Link: "token-ring"}); err == nil || !strings.Contains(err.Error(), `unknown link type "token-ring"`) {
+		t.Errorf("unknown link: %v", err)
+	}
+}
+
+func writeTemp(t *testing.T, text string) string {
+	p := filepath.Join(t.TempDir(), "gen.txt")
+	if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}

@@ -10,7 +10,9 @@
 // packet: decimal byte values separated by white space. Blank pieces are
 // skipped; pieces with any word that is not a decimal number 0..255 are
 // skipped and counted (Stats.Unparseable) with the first reasons kept.
-// Each packet becomes one Ethernet (LINKTYPE_ETHERNET) pcap record.
+// Each packet becomes one Ethernet (LINKTYPE_ETHERNET) pcap record, or one
+// of the link type Options.Link names (text preprocessed from Linux cooked,
+// loopback or raw IP captures).
 //
 // Timestamps: the first packet gets Options.Start (default: the current
 // time), each next one the previous plus Options.Step (default 1µs), or plus

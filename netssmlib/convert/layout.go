@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+
+	"github.com/netssm/netssm/netssmlib/pcapio"
 )
 
 // Layout says where the headers of one frame lie, as decoded from the
@@ -200,4 +202,68 @@ func IPv4Checksum(h []byte) uint16 {
 		sum = sum&0xffff + sum>>16
 	}
 	return ^uint16(sum)
+}
+
+// ErrLinkType is returned by DecodeLink for link types it does not know.
+var ErrLinkType = errors.New("unsupported link type")
+
+// DecodeLink decodes a frame of the given link type (a LINKTYPE_* value):
+// Ethernet, Linux cooked v1 and v2, BSD and OpenBSD loopback, raw IP.
+// Layout.LinkLen is the length of the link header.
+func DecodeLink(b []byte, link uint32) (Layout, error) {
+	off := -1
+	var proto uint16
+	switch link {
+	case pcapio.LinkTypeEthernet:
+		return DecodeEthernet(b)
+	case pcapio.LinkTypeRaw, pcapio.LinkTypeIPv4, pcapio.LinkTypeIPv6, 12, 14: // 12, 14: DLT_RAW on some BSDs
+		return DecodeIP(b, 0)
+	case pcapio.LinkTypeLinuxSLL:
+		if len(b) < 16 {
+			return Layout{}, fmt.Errorf("%w: %d bytes, shorter than a Linux cooked header", ErrTruncated, len(b))
+		}
+		off, proto = 16, binary.BigEndian.Uint16(b[14:])
+	case pcapio.LinkTypeLinuxSL2:
+		if len(b) < 20 {
+			return Layout{}, fmt.Errorf("%w: %d bytes, shorter than a Linux cooked v2 header", ErrTruncated, len(b))
+		}
+		off, proto = 20, binary.BigEndian.Uint16(b)
+	case pcapio.LinkTypeNull, pcapio.LinkTypeLoop:
+		if len(b) < 4 {
+			return Layout{}, fmt.Errorf("%w: %d bytes, shorter than a loopback header", ErrTruncated, len(b))
+		}
+		fam := binary.LittleEndian.Uint32(b)
+		if link == pcapio.LinkTypeLoop || fam > 0xffff {
+			fam = binary.BigEndian.Uint32(b)
+		}
+		off = 4
+		switch fam {
+		case 2: // AF_INET
+			proto = 0x0800
+		case 10, 24, 28, 30: // AF_INET6 on Linux, NetBSD/OpenBSD, FreeBSD, macOS
+			proto = 0x86dd
+		}
+	default:
+		return Layout{}, fmt.Errorf("%w %d", ErrLinkType, link)
+	}
+	if proto != 0x0800 && proto != 0x86dd {
+		return Layout{LinkLen: off, EtherType: proto}, fmt.Errorf("%w: protocol %#04x", ErrNotIP, proto)
+	}
+	l, err := DecodeIP(b, off)
+	l.EtherType = proto
+	if want := map[uint16]int{0x0800: 4, 0x86dd: 6}[proto]; err == nil && l.IPVersion != want {
+		return l, fmt.Errorf("%w: protocol %#04x but IP version %d", ErrBadHeader, proto, l.IPVersion)
+	}
+	return l, err
+}
+
+// LinkTypes maps the names Options.Link and `netssm convert -link` accept
+// to LINKTYPE_* values.
+var LinkTypes = map[string]uint32{
+	"ethernet":   pcapio.LinkTypeEthernet,
+	"linux_sll":  pcapio.LinkTypeLinuxSLL,
+	"linux_sll2": pcapio.LinkTypeLinuxSL2,
+	"null":       pcapio.LinkTypeNull,
+	"loop":       pcapio.LinkTypeLoop,
+	"raw":        pcapio.LinkTypeRaw,
 }

@@ -98,60 +98,11 @@ func Read(ctx context.Context, r io.Reader, name string, opt ReadOptions) (*Trac
 	return t, nil
 }
 
-// ipOffset returns where the IP header starts for a link type, or -1.
-func ipOffset(b []byte, link int) int {
-	switch link {
-	case int(pcapio.LinkTypeRaw), int(pcapio.LinkTypeIPv4), int(pcapio.LinkTypeIPv6), 12, 14: // 12, 14: DLT_RAW on some BSDs
-		return 0
-	case int(pcapio.LinkTypeLinuxSLL):
-		if len(b) >= 16 {
-			return ethIPOffset(binary.BigEndian.Uint16(b[14:]), 16)
-		}
-	case int(pcapio.LinkTypeLinuxSL2):
-		if len(b) >= 20 {
-			return ethIPOffset(binary.BigEndian.Uint16(b[0:]), 20)
-		}
-	case int(pcapio.LinkTypeNull), int(pcapio.LinkTypeLoop):
-		if len(b) >= 4 {
-			fam := binary.LittleEndian.Uint32(b)
-			if link == int(pcapio.LinkTypeLoop) || fam > 0xffff {
-				fam = binary.BigEndian.Uint32(b)
-			}
-			switch fam {
-			case 2, 24, 28, 30: // AF_INET, AF_INET6 on BSDs and macOS
-				return 4
-			}
-		}
-	}
-	return -1
-}
-
-func ethIPOffset(proto uint16, off int) int {
-	if proto == 0x0800 || proto == 0x86dd {
-		return off
-	}
-	return -1
-}
-
 // Decode extracts the report's fields from one packet's bytes.
 func Decode(b []byte, link, origLen int, ts time.Time) Packet {
 	p := Packet{Time: ts, CapLen: len(b), OrigLen: origLen, PayloadLen: -1}
-	var l convert.Layout
-	var err error
-	switch link {
-	case int(pcapio.LinkTypeEthernet):
-		l, err = convert.DecodeEthernet(b)
-		if errors.Is(err, convert.ErrNotIP) || l.IPVersion == 0 {
-			return p
-		}
-	default:
-		off := ipOffset(b, link)
-		if off < 0 {
-			return p
-		}
-		l, err = convert.DecodeIP(b, off)
-	}
-	if l.IPVersion != 4 && l.IPVersion != 6 {
+	l, err := convert.DecodeLink(b, uint32(link))
+	if errors.Is(err, convert.ErrNotIP) || errors.Is(err, convert.ErrLinkType) || (l.IPVersion != 4 && l.IPVersion != 6) {
 		return p
 	}
 	p.IP, p.IPVersion, p.Proto, p.IPLen = true, l.IPVersion, l.Proto, l.IPLen
@@ -213,8 +164,8 @@ func Decode(b []byte, link, origLen int, ts time.Time) Packet {
 			p.PayloadLen = l.UDPLen - 8
 		}
 	}
-	if link == int(pcapio.LinkTypeEthernet) && (l.EtherType == 0x0800) != (l.IPVersion == 4) {
-		p.IPValid = false // EtherType and IP version disagree
+	if l.EtherType != 0 && (l.EtherType == 0x0800) != (l.IPVersion == 4) {
+		p.IPValid = false // link-layer protocol and IP version disagree
 	}
 	return p
 }
