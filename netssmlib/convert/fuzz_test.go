@@ -21,9 +21,11 @@ func FuzzText(f *testing.F) {
 	if b, err := os.ReadFile("../../testdata/convert/loopback.pcap"); err == nil {
 		f.Add(textOfRecords(readAll(f, b)[:6]), true)
 	}
+	links := []string{"", "linux_sll", "linux_sll2", "null", "loop", "raw"}
 	f.Fuzz(func(t *testing.T, text string, repair bool) {
 		var out bytes.Buffer
-		st, err := Text(context.Background(), bytes.NewReader([]byte(text)), &out, Options{Repair: repair, KeepFirst: len(text)%2 == 0})
+		opt := Options{Repair: repair, KeepFirst: len(text)%2 == 0, Link: links[len(text)%len(links)]}
+		st, err := Text(context.Background(), bytes.NewReader([]byte(text)), &out, opt)
 		if err != nil {
 			return
 		}
@@ -54,13 +56,15 @@ func textOfRecords(recs []rec) string {
 	return sb.String()
 }
 
-// FuzzDecodeEthernet: the header decoder never panics or reports offsets
-// past the frame when it succeeds.
-func FuzzDecodeEthernet(f *testing.F) {
-	f.Add([]byte{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x86, 0xdd, 0x60})
-	f.Add(bytes.Repeat([]byte{0x45}, 80))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		l, err := DecodeEthernet(b)
+// FuzzDecodeLink: the header decoder never panics or reports offsets past
+// the frame when it succeeds, whatever the link type.
+func FuzzDecodeLink(f *testing.F) {
+	f.Add([]byte{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x86, 0xdd, 0x60}, uint32(1))
+	f.Add(bytes.Repeat([]byte{0x45}, 80), uint32(101))
+	f.Add([]byte{24, 0, 0, 0, 0x60, 0, 0, 0, 0, 8, 17, 64}, uint32(0))
+	f.Add([]byte{0x86, 0xdd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x60}, uint32(276))
+	f.Fuzz(func(t *testing.T, b []byte, link uint32) {
+		l, err := DecodeLink(b, link)
 		if err == nil && l.HeaderEnd() > len(b) {
 			t.Fatalf("headers end at %d past %d bytes", l.HeaderEnd(), len(b))
 		}
