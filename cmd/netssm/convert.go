@@ -89,6 +89,7 @@ func runConvert(ctx context.Context, args []string) error {
 	if *jsonOut {
 		enc := json.NewEncoder(os.Stdout)
 		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false)
 		if err := enc.Encode(st); err != nil {
 			return err
 		}

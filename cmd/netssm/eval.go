@@ -62,6 +62,7 @@ func runEval(ctx context.Context, args []string) error {
 	if *jsonOut {
 		enc := json.NewEncoder(os.Stdout)
 		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false)
 		return enc.Encode(rep)
 	}
 	return rep.WriteText(os.Stdout)

@@ -47,8 +47,8 @@ type Options struct {
 
 // PieceError says why one piece was skipped.
 type PieceError struct {
-	Piece  int    // piece index in the text (0 = the label piece)
-	Reason string // e.g. `word 3 "<|unk|>" is not a decimal byte`
+	Piece  int    `json:"piece"`  // piece index in the text (0 = the label piece)
+	Reason string `json:"reason"` // e.g. `word 3 "<|unk|>" is not a decimal byte`
 }
 
 func (e PieceError) String() string { return fmt.Sprintf("piece %d: %s", e.Piece, e.Reason) }
