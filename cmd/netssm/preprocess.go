@@ -26,9 +26,9 @@ func init() {
 func runPreprocess(ctx context.Context, args []string) error {
 	fs := newFlagSet("preprocess", "(-in-dir DIR | -in-csv FILE) (-label LABEL | -label-csv FILE) -out FILE.jsonl [flags]")
 	inDir := fs.String("in-dir", "", "directory walked recursively for *.pcap and *.pcapng captures")
-	inCSV := fs.String("in-csv", "", "CSV file whose first column (header `File`) lists capture paths")
+	inCSV := fs.String("in-csv", "", "CSV `file` whose first column (header File) lists capture paths")
 	label := fs.String("label", "", "blanket label for all captures")
-	labelCSV := fs.String("label-csv", "", "CSV `File,Label` mapping capture base names to labels")
+	labelCSV := fs.String("label-csv", "", "CSV `file` with a File,Label header mapping capture base names to labels")
 	out := fs.String("out", "", "output JSONL file (- for stdout); replaced atomically unless -append")
 	truncate := fs.Int("truncate", -1, "keep only the first N words of each sample (-1: keep all)")
 	appendOut := fs.Bool("append", false, "append to the output file as NetSSM does, instead of replacing it")

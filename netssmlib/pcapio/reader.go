@@ -361,7 +361,7 @@ func (r *Reader) readPcapHeader() error {
 	}
 	r.snaplen = r.order.Uint32(h[16:])
 	// The upper bits hold the FCS length and flags (pcap-savefile(5)).
-	r.link = r.order.Uint32(h[20:]) & 0x0FFFFFFF
+	r.link = r.order.Uint32(h[20:]) & 0x03FFFFFF // LT_LINKTYPE: upper bits are FCS/flags
 	return nil
 }
 

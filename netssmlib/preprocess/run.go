@@ -608,6 +608,9 @@ func (b *batch) decode() {
 		return
 	}
 	textDone := b.f.textDone.Load()
+	if need := len(b.ends) * (4*SampleBytes + len(pktSep)); !textDone && cap(b.text) < need {
+		b.text = make([]byte, 0, need) // at most this much: grow once, reused after
+	}
 	start := int32(0)
 	var kind Kind
 	for i, end := range b.ends {
