@@ -2,4 +2,8 @@ module github.com/netssm/netssm
 
 go 1.26.0
 
-require golang.org/x/sys v0.50.0
+require (
+	github.com/google/gopacket v1.1.19
+	golang.org/x/sys v0.50.0
+	golang.org/x/term v0.48.0
+)
