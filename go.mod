@@ -1,3 +1,5 @@
 module github.com/netssm/netssm
 
-go 1.26
+go 1.26.0
+
+require github.com/traefik/yaegi v0.16.1
