@@ -2,6 +2,7 @@ package proc
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -102,6 +103,7 @@ type child struct {
 	bgDisp   []session.DisplayMsg
 	stderrTl tail
 	killing  string // reason when the parent kills the child on purpose
+	oom      bool   // the child said "out of memory" on stderr
 }
 
 type execState struct {
@@ -243,11 +245,10 @@ func (c *child) diedError(werr error) error {
 	}
 	if d.Reason == "" {
 		switch {
-		case strings.Contains(d.Stderr, "out of memory") || d.Signal == syscall.SIGKILL.String():
+		case c.oom:
 			d.Reason = "out of memory"
-			if !strings.Contains(d.Stderr, "out of memory") {
-				d.Reason = "killed" // the OOM killer, or someone else
-			}
+		case d.Signal == syscall.SIGKILL.String():
+			d.Reason = "killed" // the OOM killer, or someone else
 		case strings.Contains(d.Stderr, "fatal error:") || strings.Contains(d.Stderr, "\ngoroutine ") || d.Signal != "":
 			d.Reason = "crashed"
 		default:
@@ -274,6 +275,11 @@ func (c *child) readStream(i int, r *os.File, prefix []byte, wg *sync.WaitGroup)
 	fr.text = func(b []byte) {
 		if i == 1 {
 			c.stderrTl.Write(b)
+			if bytes.Contains(b, []byte("out of memory")) {
+				c.mu.Lock()
+				c.oom = true
+				c.mu.Unlock()
+			}
 		}
 		c.deliverText(i, string(b))
 	}

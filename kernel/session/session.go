@@ -283,9 +283,15 @@ func (s *Session) result(ctx context.Context, v reflect.Value) *Result {
 		if rm.method == "String" && hasError {
 			continue // Error() won
 		}
-		m, err := s.interp.EvalWithContext(ctx, "__netssm_r."+rm.method+"()")
+		// Compiling first (cheap, in this goroutine) tells whether the
+		// method exists; only existing ones run, interruptibly.
+		prog, err := s.interp.Compile("__netssm_r." + rm.method + "()")
+		if err != nil {
+			continue // no such method: not displayable so
+		}
+		m, err := s.interp.ExecuteWithContext(ctx, prog)
 		if err != nil || !m.IsValid() {
-			continue // no such method (a compile error): not displayable so
+			continue
 		}
 		switch {
 		case m.Kind() == reflect.String:

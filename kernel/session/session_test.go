@@ -342,3 +342,29 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
+
+func BenchmarkExecuteTrivial(b *testing.B) {
+	var out syncBuf
+	s, err := New(Options{Stdout: &out, Stderr: &out})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := s.Execute(context.Background(), "1"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkExecuteStatement(b *testing.B) {
+	var out syncBuf
+	s, err := New(Options{Stdout: &out, Stderr: &out})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := s.Execute(context.Background(), "x := 1"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

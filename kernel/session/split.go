@@ -160,6 +160,7 @@ func splitItems(src string) ([]item, error) {
 	var cur []tk
 	depth := 0
 	end := 0
+	header := false // inside the header of a for, if, switch or select
 	finish := func() {
 		if len(cur) == 0 {
 			return
@@ -175,13 +176,21 @@ func splitItems(src string) ([]item, error) {
 			break
 		}
 		off := file.Offset(pos)
+		if depth == 0 {
+			switch tok {
+			case token.FOR, token.IF, token.SWITCH, token.SELECT:
+				header = true
+			case token.LBRACE:
+				header = false
+			}
+		}
 		switch tok {
 		case token.LPAREN, token.LBRACK, token.LBRACE:
 			depth++
 		case token.RPAREN, token.RBRACK, token.RBRACE:
 			depth--
 		}
-		if tok == token.SEMICOLON && depth <= 0 {
+		if tok == token.SEMICOLON && depth <= 0 && !header {
 			finish()
 			continue
 		}
