@@ -97,6 +97,14 @@ func (ch *childServer) serve() int {
 			ch.mu.Unlock()
 		}
 	}()
+	// One long-lived goroutine runs cells: its stack, grown deep by the
+	// parser and the interpreter, is kept from cell to cell.
+	execs := make(chan message, 1)
+	go func() {
+		for m := range execs {
+			ch.execute(m)
+		}
+	}()
 	ch.send(message{Op: opReady, Pid: os.Getpid()})
 	sc := bufio.NewScanner(ch.ctrl)
 	sc.Buffer(make([]byte, 64<<10), 256<<20)
@@ -108,7 +116,7 @@ func (ch *childServer) serve() int {
 		}
 		switch m.Op {
 		case opExecute:
-			go ch.execute(m)
+			execs <- m
 		case opComplete, opInspect:
 			go ch.query(m)
 		case opIsComplete:
