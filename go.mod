@@ -2,4 +2,9 @@ module github.com/netssm/netssm
 
 go 1.26.0
 
-require github.com/traefik/yaegi v0.16.1
+require (
+	github.com/traefik/yaegi v0.16.1
+	golang.org/x/term v0.48.0
+)
+
+require golang.org/x/sys v0.50.0 // indirect

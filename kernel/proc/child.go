@@ -37,6 +37,11 @@ func ChildMain() int {
 			fmt.Fprintf(os.Stderr, "netssm _kernel-child: memory limit: %v\n", err)
 		}
 	}
+	// Cells and the commands they start must not think they are kernel
+	// children themselves.
+	for _, v := range []string{ChildEnv, envNonce, envMemLimit} {
+		os.Unsetenv(v)
+	}
 	ch := &childServer{ctrl: ctrl, enc: json.NewEncoder(ctrl), prefix: framePrefix(nonce), inputs: map[uint64]chan message{}}
 	sess, err := session.New(session.Options{
 		Stdout: os.Stdout, Stderr: os.Stderr,
