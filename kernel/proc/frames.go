@@ -67,9 +67,10 @@ func (r *frameReader) feed(p []byte) {
 			r.pending = r.pending[i:]
 			return
 		}
-		if len(rest) == 0 {
-			r.pending = r.pending[i:]
-			return
+		if nul == 0 { // no kind byte: not a frame
+			r.emit(r.pending[i : i+len(r.prefix)])
+			r.pending = r.pending[i+len(r.prefix):]
+			continue
 		}
 		kind := rest[0]
 		n, err := strconv.ParseUint(string(rest[1:nul]), 10, 64)

@@ -122,10 +122,14 @@ func New(opts Options) (*Session, error) {
 	if err := s.interp.Use(interp.Exports{"os/os": {"Stdin": reflect.ValueOf(&in).Elem()}}); err != nil {
 		return nil, fmt.Errorf("session: stdin: %w", err)
 	}
+	// stdlib/display is compiled code with one process-wide hook: the
+	// session created last owns it (a kernel child has exactly one).
 	if opts.Display != nil {
 		displayhook.SetPublisher(func(m displayhook.Message) {
 			opts.Display(DisplayMsg{Data: encodeBinary(m.Data), Metadata: m.Metadata, Transient: m.Transient, Update: m.Update, Clear: m.Clear, Wait: m.Wait})
 		})
+	} else {
+		displayhook.SetPublisher(nil)
 	}
 	return s, nil
 }
