@@ -259,6 +259,30 @@ func TestShellAndCd(t *testing.T) {
 	}
 }
 
+func TestInterruptShell(t *testing.T) {
+	s, _, _ := newSession(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := s.Execute(ctx, "!sleep 30; echo not-reached")
+	var ce *CellError
+	if !errors.As(err, &ce) || ce.EName != ENameInterrupt {
+		t.Fatalf("err = %v, want Interrupted", err)
+	}
+	if d := time.Since(start); d > 1500*time.Millisecond {
+		t.Errorf("interrupting a shell command took %v", d)
+	}
+}
+
+func TestPastedProgram(t *testing.T) {
+	s, out, _ := newSession(t)
+	run(t, s, "package main\n\nimport \"fmt\"\n\nfunc main() {\n\tfmt.Println(\"hello\")\n}\n")
+	run(t, s, "1")
+	if out.String() != "hello\n" {
+		t.Errorf("stdout = %q", out.String())
+	}
+}
+
 func TestStdin(t *testing.T) {
 	s, _, _ := newSession(t)
 	ce := cellErr(t, s, "import \"bufio\"\nimport \"os\"\n_, err := bufio.NewReader(os.Stdin).ReadString('\\n')\nif err != nil { panic(err) }")
