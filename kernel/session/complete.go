@@ -189,8 +189,12 @@ func knownPackages() []string {
 // an imported one, else a known package with that name.
 func (s *Session) packageSymbols(name string) (path string, syms map[string]reflect.Value) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.packageSymbolsLocked(name)
+}
+
+func (s *Session) packageSymbolsLocked(name string) (path string, syms map[string]reflect.Value) {
 	p, ok := s.imports[name]
-	s.mu.Unlock()
 	for _, tab := range []map[string]map[string]reflect.Value{nstdlib.Symbols, ystdlib.Symbols} {
 		for k, v := range tab {
 			i := strings.LastIndexByte(k, '/')

@@ -253,12 +253,80 @@ func (s *Session) evalGo(ctx context.Context, seg segment, last bool) (*Result, 
 	// The value, as compiled code sees it, then the method checks done
 	// inside the interpreter.
 	line := strings.Count(src[:trailing.start], "\n")
-	v, err := s.eval(ctx, strings.Repeat("\n", line)+"__netssm_r := ("+src[trailing.start:trailing.end]+")")
+	col := trailing.start - strings.LastIndexByte(src[:trailing.start], '\n') - 1
+	const assign = "__netssm_r := ("
+	v, err := s.eval(ctx, strings.Repeat("\n", line)+strings.Repeat(" ", max(col-len(assign), 0))+assign+src[trailing.start:trailing.end]+")")
 	if err != nil {
+		var ce *CellError
+		if errors.As(err, &ce) && col < len(assign) {
+			shiftColumns(ce, line, len(assign)-col)
+		}
 		return nil, err
 	}
 	return s.result(ctx, v), nil
 }
+
+// shiftColumns moves "cell:LINE:COL:" positions on the given cell line
+// left by delta columns.
+func shiftColumns(ce *CellError, cellLine, delta int) {
+	prefix := fmt.Sprintf("cell:%d:", cellLine)
+	fix := func(m string) string {
+		if !strings.HasPrefix(m, prefix) {
+			return m
+		}
+		rest := m[len(prefix):]
+		i := strings.IndexByte(rest, ':')
+		c, err := strconv.Atoi(rest[:max(i, 0)])
+		if i < 0 || err != nil {
+			return m
+		}
+		return prefix + strconv.Itoa(max(c-delta, 1)) + rest[i:]
+	}
+	for i := range ce.Traceback {
+		ce.Traceback[i] = fix(ce.Traceback[i])
+	}
+	if len(ce.Traceback) > 0 && ce.EName == ENameCompile {
+		if m := posRE.FindString(ce.Traceback[0]); m != "" {
+			ce.EValue = strings.TrimPrefix(ce.Traceback[0], m)
+		}
+	}
+}
+
+// explainUndefined finds the first name in src that nothing defines and
+// returns "cell:L:C: undefined: name".
+func (s *Session) explainUndefined(src string) (string, bool) {
+	fset := token.NewFileSet()
+	f, err := parser.ParseFile(fset, "", "package main; func main() {"+src+"\n}", 0)
+	if err != nil {
+		if f, err = parser.ParseFile(fset, "", "package main;"+src, 0); err != nil {
+			return "", false
+		}
+	}
+	known := s.globals()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, id := range f.Unresolved {
+		n := id.Name
+		if _, ok := known[n]; ok || s.declared[n] != "" || s.defined[n] || s.imports[n] != "" || universe[n] {
+			continue
+		}
+		p := fset.Position(id.Pos())
+		msg := "undefined: " + n
+		if _, syms := s.packageSymbolsLocked(n); syms != nil {
+			msg += " (missing import?)"
+		}
+		return fmt.Sprintf("cell:%d:%d: %s", max(p.Line-1, 1), p.Column, msg), true
+	}
+	return "", false
+}
+
+var universe = func() map[string]bool {
+	m := map[string]bool{}
+	for _, b := range builtins {
+		m[b] = true
+	}
+	return m
+}()
 
 const mainCall = "\n__netssm_main()"
 
@@ -614,6 +682,12 @@ func (s *Session) eval(ctx context.Context, src string) (reflect.Value, error) {
 		ce := s.cellError(err)
 		if ce.EName == ENamePanic {
 			ce.Traceback = append(ce.Traceback, trace...)
+		}
+		if strings.Contains(err.Error(), "constant definition loop") {
+			// What yaegi says about an undefined name at top level.
+			if msg, ok := s.explainUndefined(src); ok {
+				ce.EValue, ce.Traceback = msg[strings.Index(msg, ": ")+2:], []string{msg}
+			}
 		}
 		return v, ce
 	}

@@ -204,6 +204,14 @@ func TestPanicAndCompileErrors(t *testing.T) {
 	if tb := strings.Join(ce.Traceback, "\n"); !strings.Contains(tb, "cell:4:") {
 		t.Errorf("panic traceback %q does not name cell line 4", tb)
 	}
+	ce = cellErr(t, s, "y := 1\nz := y + zzz")
+	if ce.EValue != "undefined: zzz" || ce.Traceback[0] != "cell:2:10: undefined: zzz" {
+		t.Errorf("undefined name error = %+v", ce)
+	}
+	ce = cellErr(t, s, "strings.ToUpper(\"a\")")
+	if ce.EValue != "undefined: strings (missing import?)" {
+		t.Errorf("missing import error = %+v", ce)
+	}
 	ce = cellErr(t, s, "y := 1 +* 2")
 	if ce.EName != ENameCompile || !strings.HasPrefix(ce.Traceback[0], "cell:1:") {
 		t.Errorf("syntax error = %+v", ce)
