@@ -320,3 +320,14 @@ func TestProgressReported(t *testing.T) {
 		t.Fatalf("%d progress calls, last %+v", calls, last)
 	}
 }
+
+func TestInDirIsACapture(t *testing.T) {
+	chdirTemp(t)
+	setupInputs(t, "raw_ip.pcap")
+	if _, err := Run(context.Background(), Options{InDir: "in/raw_ip.pcap", Label: "x", Out: "out.jsonl"}); err != nil {
+		t.Fatal(err)
+	}
+	if recs := readRecords(t, "out.jsonl"); len(recs) != 1 || recs[0].Filename != "in/raw_ip.pcap" {
+		t.Fatalf("records %+v, want in/raw_ip.pcap (NetSSM lists a file given as -in-dir)", recs)
+	}
+}
