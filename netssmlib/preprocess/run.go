@@ -291,6 +291,9 @@ type batch struct {
 }
 
 func (b *batch) reset(f *fileJob) {
+	if cap(b.data) > 4<<20 { // grown by a jumbo record: don't keep it
+		b.data, b.pkt = nil, nil
+	}
 	b.f, b.last, b.n = f, false, 0
 	b.data, b.ends, b.links, b.text = b.data[:0], b.ends[:0], b.links[:0], b.text[:0]
 	b.done = make(chan struct{})
