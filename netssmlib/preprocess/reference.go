@@ -2,6 +2,7 @@ package preprocess
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
@@ -199,14 +200,17 @@ func netssmTruncate(input string, n int) string {
 // packets). truncate uses NetSSM's flag semantics (-1 = off). Tests check
 // Run against it and the benchmarks compare their speed; it is not meant
 // for production use (memory grows with the capture).
-func ReferenceRecord(path, label string, truncate int) (line []byte, ok bool, err error) {
+func ReferenceRecord(ctx context.Context, path, label string, truncate int) (line []byte, ok bool, err error) {
 	r, err := pcapio.Open(path)
 	if err != nil {
 		return nil, false, err
 	}
 	defer r.Close()
 	var pkts []string
-	for {
+	for n := 0; ; n++ {
+		if n%4096 == 0 && ctx.Err() != nil {
+			return nil, false, ctx.Err()
+		}
 		data, p, err := r.Next()
 		if err == io.EOF || errors.Is(err, pcapio.ErrTruncated) {
 			break
