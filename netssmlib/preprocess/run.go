@@ -201,6 +201,16 @@ func Run(ctx context.Context, opt Options) (Stats, error) {
 	}
 	bw := bufio.NewWriterSize(w, 1<<20)
 	inErrs := append([]error(nil), preErrs...)
+	if opt.OnFile != nil {
+		for _, e := range preErrs {
+			res := FileResult{Err: e}
+			var fe *FileError
+			if errors.As(e, &fe) {
+				res.Path = fe.Path
+			}
+			opt.OnFile(res)
+		}
+	}
 	st, runErr := process(ctx, opt, jobs, bw, &inErrs)
 	st.Failed += len(preErrs)
 	if runErr == nil {

@@ -331,3 +331,18 @@ func TestInDirIsACapture(t *testing.T) {
 		t.Fatalf("records %+v, want in/raw_ip.pcap (NetSSM lists a file given as -in-dir)", recs)
 	}
 }
+
+func TestInputListErrorsReported(t *testing.T) {
+	chdirTemp(t)
+	setupInputs(t, "raw_ip.pcap")
+	os.WriteFile("list.csv", []byte("File\n\"\",x\nin/raw_ip.pcap\n"), 0o644)
+	var results []FileResult
+	st, err := Run(context.Background(), Options{InCSV: "list.csv", Label: "x", Out: "out.jsonl", OnFile: func(r FileResult) { results = append(results, r) }})
+	var ie *InputErrors
+	if !errors.As(err, &ie) || st.Failed != 1 || st.Samples != 1 {
+		t.Fatalf("err %v stats %+v, want one failed row and one sample", err, st)
+	}
+	if len(results) != 2 || results[0].Err == nil || !strings.Contains(results[0].Err.Error(), "row 2") {
+		t.Fatalf("results %+v, want the empty row reported first", results)
+	}
+}
