@@ -346,3 +346,40 @@ func TestInputListErrorsReported(t *testing.T) {
 		t.Fatalf("results %+v, want the empty row reported first", results)
 	}
 }
+
+// TestSparseBatches: TCP/UDP packets separated by many skipped packets, so
+// that with tiny batches some batches hold none and the first sample
+// packet waits for the second (the <=1-packet rule) across batches.
+func TestSparseBatches(t *testing.T) {
+	chdirTemp(t)
+	var buf bytes.Buffer
+	w, _ := pcapio.NewWriter(&buf, 1, 65535)
+	arp := ethFrame(0x0806, seq(28))
+	for i := range 3 {
+		w.WritePacket(pcapio.Packet{}, ethFrame(0x0800, ipv4(6, nil, 0, tcpSeg(5, seq(i)))))
+		for range 10 {
+			w.WritePacket(pcapio.Packet{}, arp)
+		}
+	}
+	w.WritePacket(pcapio.Packet{}, ethFrame(0x0800, ipv4(17, nil, 0, udpDgram(1, 2, -1, nil))))
+	w.Flush()
+	os.WriteFile("sparse.pcap", buf.Bytes(), 0o644)
+	want, ok, err := netssmEquivalent("sparse.pcap", "s", -1)
+	if err != nil || !ok {
+		t.Fatal(ok, err)
+	}
+	for _, pkts := range []int{1, 2, 3, 5, 4096} {
+		opt := Options{Files: []string{"sparse.pcap"}, Label: "s", Out: "out.jsonl", Workers: 3}
+		opt.batch.bytes, opt.batch.pkts = 1<<20, pkts
+		if _, err := Run(context.Background(), opt); err != nil {
+			t.Fatal(err)
+		}
+		got, _ := os.ReadFile("out.jsonl")
+		if !bytes.Equal(got, want) {
+			t.Fatalf("batches of %d packets: differs from the reference:\n%s", pkts, firstDiff(got, want))
+		}
+	}
+	if r := readRecords(t, "out.jsonl"); len(r) != 1 || r[0].OrigLen != 4 {
+		t.Fatalf("records %+v, want one with 4 TCP/UDP packets", r)
+	}
+}
