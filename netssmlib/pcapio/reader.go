@@ -205,6 +205,15 @@ func (r *Reader) LinkType() uint32 {
 	return 0
 }
 
+// SnapLen is the snapshot length in a classic pcap file header (0 for
+// pcapng, whose interfaces have their own).
+func (r *Reader) SnapLen() uint32 {
+	if r.format == FormatPcap {
+		return r.snaplen
+	}
+	return 0
+}
+
 // Offset is the number of bytes consumed so far.
 func (r *Reader) Offset() int64 { return r.off }
 

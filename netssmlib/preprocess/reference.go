@@ -77,6 +77,17 @@ func LinkTypeSupported(link uint32) bool {
 	return ok
 }
 
+// libpcapSnap returns how much of a record libpcap (which NetSSM reads
+// captures with) hands on: in a classic pcap file, a record longer than
+// the header's snapshot length is cut to it (when that length is below
+// libpcap's 262144-byte maximum; 0 means the maximum).
+func libpcapSnap(r *pcapio.Reader, data []byte) []byte {
+	if sl := r.SnapLen(); sl > 0 && sl < 262144 && len(data) > int(sl) {
+		return data[:sl]
+	}
+	return data
+}
+
 // ReferencePacket is the slow reference implementation of the per-packet
 // rule: it decodes the packet with gopacket.NewPacket and default options
 // and collects layer contents exactly as NetSSM's preprocessor does. It
@@ -218,7 +229,7 @@ func ReferenceRecord(ctx context.Context, path, label string, truncate int) (lin
 		if err != nil {
 			return nil, false, err
 		}
-		b, kind := ReferencePacket(nil, p.LinkType, data)
+		b, kind := ReferencePacket(nil, p.LinkType, libpcapSnap(r, data))
 		if kind == Skip {
 			continue
 		}

@@ -602,7 +602,7 @@ func readCapture(ctx context.Context, f *fileJob, pf *prefetched, b *batch, get 
 				return nil
 			}
 		}
-		b.data = append(b.data, data...)
+		b.data = append(b.data, libpcapSnap(r, data)...)
 		b.ends = append(b.ends, int32(len(b.data)))
 		b.links = append(b.links, p.LinkType)
 	}

@@ -383,3 +383,32 @@ func TestSparseBatches(t *testing.T) {
 		t.Fatalf("records %+v, want one with 4 TCP/UDP packets", r)
 	}
 }
+
+// TestSnapLenCut: libpcap cuts pcap records longer than the file header's
+// snapshot length, so NetSSM sees only that much of them.
+func TestSnapLenCut(t *testing.T) {
+	chdirTemp(t)
+	var buf bytes.Buffer
+	w, _ := pcapio.NewWriter(&buf, 1, 60) // snaplen 60, records longer
+	for range 3 {
+		w.WritePacket(pcapio.Packet{}, ethFrame(0x0800, ipv4(6, nil, 0, tcpSeg(8, seq(10)))))
+	}
+	w.Flush()
+	os.WriteFile("snap.pcap", buf.Bytes(), 0o644)
+	var out bytes.Buffer
+	if _, err := ProcessFile(context.Background(), &out, "snap.pcap", "s", 0); err != nil {
+		t.Fatal(err)
+	}
+	r := []record{}
+	var rec record
+	if err := json.Unmarshal(out.Bytes(), &rec); err != nil {
+		t.Fatal(err)
+	}
+	r = append(r, rec)
+	first := strings.Fields(strings.Split(r[0].Data, " <|pkt|> ")[0])[1:]
+	// 14 + 20 bytes of headers and 26 of the 32-byte TCP header survive
+	// the 60-byte snap (TCP options are NOPs, 1); the rest is padding.
+	if first[59] != "1" || first[60] != "0" || first[65] != "0" {
+		t.Fatalf("packet bytes %v: want 60 real bytes then zeros", first[:70])
+	}
+}
