@@ -58,7 +58,7 @@ func fastPacket(dst []byte, link uint32, data []byte) ([]byte, Kind, bool) {
 		}
 		etype = be16(data[14:])
 		linkLen, linkInUDP, off = 16, true, 16
-	case pcapio.LinkTypeLinuxSL2:
+	case pcapio.LinkTypeLinuxSLL2:
 		if len(data) < 20 {
 			return dst, Skip, true
 		}

@@ -70,7 +70,7 @@ func gopacketDecoder(link uint32) (gopacket.Decoder, bool) {
 // preprocessed: the natively decoded types (Ethernet, Linux cooked v1/v2,
 // raw IP, loopback) and any other type gopacket has a decoder for.
 func LinkTypeSupported(link uint32) bool {
-	if link == pcapio.LinkTypeLinuxSL2 {
+	if link == pcapio.LinkTypeLinuxSLL2 {
 		return true
 	}
 	_, ok := gopacketDecoder(link)
@@ -97,7 +97,7 @@ func libpcapSnap(r *pcapio.Reader, data []byte) []byte {
 // payload byte. Linux cooked v2 frames, which NetSSM's gopacket cannot
 // decode, keep their 20-byte header as the link layer, like Linux cooked v1.
 func ReferencePacket(dst []byte, link uint32, data []byte) ([]byte, Kind) {
-	if link == pcapio.LinkTypeLinuxSL2 {
+	if link == pcapio.LinkTypeLinuxSLL2 {
 		if len(data) < 20 {
 			return dst, Skip
 		}
