@@ -34,6 +34,7 @@ type streamWriter struct {
 	rows    int
 	total   int
 	schema  bool
+	err     error // first write error
 }
 
 // batchBufs are the column buffers of a batch, recycled between writers:
@@ -114,7 +115,7 @@ func (s *streamWriter) flush() error {
 		return err
 	}
 	s.ids, s.mask, s.offsets, s.rows = s.ids[:0], s.mask[:0], s.offsets[:1], 0
-	return nil
+	return s.err // a full disk stops the run at the next batch, not at the end
 }
 
 // i32bytes views int32s as little-endian bytes (copying on big-endian hosts).
@@ -145,8 +146,11 @@ func (s *streamWriter) writeMessage(meta []byte, body [][]byte) error {
 }
 
 func (s *streamWriter) put(b []byte) {
-	n, _ := s.w.Write(b) // errors are sticky in bufio and reported by close
+	n, err := s.w.Write(b)
 	s.n += int64(n)
+	if err != nil && s.err == nil {
+		s.err = err
+	}
 }
 
 // close flushes the last batch and writes the end-of-stream marker.
@@ -162,6 +166,9 @@ func (s *streamWriter) close() error {
 	}
 	s.put([]byte{0xFF, 0xFF, 0xFF, 0xFF, 0, 0, 0, 0})
 	s.release()
+	if s.err != nil {
+		return s.err
+	}
 	return s.w.Flush()
 }
 

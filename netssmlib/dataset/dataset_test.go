@@ -161,3 +161,36 @@ func TestJSONLReader(t *testing.T) {
 		t.Fatalf("error %v does not name bad.jsonl:2", err)
 	}
 }
+
+type failWriter struct{ n int }
+
+func (f *failWriter) Write(b []byte) (int, error) {
+	if f.n+len(b) > 1<<20 {
+		return 0, io.ErrShortWrite
+	}
+	f.n += len(b)
+	return len(b), nil
+}
+
+// A write error (a full disk) stops the stream at the next batch instead of
+// being noticed only at the end.
+func TestStreamWriterReportsWriteErrors(t *testing.T) {
+	sw := newStreamWriter(&failWriter{})
+	var err error
+	n := 0
+	for _, ex := range examples(20000) {
+		if err = sw.write(ex); err != nil {
+			break
+		}
+		n++
+	}
+	if err == nil {
+		err = sw.close()
+	}
+	if err == nil {
+		t.Fatal("no error from a failing writer")
+	}
+	if n >= 20000 {
+		t.Errorf("error reported only after all %d examples", n)
+	}
+}
