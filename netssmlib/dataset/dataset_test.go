@@ -194,3 +194,31 @@ func TestStreamWriterReportsWriteErrors(t *testing.T) {
 		t.Errorf("error reported only after all %d examples", n)
 	}
 }
+
+// A shard cut anywhere fails to open with an error naming the file (the
+// end-of-stream marker is missing even when the cut falls between record
+// batches); never a panic.
+func TestTruncatedShards(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "ds")
+	want := examples(2200)
+	writeDataset(t, dir, want, WriterOptions{})
+	full, err := os.ReadFile(filepath.Join(dir, "data-00000-of-00001.arrow"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cut := filepath.Join(t.TempDir(), "cut.arrow")
+	for n := 0; n < len(full); n += 1 + len(full)/300 {
+		os.WriteFile(cut, full[:n], 0o644)
+		r, err := Open(cut, Options{})
+		if err == nil {
+			r.Close()
+			t.Fatalf("cut at %d of %d: opened without error", n, len(full))
+		}
+		if !strings.Contains(err.Error(), "cut.arrow") {
+			t.Fatalf("cut at %d: error %q does not name the file", n, err)
+		}
+	}
+	if r, err := Open(filepath.Join(dir, "data-00000-of-00001.arrow"), Options{}); err != nil || r.Len() != len(want) {
+		t.Fatalf("the whole shard: %v", err)
+	}
+}
