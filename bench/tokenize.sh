@@ -15,12 +15,12 @@ samples=$(( mb * 1000000 / 72000 + 1 ))
 awk -v n="$samples" 'BEGIN {
   srand(1)
   for (s = 0; s < n; s++) {
-    line = "{\"Data\":\"<|netflix|>"
+    printf "{\"Data\":\"<|netflix|>"
     for (p = 0; p < 200; p++) {
-      if (p > 0) line = line " <|pkt|>"
-      for (k = 0; k < 128; k++) line = line " " (k < 60 ? int(rand() * 256) : 0)
+      if (p > 0) printf " <|pkt|>"
+      for (k = 0; k < 128; k++) printf " %d", (k < 60 ? int(rand() * 256) : 0)
     }
-    printf "%s\",\"Hash\":\"%064d\",\"Filename\":\"x%d.pcap\",\"OrigLen\":200}\n", line, s, s
+    printf "\",\"Hash\":\"%064d\",\"Filename\":\"x%d.pcap\",\"OrigLen\":200}\n", s, s
   }
 }' > "$tmp/in.jsonl"
 "$tmp/netssm" tokenizer -special-tokens netflix -out "$tmp/tok" 2>/dev/null

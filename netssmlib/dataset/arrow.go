@@ -156,11 +156,17 @@ type message struct {
 	next   int // offset of the following message
 }
 
+// errNoEOS is returned when data ends without the end-of-stream marker.
+var errNoEOS = errors.New("the stream ends without its end-of-stream marker (truncated file?)")
+
 // readMessage reads the message at data[off:]. It returns io.EOF at the
-// end-of-stream marker or at the end of data.
+// end-of-stream marker and errNoEOS at the end of data.
 func readMessage(data []byte, off int) (message, error) {
 	if off >= len(data) {
-		return message{}, io.EOF
+		return message{}, errNoEOS
+	}
+	if len(data)-off >= 4 && binary.LittleEndian.Uint32(data[off:]) == 0 {
+		return message{}, io.EOF // pre-0.15 end-of-stream: a bare zero length
 	}
 	if len(data)-off < 8 {
 		return message{}, fmt.Errorf("truncated message header at offset %d", off)

@@ -142,7 +142,7 @@ func (sh *shard) index() error {
 		return sh.indexFile()
 	}
 	m, err := readMessage(data, 0)
-	if err == io.EOF {
+	if err == io.EOF || err == errNoEOS {
 		return errors.New("not an Arrow IPC stream (no schema)")
 	}
 	if err != nil {
@@ -224,7 +224,7 @@ func (sh *shard) indexFile() error {
 		}
 		m, err := readMessage(data[:fstart], int(off))
 		if err != nil {
-			if err == io.EOF {
+			if err == io.EOF || err == errNoEOS {
 				err = errors.New("empty message")
 			}
 			return fmt.Errorf("record batch %d: %v", i, err)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/binary"
 	"io"
+	"sync"
 	"unsafe"
 )
 
@@ -33,10 +34,28 @@ type streamWriter struct {
 	rows    int
 	total   int
 	schema  bool
+	err     error // first write error
 }
 
+// batchBufs are the column buffers of a batch, recycled between writers:
+// growing them from empty for every shard costs more than filling them.
+type batchBufs struct {
+	ids     []int32
+	mask    []int8
+	offsets []int32
+}
+
+var batchPool = sync.Pool{New: func() any { return &batchBufs{} }}
+
 func newStreamWriter(w io.Writer) *streamWriter {
-	return &streamWriter{w: bufio.NewWriterSize(w, 1<<20), offsets: []int32{0}}
+	b := batchPool.Get().(*batchBufs)
+	return &streamWriter{w: bufio.NewWriterSize(w, 1<<20), ids: b.ids[:0], mask: b.mask[:0], offsets: append(b.offsets[:0], 0)}
+}
+
+// release returns the column buffers to the pool.
+func (s *streamWriter) release() {
+	batchPool.Put(&batchBufs{ids: s.ids[:0], mask: s.mask[:0], offsets: s.offsets[:0]})
+	s.ids, s.mask, s.offsets = nil, nil, nil
 }
 
 func (s *streamWriter) write(ex Example) error {
@@ -96,7 +115,7 @@ func (s *streamWriter) flush() error {
 		return err
 	}
 	s.ids, s.mask, s.offsets, s.rows = s.ids[:0], s.mask[:0], s.offsets[:1], 0
-	return nil
+	return s.err // a full disk stops the run at the next batch, not at the end
 }
 
 // i32bytes views int32s as little-endian bytes (copying on big-endian hosts).
@@ -127,8 +146,11 @@ func (s *streamWriter) writeMessage(meta []byte, body [][]byte) error {
 }
 
 func (s *streamWriter) put(b []byte) {
-	n, _ := s.w.Write(b) // errors are sticky in bufio and reported by close
+	n, err := s.w.Write(b)
 	s.n += int64(n)
+	if err != nil && s.err == nil {
+		s.err = err
+	}
 }
 
 // close flushes the last batch and writes the end-of-stream marker.
@@ -143,6 +165,10 @@ func (s *streamWriter) close() error {
 		return err
 	}
 	s.put([]byte{0xFF, 0xFF, 0xFF, 0xFF, 0, 0, 0, 0})
+	s.release()
+	if s.err != nil {
+		return s.err
+	}
 	return s.w.Flush()
 }
 

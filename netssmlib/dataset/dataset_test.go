@@ -161,3 +161,64 @@ func TestJSONLReader(t *testing.T) {
 		t.Fatalf("error %v does not name bad.jsonl:2", err)
 	}
 }
+
+type failWriter struct{ n int }
+
+func (f *failWriter) Write(b []byte) (int, error) {
+	if f.n+len(b) > 1<<20 {
+		return 0, io.ErrShortWrite
+	}
+	f.n += len(b)
+	return len(b), nil
+}
+
+// A write error (a full disk) stops the stream at the next batch instead of
+// being noticed only at the end.
+func TestStreamWriterReportsWriteErrors(t *testing.T) {
+	sw := newStreamWriter(&failWriter{})
+	var err error
+	n := 0
+	for _, ex := range examples(20000) {
+		if err = sw.write(ex); err != nil {
+			break
+		}
+		n++
+	}
+	if err == nil {
+		err = sw.close()
+	}
+	if err == nil {
+		t.Fatal("no error from a failing writer")
+	}
+	if n >= 20000 {
+		t.Errorf("error reported only after all %d examples", n)
+	}
+}
+
+// A shard cut anywhere fails to open with an error naming the file (the
+// end-of-stream marker is missing even when the cut falls between record
+// batches); never a panic.
+func TestTruncatedShards(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "ds")
+	want := examples(2200)
+	writeDataset(t, dir, want, WriterOptions{})
+	full, err := os.ReadFile(filepath.Join(dir, "data-00000-of-00001.arrow"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cut := filepath.Join(t.TempDir(), "cut.arrow")
+	for n := 0; n < len(full); n += 1 + len(full)/300 {
+		os.WriteFile(cut, full[:n], 0o644)
+		r, err := Open(cut, Options{})
+		if err == nil {
+			r.Close()
+			t.Fatalf("cut at %d of %d: opened without error", n, len(full))
+		}
+		if !strings.Contains(err.Error(), "cut.arrow") {
+			t.Fatalf("cut at %d: error %q does not name the file", n, err)
+		}
+	}
+	if r, err := Open(filepath.Join(dir, "data-00000-of-00001.arrow"), Options{}); err != nil || r.Len() != len(want) {
+		t.Fatalf("the whole shard: %v", err)
+	}
+}
