@@ -13,7 +13,7 @@ type ExecuteRequest struct {
 	Silent          bool              `json:"silent"`
 	StoreHistory    *bool             `json:"store_history,omitempty"` // default true (false when silent)
 	UserExpressions map[string]string `json:"user_expressions,omitempty"`
-	AllowStdin      *bool             `json:"allow_stdin,omitempty"` // default true
+	AllowStdin      *bool             `json:"allow_stdin,omitempty"`   // default true
 	StopOnError     *bool             `json:"stop_on_error,omitempty"` // default true
 }
 
