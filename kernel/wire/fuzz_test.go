@@ -38,16 +38,16 @@ func FuzzDecode(f *testing.F) {
 			if m2.Header != m.Header || m2.Channel != m.Channel {
 				t.Fatalf("%s: round trip changed header %+v -> %+v", name, m.Header, m2.Header)
 			}
-			var req struct {
-				ExecuteRequest
-				CompleteRequest
-				HistoryRequest
-			}
-			_ = DecodeContent(m, &req.ExecuteRequest)
-			_ = DecodeContent(m, &req.CompleteRequest)
-			_ = DecodeContent(m, &req.HistoryRequest)
-			CursorToByte(string(b), req.CompleteRequest.CursorPos)
-			ByteToCursor(string(b), req.CompleteRequest.CursorPos)
+			var (
+				ex ExecuteRequest
+				co CompleteRequest
+				hi HistoryRequest
+			)
+			_ = DecodeContent(m, &ex)
+			_ = DecodeContent(m, &co)
+			_ = DecodeContent(m, &hi)
+			CursorToByte(string(b), co.CursorPos)
+			ByteToCursor(string(b), co.CursorPos)
 		}
 	})
 }
