@@ -212,3 +212,5 @@ func TestInterruptAndDeathOverWebsocket(t *testing.T) {
 		t.Fatalf("kernel still listed after shutdown_request: %d", code)
 	}
 }
+
+func serverOptions() server.Options { return server.Options{} }
