@@ -76,7 +76,7 @@ func runDriver(t *testing.T, baseURL, token, framing string, steps []DriverStep)
 // Cells of the standard driver scenario in one engine's language.
 type scenario struct {
 	print, png, fail, setVar, loop, getVar string
-	wantResult, wantVar                   string // text/plain of print's result and of getVar
+	wantResult, wantVar                    string // text/plain of print's result and of getVar
 }
 
 func (sc scenario) steps() []DriverStep {
