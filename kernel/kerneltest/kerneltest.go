@@ -38,6 +38,18 @@ func NewServer(t testing.TB, opt server.Options) *Server {
 	if opt.Token == "" {
 		opt.Token = wire.NewID()
 	}
+	return newServer(t, opt)
+}
+
+// NewUnauthenticatedServer is NewServer without a token (what
+// `netssm kernel -token ''` serves).
+func NewUnauthenticatedServer(t testing.TB, opt server.Options) *Server {
+	t.Helper()
+	opt.Token = ""
+	return newServer(t, opt)
+}
+
+func newServer(t testing.TB, opt server.Options) *Server {
 	if opt.Logf == nil {
 		opt.Logf = t.Logf
 	}

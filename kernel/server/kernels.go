@@ -167,8 +167,11 @@ func (s *Server) startKernel(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if req.Name != "" && req.Name != SpecName {
-		httpError(w, http.StatusNotFound, fmt.Sprintf("no such kernelspec %q: this server has %q", req.Name, SpecName))
-		return
+		// jupyter_server's GatewayKernelManager (used by nbclient and
+		// nbconvert) asks for "python3" whatever kernel_name it was given.
+		// This server has one kernelspec, so it starts that one; the model
+		// it returns says which.
+		s.opt.Logf("netssm kernel: kernelspec %q requested; starting %q, the only one served", req.Name, SpecName)
 	}
 	dir, env := s.kernelEnv(req.Env)
 	k, err := s.startKernelInternal(r.Context(), StartOptions{Dir: dir, Env: env})

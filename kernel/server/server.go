@@ -106,6 +106,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if !s.authorized(r) {
+		s.opt.Logf("netssm kernel: refused %s %s: missing or wrong token", r.Method, r.URL.Path)
 		httpError(w, http.StatusForbidden, "missing or wrong token")
 		return
 	}

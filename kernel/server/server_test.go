@@ -18,10 +18,14 @@ import (
 )
 
 func fakeServer(t testing.TB, opt server.Options) *kerneltest.Server {
-	opt.NewEngine = func(ctx context.Context, o server.StartOptions) (dispatch.Engine, error) {
-		return dispatchtest.New(), nil
-	}
+	opt.NewEngine = fakeOptions().NewEngine
 	return kerneltest.NewServer(t, opt)
+}
+
+func fakeOptions() server.Options {
+	return server.Options{NewEngine: func(ctx context.Context, o server.StartOptions) (dispatch.Engine, error) {
+		return dispatchtest.New(), nil
+	}}
 }
 
 func TestREST(t *testing.T) {
@@ -51,12 +55,18 @@ func TestREST(t *testing.T) {
 	if _, err := time.Parse("2006-01-02T15:04:05.000000Z", m.LastActivity); err != nil {
 		t.Fatalf("last_activity %q: %v", m.LastActivity, err)
 	}
-	if code, _ := s.Do("POST", "/api/kernels", map[string]any{"name": "python3"}, nil); code != 404 {
-		t.Fatalf("unknown kernelspec: %d", code)
+	// nbclient's gateway manager always asks for python3: it gets the
+	// one kernelspec there is, and the model says so.
+	var other server.Model
+	if code, _ := s.Do("POST", "/api/kernels", map[string]any{"name": "python3"}, &other); code != 201 || other.Name != "netssm" {
+		t.Fatalf("other kernelspec name: %d %+v", code, other)
 	}
 	var list []server.Model
-	if code, _ := s.Do("GET", "/api/kernels", nil, &list); code != 200 || len(list) != 1 || list[0].ID != m.ID {
+	if code, _ := s.Do("GET", "/api/kernels", nil, &list); code != 200 || len(list) != 2 || list[0].ID != m.ID {
 		t.Fatalf("list %d %+v", code, list)
+	}
+	if code, _ := s.Do("DELETE", "/api/kernels/"+other.ID, nil, nil); code != 204 {
+		t.Fatalf("delete %d", code)
 	}
 	if code, _ := s.Do("POST", "/api/kernels/"+m.ID+"/interrupt", nil, nil); code != 204 {
 		t.Fatalf("interrupt %d", code)

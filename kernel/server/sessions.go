@@ -93,8 +93,7 @@ func (s *Server) kernelFor(w http.ResponseWriter, r *http.Request, ref *kernelRe
 		return k.id, true
 	}
 	if ref != nil && ref.Name != "" && ref.Name != SpecName {
-		httpError(w, http.StatusNotFound, fmt.Sprintf("no such kernelspec %q: this server has %q", ref.Name, SpecName))
-		return "", false
+		s.opt.Logf("netssm kernel: kernelspec %q requested; starting %q, the only one served", ref.Name, SpecName)
 	}
 	k, err := s.startKernelInternal(r.Context(), StartOptions{})
 	if err != nil {

@@ -31,6 +31,15 @@ func EncodeJSON(m *Message) (frame []byte, binaryFrame bool, err error) {
 	b.WriteString(`,"buffers":[],"channel":`)
 	ch, _ := json.Marshal(m.Channel)
 	b.Write(ch)
+	// Jupyter Server's JSON frames also carry msg_id and msg_type at the
+	// top level (jupyter_client's message dicts do), and some clients,
+	// such as jupyter_server's own GatewayKernelClient, read them there.
+	id, _ := json.Marshal(m.Header.MsgID)
+	typ, _ := json.Marshal(m.Header.MsgType)
+	b.WriteString(`,"msg_id":`)
+	b.Write(id)
+	b.WriteString(`,"msg_type":`)
+	b.Write(typ)
 	b.WriteByte('}')
 	if len(m.Buffers) == 0 {
 		return b.Bytes(), false, nil

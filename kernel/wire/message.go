@@ -1,11 +1,13 @@
 package wire
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 )
 
@@ -195,7 +197,19 @@ func decodeHeader(raw []byte, what string, required bool) (*Header, error) {
 			continue
 		}
 		if err := json.Unmarshal(v, dst); err != nil {
-			return nil, malformed("%s.%s is not a string", what, k)
+			// jupyter_server's gateway client sends the date as a Unix
+			// timestamp (a number); accept numbers for every field.
+			var n json.Number
+			dec := json.NewDecoder(bytes.NewReader(v))
+			dec.UseNumber()
+			if dec.Decode(&n) != nil {
+				return nil, malformed("%s.%s is not a string", what, k)
+			}
+			*dst = n.String()
+			if f, err := n.Float64(); err == nil && k == "date" && f > 0 && f < 1e11 {
+				sec, frac := math.Modf(f)
+				*dst = FormatTime(time.Unix(int64(sec), int64(frac*1e9)))
+			}
 		}
 	}
 	if required && h.MsgType == "" {

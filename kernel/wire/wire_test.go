@@ -112,8 +112,12 @@ func TestDecodeJSONDefaultsAndErrors(t *testing.T) {
 	if err := DecodeContent(m, &req); err != nil || req.Code != "1" || !req.StoresHistory() || !req.StopsOnError() {
 		t.Fatalf("DecodeContent: %+v %v", req, err)
 	}
+	m, err = DecodeJSON([]byte(`{"header":{"msg_id":"1","msg_type":"kernel_info_request","date":1767323045.5,"version":5.3}}`))
+	if err != nil || m.Header.Date != "2026-01-02T03:04:05.500000Z" || m.Header.Version != "5.3" {
+		t.Fatalf("numeric header fields (jupyter_server's gateway client): %+v %v", m, err)
+	}
 	bad := []string{
-		``, `[]`, `{"header":1}`, `{"header":{"msg_type":3}}`, `{"header":{}}`,
+		``, `[]`, `{"header":1}`, `{"header":{"msg_type":[3]}}`, `{"header":{"msg_type":"x","date":{}}}`, `{"header":{}}`,
 		`{"header":{"msg_type":"x"},"content":[]}`, `{"header":{"msg_type":"x"},"metadata":"m"}`,
 		`{"header":{"msg_type":"x"},"channel":"bogus"}`, `{"header":{"msg_type":"x"},"parent_header":5}`,
 		`{"header":{"msg_type":"x"},"buffers":[1]}`, `{"header":{"msg_type":"x"},"buffers":["!!"]}`,
