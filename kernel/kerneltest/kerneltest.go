@@ -42,7 +42,7 @@ func NewServer(t testing.TB, opt server.Options) *Server {
 }
 
 // NewUnauthenticatedServer is NewServer without a token (what
-// `netssm kernel -token ''` serves).
+// `netssm kernel -token ”` serves).
 func NewUnauthenticatedServer(t testing.TB, opt server.Options) *Server {
 	t.Helper()
 	opt.Token = ""
