@@ -1,0 +1,673 @@
+package session
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/scanner"
+	"go/token"
+	"io"
+	"os"
+	"reflect"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/traefik/yaegi/interp"
+	ystdlib "github.com/traefik/yaegi/stdlib"
+	"github.com/traefik/yaegi/stdlib/unrestricted"
+
+	"github.com/netssm/netssm/internal/displayhook"
+	nstdlib "github.com/netssm/netssm/stdlib"
+	"github.com/netssm/netssm/stdlib/display"
+)
+
+// Options configure a Session.
+type Options struct {
+	// Stdout and Stderr receive what cells print through fmt.Print*, log
+	// and ! commands (default os.Stdout, os.Stderr). Writes to the real
+	// os.Stdout/os.Stderr files go to the process's fds 1 and 2, which is
+	// why kernel/proc points those at the same pipes.
+	Stdout, Stderr io.Writer
+	// Stdin is what os.Stdin and fmt.Scan* read in cells. Nil: reading
+	// fails with an error saying that input is not available.
+	Stdin io.Reader
+	// Dir is the working directory for ! commands and %cd; "" keeps the
+	// process's. A non-empty Dir (and %cd) also changes the process's
+	// working directory, so that relative paths in cells resolve there.
+	Dir string
+	// Env is the environment of ! commands (nil: the process's).
+	Env []string
+	// Display receives display_data from cells (stdlib/display). Nil:
+	// displays print their text/plain form to Stdout.
+	Display func(DisplayMsg)
+}
+
+// Session is one Go interpreter and the state of the cells run in it.
+type Session struct {
+	opts     Options
+	interp   *interp.Interpreter
+	stderr   *panicFilter
+	mu       sync.Mutex        // guards imports and dir
+	imports  map[string]string // local name -> import path, for dedup and completion
+	declared map[string]string // func/type/var name -> declaration text, for completion and inspection
+	defined  map[string]bool   // names defined by top-level := in cells
+	dir      string
+}
+
+// errNoStdin is what cells reading stdin get when the client allows none.
+var errNoStdin = errors.New("stdin is not available: the client does not allow input")
+
+type noStdin struct{}
+
+func (noStdin) Read([]byte) (int, error) { return 0, errNoStdin }
+
+// resultMethods are the methods that make a value displayable, with the
+// MIME type each gives. They are called as `__netssm_r.M()` inside the
+// interpreter, so methods of types declared in cells count, not only those
+// of compiled types. (Not by type assertions: yaegi v0.16.1 matches
+// interface type switches wrongly for interpreted types.)
+var resultMethods = []struct{ method, mime string }{
+	{"HTML", "text/html"}, {"Markdown", "text/markdown"}, {"SVG", "image/svg+xml"},
+	{"PNG", "image/png"}, {"JPEG", "image/jpeg"}, {"Error", "text/plain"}, {"String", "text/plain"},
+}
+
+// New starts an interpreter with the Go standard library (including
+// os/exec and a real os.Exit: isolation is kernel/proc's job) and netssm's
+// cell packages importable.
+func New(opts Options) (*Session, error) {
+	if opts.Stdout == nil {
+		opts.Stdout = os.Stdout
+	}
+	if opts.Stderr == nil {
+		opts.Stderr = os.Stderr
+	}
+	stdin := opts.Stdin
+	if stdin == nil {
+		stdin = noStdin{}
+	}
+	pf := &panicFilter{w: opts.Stderr}
+	s := &Session{opts: opts, stderr: pf, imports: map[string]string{}, declared: map[string]string{}, defined: map[string]bool{}}
+	if opts.Dir != "" {
+		if err := os.Chdir(opts.Dir); err != nil {
+			return nil, fmt.Errorf("session: working directory: %w", err)
+		}
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		return nil, fmt.Errorf("session: working directory: %w", err)
+	}
+	s.dir = wd
+	env := opts.Env
+	if env == nil {
+		env = os.Environ()
+	}
+	s.interp = interp.New(interp.Options{
+		Stdout: opts.Stdout, Stderr: pf, Stdin: stdin,
+		Env: env, GoPath: os.Getenv("NETSSM_NO_GOPATH"), // only compiled-in packages are importable
+	})
+	for _, syms := range []interp.Exports{ystdlib.Symbols, unrestricted.Symbols, interp.Exports(nstdlib.Symbols)} {
+		if err := s.interp.Use(syms); err != nil {
+			return nil, fmt.Errorf("session: loading symbols: %w", err)
+		}
+	}
+	// os.Stdin in cells reads opts.Stdin (kernel/proc turns reads into
+	// input_request messages).
+	var in io.Reader = stdin
+	if err := s.interp.Use(interp.Exports{"os/os": {"Stdin": reflect.ValueOf(&in).Elem()}}); err != nil {
+		return nil, fmt.Errorf("session: stdin: %w", err)
+	}
+	// stdlib/display is compiled code with one process-wide hook: the
+	// session created last owns it (a kernel child has exactly one).
+	if opts.Display != nil {
+		displayhook.SetPublisher(func(m displayhook.Message) {
+			opts.Display(DisplayMsg{Data: encodeBinary(m.Data), Metadata: m.Metadata, Transient: m.Transient, Update: m.Update, Clear: m.Clear, Wait: m.Wait})
+		})
+	} else {
+		displayhook.SetPublisher(nil)
+	}
+	return s, nil
+}
+
+// Dir is the session's working directory (changed by %cd).
+func (s *Session) Dir() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.dir
+}
+
+// Execute runs one cell. It returns the result of a trailing expression
+// (nil when the cell ends otherwise, or the expression is a call returning
+// zero or several values), or a *CellError for compile errors, panics,
+// failed magics and interruption (ctx cancelled). Output goes to the
+// writers and Display callback of the Options while the cell runs.
+func (s *Session) Execute(ctx context.Context, code string) (*Result, error) {
+	segs := splitCell(code)
+	var res *Result
+	for i, seg := range segs {
+		if err := ctx.Err(); err != nil {
+			return nil, interrupted()
+		}
+		res = nil
+		var err error
+		switch seg.kind {
+		case segShell:
+			err = s.shell(ctx, seg)
+		case segMagic:
+			err = s.magic(seg)
+		case segGo:
+			res, err = s.evalGo(ctx, seg, i == len(segs)-1)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func interrupted() *CellError {
+	return &CellError{EName: ENameInterrupt, EValue: "cell interrupted", Traceback: []string{"Interrupted: cell interrupted"}}
+}
+
+// evalGo evaluates one Go segment: imports, then declarations, then
+// statements, each as its own yaegi Eval, over a copy of the source in
+// which the other parts are blanked, so positions stay cell positions.
+func (s *Session) evalGo(ctx context.Context, seg segment, last bool) (*Result, error) {
+	// One extra leading line takes yaegi's "package main; func main() {"
+	// wrapper, so reported lines are cell lines plus one and columns exact.
+	pad := strings.Repeat("\n", seg.line)
+	src := pad + seg.text
+	items, err := splitItems(src)
+	if err != nil {
+		return nil, compileError(err)
+	}
+	var imps, decls, stmts []item
+	for _, it := range items {
+		switch it.kind {
+		case itemImport:
+			imps = append(imps, it)
+		case itemDecl:
+			decls = append(decls, it)
+		default:
+			stmts = append(stmts, it)
+		}
+	}
+	for _, it := range imps {
+		if err := s.evalImport(ctx, src, it); err != nil {
+			return nil, err
+		}
+	}
+	if len(decls) > 0 {
+		if _, err := s.eval(ctx, blankExcept(src, decls)); err != nil {
+			return nil, err
+		}
+		s.recordDecls(src, decls)
+	}
+	if len(stmts) == 0 {
+		return nil, nil
+	}
+	// The last statement of the cell shows its value if it is an
+	// expression giving one; that is known once the statements before it
+	// ran (they may define what it calls).
+	var trailing *item
+	if last {
+		t := stmts[len(stmts)-1]
+		trailing = &t
+		stmts = stmts[:len(stmts)-1]
+	}
+	if err := s.evalStmts(ctx, src, stmts); err != nil {
+		return nil, err
+	}
+	if trailing == nil {
+		return nil, nil
+	}
+	if !s.isValueExpr(ctx, src[trailing.start:trailing.end]) {
+		return nil, s.evalStmts(ctx, src, []item{*trailing})
+	}
+	// The value, as compiled code sees it, then the method checks done
+	// inside the interpreter.
+	line := strings.Count(src[:trailing.start], "\n")
+	v, err := s.eval(ctx, strings.Repeat("\n", line)+"__netssm_r := ("+src[trailing.start:trailing.end]+")")
+	if err != nil {
+		return nil, err
+	}
+	return s.result(ctx, v), nil
+}
+
+// evalStmts evaluates statements, in as many Evals as redefinitions need.
+func (s *Session) evalStmts(ctx context.Context, src string, stmts []item) error {
+	if len(stmts) == 0 {
+		return nil
+	}
+	for _, chunk := range s.rewriteRedefinitions(src, stmts) {
+		if _, err := s.eval(ctx, chunk); err != nil {
+			return err
+		}
+	}
+	for _, it := range stmts {
+		if st, _, err := parseStmt(src[it.start:it.end]); err == nil {
+			if as, ok := st.(*ast.AssignStmt); ok && as.Tok == token.DEFINE {
+				s.mu.Lock()
+				for _, l := range as.Lhs {
+					if id, ok := l.(*ast.Ident); ok && id.Name != "_" {
+						s.defined[id.Name] = true
+					}
+				}
+				s.mu.Unlock()
+			}
+		}
+	}
+	return nil
+}
+
+// result renders v, the value of a cell's trailing expression, held in
+// the interpreter's __netssm_r; nil for a nil value (nothing is shown, as
+// for None in IPython).
+func (s *Session) result(ctx context.Context, v reflect.Value) *Result {
+	for v.IsValid() && v.Kind() == reflect.Interface {
+		if v.IsNil() {
+			return nil
+		}
+		v = v.Elem()
+	}
+	if !v.IsValid() {
+		return nil
+	}
+	data := map[string]any{}
+	if v.CanInterface() {
+		data = map[string]any(display.MIME(v.Interface()))
+	}
+	hasError := false
+	for _, rm := range resultMethods {
+		if rm.method == "String" && hasError {
+			continue // Error() won
+		}
+		// Compiling first (cheap, in this goroutine) tells whether the
+		// method exists; only existing ones run, interruptibly.
+		prog, err := s.interp.Compile("__netssm_r." + rm.method + "()")
+		if err != nil {
+			continue // no such method: not displayable so
+		}
+		m, err := s.interp.ExecuteWithContext(ctx, prog)
+		if err != nil || !m.IsValid() {
+			continue
+		}
+		switch {
+		case m.Kind() == reflect.String:
+			data[rm.mime] = m.String()
+			hasError = hasError || rm.method == "Error"
+		case m.Kind() == reflect.Slice && m.Type().Elem().Kind() == reflect.Uint8:
+			data[rm.mime] = m.Bytes()
+		}
+	}
+	data = encodeBinary(data)
+	if _, ok := data["text/plain"]; !ok {
+		data["text/plain"] = v.String()
+	}
+	return &Result{Data: data, Metadata: map[string]any{}}
+}
+
+// encodeBinary base64-encodes []byte values (images), as Jupyter wants.
+func encodeBinary(m map[string]any) map[string]any {
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		if b, ok := v.([]byte); ok {
+			v = base64.StdEncoding.EncodeToString(b)
+		}
+		out[k] = v
+	}
+	return out
+}
+
+var builtinsNoValue = map[string]bool{"print": true, "println": true, "panic": true, "close": true, "delete": true, "clear": true}
+
+// isValueExpr reports whether text is an expression statement giving one
+// value (calls of functions with no or several results are statements).
+func (s *Session) isValueExpr(ctx context.Context, text string) bool {
+	st, off, err := parseStmt(text)
+	if err != nil {
+		return false
+	}
+	es, ok := st.(*ast.ExprStmt)
+	if !ok {
+		return false
+	}
+	call, ok := ast.Unparen(es.X).(*ast.CallExpr)
+	if !ok {
+		return true // an operand, <-ch, x+y...: a value
+	}
+	fun := ast.Unparen(call.Fun)
+	if id, ok := fun.(*ast.Ident); ok && builtinsNoValue[id.Name] {
+		return false
+	}
+	if !isPureRef(fun) {
+		return true // f()(x) and friends: evaluating f() has effects; assume a value
+	}
+	funText := text[int(fun.Pos())-off-1 : int(fun.End())-off-1]
+	fv, err := s.interp.EvalWithContext(ctx, funText)
+	if err != nil || !fv.IsValid() {
+		return true // a conversion, a builtin such as len: one value
+	}
+	for fv.Kind() == reflect.Interface && !fv.IsNil() {
+		fv = fv.Elem()
+	}
+	if fv.Kind() != reflect.Func {
+		return true
+	}
+	return fv.Type().NumOut() == 1
+}
+
+// isPureRef reports whether e is an identifier or a selector chain, which
+// can be evaluated without side effects.
+func isPureRef(e ast.Expr) bool {
+	switch x := e.(type) {
+	case *ast.Ident:
+		return true
+	case *ast.SelectorExpr:
+		return isPureRef(x.X)
+	}
+	return false
+}
+
+// rewriteRedefinitions lays out stmts (the rest of src blanked) as one or
+// more sources to evaluate in turn. Each top-level `a, b := rhs` that
+// redefines a name of an earlier cell becomes `t0, t1 := rhs` ending one
+// source and `a, b := t0, t1` starting the next: within one yaegi Eval the
+// new a would already be the one rhs sees (and it is zero).
+func (s *Session) rewriteRedefinitions(src string, stmts []item) []string {
+	globals := s.globals()
+	var chunks []string
+	var b strings.Builder
+	prev := 0
+	blank := func(from, to int) {
+		for _, c := range []byte(src[from:to]) {
+			if c == '\n' {
+				b.WriteByte('\n')
+			} else {
+				b.WriteByte(' ')
+			}
+		}
+	}
+	newlines := func(from, to int) {
+		b.WriteString(strings.Repeat("\n", strings.Count(src[from:to], "\n")))
+	}
+	for _, it := range stmts {
+		blank(prev, it.start)
+		text := src[it.start:it.end]
+		first, second, ok := splitRedefinition(text, globals)
+		if !ok {
+			b.WriteString(text)
+			prev = it.end
+			continue
+		}
+		b.WriteString(first)
+		blank(it.end, len(src))
+		chunks = append(chunks, b.String())
+		b.Reset()
+		blank(0, it.start)
+		b.WriteString(second)
+		newlines(it.start, it.end)
+		prev = it.end
+	}
+	blank(prev, len(src))
+	return append(chunks, b.String())
+}
+
+// globals returns the names of the cells' global variables and constants.
+// yaegi's Globals can panic after a failed Eval (its frame is not resized);
+// then the names the session recorded itself serve.
+func (s *Session) globals() (g map[string]reflect.Value) {
+	defer func() {
+		if recover() != nil {
+			g = map[string]reflect.Value{}
+			s.mu.Lock()
+			for n := range s.declared {
+				g[n] = reflect.Value{}
+			}
+			for n := range s.defined {
+				g[n] = reflect.Value{}
+			}
+			s.mu.Unlock()
+		}
+	}()
+	return s.interp.Globals()
+}
+
+// splitRedefinition splits `a, b := rhs` into `t0, t1 := rhs` and
+// `a, b := t0, t1` when a or b is a global already.
+func splitRedefinition(text string, globals map[string]reflect.Value) (first, second string, ok bool) {
+	st, off, err := parseStmt(text)
+	if err != nil {
+		return "", "", false
+	}
+	as, isAssign := st.(*ast.AssignStmt)
+	if !isAssign || as.Tok != token.DEFINE {
+		return "", "", false
+	}
+	redefines := false
+	for _, l := range as.Lhs {
+		id, isIdent := l.(*ast.Ident)
+		if !isIdent {
+			return "", "", false
+		}
+		if _, ok := globals[id.Name]; ok && id.Name != "_" {
+			redefines = true
+		}
+	}
+	if !redefines {
+		return "", "", false
+	}
+	var tmps, names, vals []string
+	for i, l := range as.Lhs {
+		n := l.(*ast.Ident).Name
+		if n == "_" {
+			tmps = append(tmps, "_")
+			continue
+		}
+		t := "__netssm_t" + strconv.Itoa(i)
+		tmps = append(tmps, t)
+		names = append(names, n)
+		vals = append(vals, t)
+	}
+	tok := int(as.TokPos) - off - 1 // offset of := in text
+	return strings.Join(tmps, ", ") + " " + text[tok:], strings.Join(names, ", ") + " := " + strings.Join(vals, ", "), true
+}
+
+// evalImport evaluates one import declaration, dropping packages the
+// session imported already under the same name.
+func (s *Session) evalImport(ctx context.Context, src string, it item) error {
+	text := src[it.start:it.end]
+	f, err := parser.ParseFile(token.NewFileSet(), "", "package p;"+text, parser.ImportsOnly)
+	if err != nil {
+		return compileError(err)
+	}
+	line := strings.Count(src[:it.start], "\n")
+	var b strings.Builder
+	var added [][2]string
+	s.mu.Lock()
+	for _, spec := range f.Imports {
+		p, err := strconv.Unquote(spec.Path.Value)
+		if err != nil {
+			s.mu.Unlock()
+			return compileError(err)
+		}
+		name := s.packageName(p)
+		if spec.Name != nil {
+			name = spec.Name.Name
+		}
+		if s.imports[name] == p {
+			continue
+		}
+		if name == "_" || name == "." {
+			name = name + p
+		}
+		fmt.Fprintf(&b, "%s %q; ", importName(spec), p)
+		added = append(added, [2]string{name, p})
+	}
+	s.mu.Unlock()
+	if len(added) == 0 {
+		return nil
+	}
+	if _, err := s.eval(ctx, strings.Repeat("\n", line)+"import ("+b.String()+")"); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	for _, a := range added {
+		s.imports[a[0]] = a[1]
+	}
+	s.mu.Unlock()
+	return nil
+}
+
+func importName(spec *ast.ImportSpec) string {
+	if spec.Name != nil {
+		return spec.Name.Name
+	}
+	return ""
+}
+
+// packageName is the name a package is imported under by default.
+func (s *Session) packageName(path string) string {
+	for _, tab := range []map[string]map[string]reflect.Value{ystdlib.Symbols, nstdlib.Symbols} {
+		for k := range tab {
+			if i := strings.LastIndexByte(k, '/'); i > 0 && k[:i] == path {
+				return k[i+1:]
+			}
+		}
+	}
+	return path[strings.LastIndexByte(path, '/')+1:]
+}
+
+// eval runs src (already laid out with one wrapper line) and turns errors
+// into CellErrors.
+func (s *Session) eval(ctx context.Context, src string) (reflect.Value, error) {
+	s.stderr.start()
+	v, err := s.interp.EvalWithContext(ctx, src)
+	trace := s.stderr.stop()
+	if err != nil {
+		if ctx.Err() != nil {
+			return v, interrupted()
+		}
+		ce := s.cellError(err)
+		if ce.EName == ENamePanic {
+			ce.Traceback = append(ce.Traceback, trace...)
+		}
+		return v, ce
+	}
+	return v, nil
+}
+
+// cellError converts a yaegi error to a CellError with cell positions.
+func (s *Session) cellError(err error) *CellError {
+	var p interp.Panic
+	if errors.As(err, &p) {
+		ev := fmt.Sprint(p.Value)
+		if e, ok := p.Value.(error); ok {
+			ev = e.Error()
+		}
+		return &CellError{EName: ENamePanic, EValue: ev, Traceback: []string{"panic: " + ev}}
+	}
+	return compileError(err)
+}
+
+var posRE = regexp.MustCompile(`^(?:_\.go:|cell:)?(\d+):(\d+): `)
+
+// compileError formats errors as "cell:LINE:COL: msg", shifting lines by
+// the wrapper line that evaluated sources start with.
+func compileError(err error) *CellError {
+	var msgs []string
+	var list scanner.ErrorList
+	if errors.As(err, &list) {
+		for _, e := range list {
+			msgs = append(msgs, fmt.Sprintf("%d:%d: %s", e.Pos.Line, e.Pos.Column, e.Msg))
+		}
+	} else {
+		msgs = strings.Split(strings.TrimSpace(err.Error()), "\n")
+	}
+	tb := make([]string, 0, len(msgs))
+	first := ""
+	for _, m := range msgs {
+		m = cellPos(m)
+		tb = append(tb, m)
+		if first == "" {
+			first = m
+		}
+	}
+	ev := first
+	if m := posRE.FindString(ev); m != "" {
+		ev = strings.TrimPrefix(ev, m)
+	}
+	return &CellError{EName: ENameCompile, EValue: ev, Traceback: tb}
+}
+
+// cellPos rewrites a leading "L:C: " (or "_.go:L:C: ") to "cell:L-1:C: ".
+func cellPos(m string) string {
+	sub := posRE.FindStringSubmatch(m)
+	if sub == nil {
+		return m
+	}
+	line, _ := strconv.Atoi(sub[1])
+	if line > 1 {
+		line--
+	}
+	return fmt.Sprintf("cell:%d:%s: %s", line, sub[2], m[len(sub[0]):])
+}
+
+// panicFilter passes writes through to w, except the "L:C: panic: f(...)"
+// lines yaegi prints while a panic unwinds; during an eval it collects them
+// (with cell positions) for the traceback.
+type panicFilter struct {
+	w      io.Writer
+	mu     sync.Mutex
+	active bool
+	lines  []string
+}
+
+var panicLineRE = regexp.MustCompile(`^(?:_\.go:)?\d+:\d+: panic: .*\(\.\.\.\)\n$`)
+
+func (f *panicFilter) Write(p []byte) (int, error) {
+	f.mu.Lock()
+	if f.active && panicLineRE.Match(p) {
+		line := strings.TrimSuffix(string(p), "\n")
+		line = cellPos(line)
+		line = strings.Replace(line, "panic: main(...)", "in cell", 1)
+		line = strings.Replace(line, "panic: main.", "in ", 1)
+		f.lines = append(f.lines, line)
+		f.mu.Unlock()
+		return len(p), nil
+	}
+	f.mu.Unlock()
+	return f.w.Write(p)
+}
+
+func (f *panicFilter) start() {
+	f.mu.Lock()
+	f.active, f.lines = true, nil
+	f.mu.Unlock()
+}
+
+func (f *panicFilter) stop() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.active = false
+	l := f.lines
+	f.lines = nil
+	return l
+}
+
+// Imports lists the packages imported so far, as "name path", sorted.
+func (s *Session) Imports() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]string, 0, len(s.imports))
+	for n, p := range s.imports {
+		out = append(out, n+" "+p)
+	}
+	sort.Strings(out)
+	return out
+}
