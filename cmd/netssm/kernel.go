@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/netssm/netssm/kernel/dispatch"
+	"github.com/netssm/netssm/kernel/proc"
 	"github.com/netssm/netssm/kernel/server"
 )
 
@@ -31,8 +32,20 @@ func init() {
 }
 
 // newEngine starts the engine of one kernel: a child process running a
-// yaegi session (kernel/proc). Tests replace it.
+// yaegi session (kernel/proc). Tests may replace it.
 var newEngine = startProcEngine
+
+func startProcEngine(ctx context.Context, opt server.StartOptions) (dispatch.Engine, error) {
+	var env []string
+	if len(opt.Env) > 0 {
+		env = append(os.Environ(), opt.Env...)
+	}
+	k, err := proc.Start(ctx, proc.Options{Dir: opt.Dir, Env: env})
+	if err != nil {
+		return nil, err
+	}
+	return k, nil
+}
 
 // listFlag collects repeated or comma-separated flag values.
 type listFlag []string

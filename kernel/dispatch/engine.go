@@ -5,10 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/netssm/netssm/kernel/proc"
+	"github.com/netssm/netssm/kernel/session"
 )
 
-// Engine runs cells. *proc.Kernel satisfies it through the adapter in
-// package server (kernel/server/procengine.go); tests use fakes. Byte
+// Engine runs cells: *proc.Kernel (one child process per kernel) in
+// production, a fake (package dispatchtest) in tests. Byte
 // offsets, not UTF-16 cursors, cross this interface.
 type Engine interface {
 	// Execute runs code. All Handler callbacks happen before it returns.
@@ -29,48 +32,25 @@ type Engine interface {
 	Err() error
 }
 
-// Handler receives what a cell produces while it runs.
-type Handler struct {
-	Stream  func(name, text string) // "stdout" or "stderr"
-	Display func(Display)
-	// Input reads a line from the user; nil means stdin is not allowed.
-	Input func(prompt string, password bool) (string, error)
-}
+// The types that cross the Engine interface are kernel/proc's and
+// kernel/session's, so that *proc.Kernel is an Engine as it is.
+type (
+	// Handler receives what a cell produces while it runs; Input nil
+	// means stdin is not allowed.
+	Handler = proc.Handler
+	// Display is a display_data, update_display_data or clear_output
+	// request from a cell; Transient carries display_id.
+	Display = session.DisplayMsg
+	// Result is the MIME bundle of a cell's trailing expression.
+	Result = session.Result
+	// CellError is an error in cell code (compile error, panic, interrupt).
+	CellError = session.CellError
+	// DiedError reports that the engine's process ended (os.Exit in a
+	// cell, out of memory, a crash, a restart).
+	DiedError = proc.DiedError
+)
 
-// Display is a display_data, update_display_data or clear_output request
-// from a cell. Transient carries display_id.
-type Display struct {
-	Data, Metadata, Transient map[string]any
-	Update                    bool // update_display_data
-	Clear                     bool // clear_output
-	Wait                      bool // clear_output(wait=true)
-}
-
-// Result is the MIME bundle of a cell's trailing expression.
-type Result struct {
-	Data, Metadata map[string]any
-}
-
-// CellError is an error in cell code (compile error, panic, interrupt).
-type CellError struct {
-	EName, EValue string
-	Traceback     []string
-}
-
-func (e *CellError) Error() string {
-	if e.EValue == "" {
-		return e.EName
-	}
-	return e.EName + ": " + e.EValue
-}
-
-// DiedError reports that the engine's process ended (os.Exit in a cell,
-// out of memory, a crash).
-type DiedError struct {
-	Reason string
-}
-
-func (e *DiedError) Error() string { return "kernel died: " + e.Reason }
+var _ Engine = (*proc.Kernel)(nil)
 
 // asCellError maps any engine error to what the client sees.
 func asCellError(err error) *CellError {
@@ -79,6 +59,9 @@ func asCellError(err error) *CellError {
 		return ce
 	}
 	var de *DiedError
+	if errors.As(err, &de) && de.Reason == "restarted" {
+		return &CellError{EName: "KernelRestarted", EValue: "the kernel was restarted while the cell ran", Traceback: []string{"KernelRestarted: the kernel was restarted while the cell ran"}}
+	}
 	if errors.As(err, &de) {
 		return &CellError{EName: "DeadKernelError", EValue: de.Error(), Traceback: []string{
 			"DeadKernelError: " + de.Error(), "The kernel was restarted: all variables are gone."}}
