@@ -2,6 +2,9 @@ package server_test
 
 import (
 	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -13,6 +16,11 @@ import (
 	"time"
 
 	"github.com/netssm/netssm/internal/testenv"
+	"github.com/netssm/netssm/kernel/dispatch"
+	"github.com/netssm/netssm/kernel/kerneltest"
+	"github.com/netssm/netssm/kernel/proc"
+	"github.com/netssm/netssm/kernel/server"
+	"github.com/netssm/netssm/kernel/wire"
 )
 
 var (
@@ -21,7 +29,12 @@ var (
 	buildErr  error
 )
 
+// TestMain also makes the test binary a kernel child (kernel/proc
+// re-executes it with proc.ChildEnv set) for the in-process real-engine tests.
 func TestMain(m *testing.M) {
+	if os.Getenv(proc.ChildEnv) == "1" {
+		os.Exit(proc.ChildMain())
+	}
 	code := m.Run()
 	if buildDir != "" {
 		os.RemoveAll(buildDir)
@@ -173,7 +186,7 @@ func TestJupyterServerGatewayReal(t *testing.T) {
 }
 
 // TestNbconvertGatewayReal: nbconvert --execute with jupyter_server's
-// GatewayKernelManager against `netssm kernel -token ''`.
+// GatewayKernelManager against `netssm kernel -token ”`.
 func TestNbconvertGatewayReal(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds netssm and runs nbconvert (slow)")
@@ -194,5 +207,154 @@ func TestNbconvertGatewayReal(t *testing.T) {
 		if !strings.Contains(s, want) {
 			t.Fatalf("executed notebook lacks %s:\n%s", want, s)
 		}
+	}
+}
+
+// procServer serves real kernels (child processes of this test binary)
+// in process.
+func procServer(t testing.TB) *kerneltest.Server {
+	return kerneltest.NewServer(t, server.Options{NewEngine: func(ctx context.Context, o server.StartOptions) (dispatch.Engine, error) {
+		k, err := proc.Start(ctx, proc.Options{Exe: os.Args[0], Args: []string{"-test.run=^$"}, Dir: o.Dir})
+		if err != nil {
+			return nil, err
+		}
+		return k, nil
+	}})
+}
+
+// TestKernelDeathIsContained: os.Exit in a cell ends only that kernel's
+// child; the client is told, the kernel restarts, the server and another
+// kernel carry on.
+func TestKernelDeathIsContained(t *testing.T) {
+	s := procServer(t)
+	ctx := kerneltest.Timeout(t, 60*time.Second)
+	a, b := s.StartKernel(t), s.StartKernel(t)
+	ca, err := s.Dial(ctx, a, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cb, err := s.Dial(ctx, b, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, err := cb.Execute(ctx, "y := 7"); err != nil || r.Content()["status"] != "ok" {
+		t.Fatalf("kernel b: %v %v", err, r)
+	}
+	r, err := ca.Execute(ctx, "import \"os\"\nos.Exit(3)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := r.Content(); c["status"] != "error" || c["ename"] != "DeadKernelError" || !strings.Contains(fmt.Sprint(c["evalue"]), "exit status 3") {
+		t.Fatalf("os.Exit reply %v", c)
+	}
+	var states []string
+	for _, m := range r.IOPub {
+		if m.Header.MsgType == "status" {
+			states = append(states, string(m.Content))
+		}
+	}
+	if !strings.Contains(strings.Join(states, ","), "restarting") {
+		t.Fatalf("no restarting status: %v", states)
+	}
+	if r, err := ca.Execute(ctx, "1 + 1"); err != nil || r.Content()["status"] != "ok" {
+		t.Fatalf("kernel a after restart: %v %v", err, r)
+	}
+	r, err = cb.Execute(ctx, "y")
+	if err != nil || r.Content()["status"] != "ok" {
+		t.Fatalf("kernel b after a died: %v %v", err, r)
+	}
+	found := false
+	for _, m := range r.IOPub {
+		found = found || (m.Header.MsgType == "execute_result" && strings.Contains(string(m.Content), `"7"`))
+	}
+	if !found {
+		t.Fatal("kernel b lost its state when kernel a died")
+	}
+}
+
+// TestInputRequestReal: a cell reading os.Stdin gets an input_request
+// when the client allows stdin.
+func TestInputRequestReal(t *testing.T) {
+	s := procServer(t)
+	ctx := kerneltest.Timeout(t, 60*time.Second)
+	c, err := s.Dial(ctx, s.StartKernel(t), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := c.Send(ctx, wire.Shell, "execute_request", map[string]any{
+		"code": "import \"bufio\"\nimport \"os\"\nimport \"fmt\"\nline, _ := bufio.NewReader(os.Stdin).ReadString('\\n')\nfmt.Print(\"got \" + line)", "allow_stdin": true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := c.Wait(ctx, func(x *wire.Message) bool { return x.Header.MsgType == "input_request" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	reply, _ := wire.NewMessage(wire.Stdin, "input_reply", "client", &req.Header, wire.InputReply{Value: "gopher"})
+	if err := c.SendMsg(ctx, reply); err != nil {
+		t.Fatal(err)
+	}
+	r, err := c.Await(ctx, m)
+	if err != nil || r.Content()["status"] != "ok" {
+		t.Fatalf("execute: %v %v", err, r)
+	}
+	var text string
+	for _, x := range r.IOPub {
+		if x.Header.MsgType == "stream" {
+			text += string(x.Content)
+		}
+	}
+	if !strings.Contains(text, "got gopher") {
+		t.Fatalf("stdin value not seen by the cell: %s", text)
+	}
+}
+
+// TestNetssmRun executes a notebook with `netssm run`: outputs and counts
+// are written as valid nbformat 4 (checked by Debian's nbformat), the run
+// stops at the failing cell, names it and exits non-zero.
+func TestNetssmRun(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds netssm (slow)")
+	}
+	bin := netssmBinary(t)
+	out := filepath.Join(t.TempDir(), "out.ipynb")
+	cmd := exec.Command(bin, "run", "testdata/run/fails.ipynb", "-o", out, "-timeout", "60s")
+	msg, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+		t.Fatalf("netssm run: %v, want exit status 1\n%s", err, msg)
+	}
+	if !strings.Contains(string(msg), "cell 4 (code cell 3) failed") || !strings.Contains(string(msg), "nil map") {
+		t.Fatalf("error does not name the failing cell:\n%s", msg)
+	}
+	data, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var nb struct {
+		Cells []struct {
+			ExecutionCount *int             `json:"execution_count"`
+			Outputs        []map[string]any `json:"outputs"`
+		} `json:"cells"`
+	}
+	if err := json.Unmarshal(data, &nb); err != nil {
+		t.Fatal(err)
+	}
+	c := nb.Cells
+	if len(c) != 5 || c[1].Outputs[0]["text"] != "line 0\nline 1\nline 2\n" || c[1].Outputs[1]["output_type"] != "execute_result" || *c[1].ExecutionCount != 1 {
+		t.Fatalf("cell 2: %+v", c[1])
+	}
+	if len(c[2].Outputs) != 1 || c[2].Outputs[0]["data"].(map[string]any)["text/plain"] != "100%" {
+		t.Fatalf("cell 3 (updated display): %+v", c[2].Outputs)
+	}
+	if len(c[3].Outputs) != 1 || c[3].Outputs[0]["output_type"] != "error" || *c[3].ExecutionCount != 3 {
+		t.Fatalf("cell 4: %+v", c[3])
+	}
+	if c[4].ExecutionCount != nil || len(c[4].Outputs) != 0 {
+		t.Fatalf("cell 5 ran after the error: %+v", c[4])
+	}
+	py := needPython(t, "nbformat")
+	if v, err := exec.Command(py, "-c", "import sys, nbformat; nbformat.validate(nbformat.read(sys.argv[1], as_version=4))", out).CombinedOutput(); err != nil {
+		t.Fatalf("nbformat.validate: %v\n%s", err, v)
 	}
 }
