@@ -65,5 +65,3 @@ func BenchmarkKernelStart(b *testing.B) {
 		s.Do("DELETE", "/api/kernels/"+id, nil, nil)
 	}
 }
-
-
