@@ -79,6 +79,7 @@ type Kernel struct {
 	state     State
 	activity  time.Time
 	cancel    context.CancelFunc // cancels the engine call in progress
+	serving   *wire.Header       // header of the shell request being served
 	input     chan string        // pending input_request, if any
 	closed    bool
 	done      chan struct{}
@@ -176,10 +177,14 @@ func (k *Kernel) setBusyIdle(m *wire.Message, f func()) {
 	k.publish(&m.Header, "status", wire.Status{ExecutionState: string(Busy)})
 	f()
 	k.mu.Lock()
-	running := k.cancel != nil
+	cur := k.serving
 	k.mu.Unlock()
-	if running {
+	if cur != nil {
+		// A shell request is still being served: close this request's
+		// busy/idle pair (clients wait for it), then say busy again for
+		// the running one so front ends do not show an idle kernel.
 		k.publish(&m.Header, "status", wire.Status{ExecutionState: string(Idle)})
+		k.publish(cur, "status", wire.Status{ExecutionState: string(Busy)})
 		return
 	}
 	k.setState(Idle, &m.Header)
@@ -223,7 +228,13 @@ func (k *Kernel) serve(r request, abort bool) {
 	k.mu.Lock()
 	k.state = Busy
 	k.activity = time.Now()
+	k.serving = &m.Header
 	k.mu.Unlock()
+	defer func() {
+		k.mu.Lock()
+		k.serving = nil
+		k.mu.Unlock()
+	}()
 	k.publish(&m.Header, "status", wire.Status{ExecutionState: string(Busy)})
 	switch m.Header.MsgType {
 	case "execute_request":
