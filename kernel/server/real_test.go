@@ -138,6 +138,7 @@ var goScenario = scenario{
 	setVar:     "v := \"kept\"",
 	loop:       "for {\n}",
 	getVar:     "v",
+	die:        "import \"os\"\nos.Exit(3)",
 	wantResult: "42",
 	wantVar:    "kept",
 }

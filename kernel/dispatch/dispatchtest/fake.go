@@ -112,7 +112,7 @@ func (e *Engine) Execute(ctx context.Context, code string, h dispatch.Handler) (
 			return nil, &dispatch.CellError{EName: "panic", EValue: arg, Traceback: []string{"panic: " + arg, fmt.Sprintf("cell line %d", i+1)}}
 		case "exit":
 			e.Kill(errors.New("exit status 3"))
-			return nil, &dispatch.DiedError{Reason: "exit status 3"}
+			return nil, &dispatch.DiedError{Reason: "exited", ExitCode: 3}
 		default:
 			return nil, &dispatch.CellError{EName: "SyntaxError", EValue: fmt.Sprintf("unknown command %q", cmd), Traceback: []string{fmt.Sprintf("cell line %d: unknown command %q", i+1, cmd)}}
 		}
