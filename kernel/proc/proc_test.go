@@ -341,3 +341,27 @@ func BenchmarkExecuteTrivial(b *testing.B) {
 		}
 	}
 }
+
+// Big display frames and concurrent prints from a goroutine stay intact.
+func TestDisplayFramesUnderConcurrentOutput(t *testing.T) {
+	k := startKernel(t, testOptions())
+	rec := newRecorder()
+	exec1(t, k, `import ("fmt"; "sync"; "github.com/netssm/netssm/stdlib/display")
+img := make([]byte, 200000)
+var wg sync.WaitGroup
+wg.Add(1)
+go func() { defer wg.Done(); for i := 0; i < 2000; i++ { fmt.Println("noise line", i) } }()
+for i := 0; i < 5; i++ { display.Display(display.PNG(img)) }
+wg.Wait()`, rec.handler())
+	if len(rec.displays) != 5 {
+		t.Fatalf("got %d displays, want 5 (stderr %q)", len(rec.displays), rec.out("stderr"))
+	}
+	for _, d := range rec.displays {
+		if s, _ := d.Data["image/png"].(string); len(s) != 266668 {
+			t.Errorf("png payload of %d base64 chars, want 266668", len(s))
+		}
+	}
+	if n := strings.Count(rec.out("stdout"), "noise line"); n != 2000 {
+		t.Errorf("%d noise lines, want 2000", n)
+	}
+}
