@@ -147,19 +147,21 @@ func fmtInt(i int) string {
 func TestInterruptKeepsState(t *testing.T) {
 	k := startKernel(t, testOptions())
 	exec1(t, k, "state := 123", Handler{})
+	sent := make(chan time.Time, 1)
 	go func() {
 		time.Sleep(300 * time.Millisecond)
+		sent <- time.Now()
 		k.Interrupt()
 	}()
-	start := time.Now()
 	_, err := k.Execute(context.Background(), "for {}", Handler{})
-	took := time.Since(start)
+	took := time.Since(<-sent)
 	var ce *session.CellError
 	if !errors.As(err, &ce) || ce.EName != session.ENameInterrupt {
 		t.Fatalf("err = %v, want an Interrupted CellError", err)
 	}
-	if took > 1300*time.Millisecond {
-		t.Errorf("interrupt took %v after the 300 ms delay (want < 1 s)", took-300*time.Millisecond)
+	t.Logf("Execute returned %v after Interrupt", took)
+	if took > time.Second {
+		t.Errorf("interrupt took %v (want < 1 s)", took)
 	}
 	if res := exec1(t, k, "state", Handler{}); res.Data["text/plain"] != "123" {
 		t.Errorf("state after interrupt = %v", res.Data)
