@@ -84,6 +84,8 @@ type Kernel struct {
 	closed    bool
 	done      chan struct{}
 	restartMu sync.Mutex // serialises restarts
+	// controlSlots bounds the control requests handled at once.
+	controlSlots chan struct{}
 }
 
 // New starts dispatching for opt.Engine. The caller must Close the kernel.
@@ -103,7 +105,8 @@ func New(opt Options) *Kernel {
 	if opt.Info.LanguageVersion == "" {
 		opt.Info.LanguageVersion = runtime.Version()[2:]
 	}
-	k := &Kernel{opt: opt, eng: opt.Engine, session: wire.NewID(), sessNum: 1, state: Idle, activity: time.Now(), done: make(chan struct{})}
+	k := &Kernel{opt: opt, eng: opt.Engine, session: wire.NewID(), sessNum: 1, state: Idle, activity: time.Now(),
+		done: make(chan struct{}), controlSlots: make(chan struct{}, 64)}
 	k.cond = sync.NewCond(&k.mu)
 	go k.worker()
 	go k.watch()
@@ -145,7 +148,15 @@ func (k *Kernel) Handle(conn Conn, m *wire.Message) {
 	case m.Channel == wire.Stdin || m.Header.MsgType == "input_reply":
 		k.handleInputReply(m)
 	case m.Channel == wire.Control || m.Header.MsgType == "interrupt_request" || m.Header.MsgType == "shutdown_request":
-		go k.handleControl(conn, m)
+		select {
+		case k.controlSlots <- struct{}{}:
+			go func() {
+				defer func() { <-k.controlSlots }()
+				k.handleControl(conn, m)
+			}()
+		default:
+			k.replyError(conn, m, "TooManyRequests", "too many control requests in flight")
+		}
 	case m.Channel == wire.IOPub:
 		k.replyError(conn, m, "InvalidChannel", "clients cannot send on iopub")
 	case m.Header.MsgType == "kernel_info_request":
