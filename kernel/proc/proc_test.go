@@ -166,6 +166,13 @@ func TestInterruptKeepsState(t *testing.T) {
 	if res := exec1(t, k, "state", Handler{}); res.Data["text/plain"] != "123" {
 		t.Errorf("state after interrupt = %v", res.Data)
 	}
+	// An interrupt right as the cell is sent is not lost.
+	ctx0, cancel0 := context.WithCancel(context.Background())
+	cancel0()
+	_, err = k.Execute(ctx0, "for {}", Handler{})
+	if !errors.As(err, &ce) || ce.EName != session.ENameInterrupt {
+		t.Fatalf("err = %v, want an Interrupted CellError", err)
+	}
 	// Cancelling Execute's context interrupts too.
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
