@@ -88,7 +88,7 @@ func TestStreamsInOrderAndLive(t *testing.T) {
 	rec := newRecorder("early", "late")
 	code := `import ("fmt"; "os"; "log"; "time"; "sync")
 fmt.Println("early")
-time.Sleep(400 * time.Millisecond)
+time.Sleep(600 * time.Millisecond)
 for i := 0; i < 200; i++ { fmt.Printf("line %d\n", i) }
 os.Stdout.WriteString("direct\n")
 fmt.Fprintln(os.Stderr, "err-one")
@@ -124,7 +124,7 @@ fmt.Println("late")
 	rec.mu.Lock()
 	early := rec.first["early"]
 	rec.mu.Unlock()
-	if early.IsZero() || done.Sub(early) < 300*time.Millisecond {
+	if early.IsZero() || done.Sub(early) < 300*time.Millisecond { // the cell sleeps 600 ms after "early"
 		t.Errorf("output was not streamed while the cell ran: early at %v, cell done at %v", early, done)
 	}
 }
