@@ -349,6 +349,11 @@ func TestCompleteAndInspect(t *testing.T) {
 	if !contains(m, "strings") || !contains(m, "string") {
 		t.Errorf("Complete(str) = %v", m)
 	}
+	run(t, s, "func (m myType) Double() int { return 2 * m.Field }\nmv := myType{Field: 1}")
+	m, _, _ = s.Complete(context.Background(), "mv.", 3)
+	if !contains(m, "Field") || !contains(m, "Double") {
+		t.Errorf("Complete(mv.) = %v, want the field and the cell-declared method", m)
+	}
 	data, found := s.Inspect(context.Background(), "strings.Split(a, b)", 9, 0)
 	if !found || !strings.Contains(data["text/plain"].(string), "func(string, string) []string") {
 		t.Errorf("Inspect strings.Split = %v %v", data, found)
