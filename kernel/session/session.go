@@ -18,6 +18,7 @@ import (
 	"strings"
 	"sync"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/traefik/yaegi/interp"
 	ystdlib "github.com/traefik/yaegi/stdlib"
@@ -67,6 +68,10 @@ var errNoStdin = errors.New("stdin is not available: the client does not allow i
 type noStdin struct{}
 
 func (noStdin) Read([]byte) (int, error) { return 0, errNoStdin }
+
+// maxPlain caps the text/plain form of a cell's result (front ends choke
+// on megabytes of text in one output; printing shows everything).
+const maxPlain = 1 << 20
 
 // resultMethods are the methods that make a value displayable, with the
 // MIME type each gives. They are called as `__netssm_r.M()` inside the
@@ -434,6 +439,13 @@ func (s *Session) result(ctx context.Context, v reflect.Value) *Result {
 	data = encodeBinary(data)
 	if _, ok := data["text/plain"]; !ok {
 		data["text/plain"] = v.String()
+	}
+	if t, ok := data["text/plain"].(string); ok && len(t) > maxPlain {
+		cut := maxPlain
+		for cut > 0 && !utf8.RuneStart(t[cut]) {
+			cut--
+		}
+		data["text/plain"] = fmt.Sprintf("%s\n... (%d more bytes of text; print the value to see it all)", t[:cut], len(t)-cut)
 	}
 	return &Result{Data: data, Metadata: map[string]any{}}
 }

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 type syncBuf struct {
@@ -139,6 +140,14 @@ func TestTrailingExpression(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "printed\n") {
 		t.Errorf("stdout = %q", out.String())
+	}
+}
+
+func TestHugeResultIsCapped(t *testing.T) {
+	s, _, _ := newSession(t)
+	got := run(t, s, "import \"strings\"\nstrings.Repeat(\"é\", 1<<20)")
+	if len(got) > maxPlain+100 || !strings.Contains(got, "more bytes of text") || !utf8.ValidString(got) {
+		t.Errorf("result of %d bytes, valid UTF-8 %v", len(got), utf8.ValidString(got))
 	}
 }
 
