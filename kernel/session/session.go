@@ -69,6 +69,8 @@ type noStdin struct{}
 
 func (noStdin) Read([]byte) (int, error) { return 0, errNoStdin }
 
+const noGoPath = "/nonexistent/netssm-kernel-gopath"
+
 // maxPlain caps the text/plain form of a cell's result (front ends choke
 // on megabytes of text in one output; printing shows everything).
 const maxPlain = 1 << 20
@@ -115,7 +117,10 @@ func New(opts Options) (*Session, error) {
 	}
 	s.interp = interp.New(interp.Options{
 		Stdout: opts.Stdout, Stderr: pf, Stdin: stdin,
-		Env: env, GoPath: os.Getenv("NETSSM_NO_GOPATH"), // only compiled-in packages are importable
+		// Only compiled-in packages are importable: a GOPATH that does not
+		// exist keeps yaegi from interpreting sources found under
+		// $GOPATH/src (or ./src, with an empty GOPATH).
+		Env: env, GoPath: noGoPath,
 	})
 	for _, syms := range []interp.Exports{ystdlib.Symbols, unrestricted.Symbols, interp.Exports(nstdlib.Symbols)} {
 		if err := s.interp.Use(syms); err != nil {

@@ -95,6 +95,26 @@ func TestMixedCellAndImportTwice(t *testing.T) {
 	}
 }
 
+func TestUnknownImport(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	// A source package under ./src must not be picked up by yaegi.
+	if err := os.MkdirAll(filepath.Join(dir, "src", "evil"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "src", "evil", "e.go"), []byte("package evil\nfunc X() int { return 1 }\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s, _, _ := newSession(t)
+	ce := cellErr(t, s, "import \"evil\"\nevil.X()")
+	if !strings.Contains(ce.EValue, "evil") {
+		t.Errorf("error = %+v", ce)
+	}
+	if got := s.Imports(); len(got) != 0 {
+		t.Errorf("failed import recorded: %v", got)
+	}
+}
+
 func TestRedefinition(t *testing.T) {
 	s, _, _ := newSession(t)
 	run(t, s, `import "strings"`)
