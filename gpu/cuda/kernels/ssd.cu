@@ -1,0 +1,271 @@
+// SSD scan (Mamba2), sequential-in-time form: one block per (p-block, head,
+// sequence); thread (pl, ns) owns state entries H[p][n] for n = ns + j*NS,
+// j < nper <= MAXS, in registers. Each step: broadcast B_t, C_t, x_t, dt_t
+// through shared memory, update the owned states, reduce y over the NS lanes
+// of a p with shuffles. Exactly the recurrence of gpu.SSDArgs; the chunked
+// (tensor-core) form is future work (see docs/gpu.md).
+//
+// Shared memory (dynamic): sB[N], sC[N], sx[PB], sdy[PB], then the backward's
+// accumulators s_dB[N], s_dC[N].
+#include "common.cuh"
+
+#define MAXS 32
+
+struct ssd_geom {
+  int b, h, g, pl, ns, p, valid, nper, PB, NS;
+};
+
+__device__ __forceinline__ ssd_geom ssd_setup(int H, int G, int P, int N, int PB, int NS) {
+  ssd_geom s;
+  s.b = blockIdx.z;
+  s.h = blockIdx.y;
+  s.g = s.h / (H / G);
+  s.pl = threadIdx.x / NS;
+  s.ns = threadIdx.x % NS;
+  s.p = blockIdx.x * PB + s.pl;
+  s.valid = s.pl < PB && s.p < P;
+  s.nper = (N + NS - 1) / NS;
+  s.PB = PB;
+  s.NS = NS;
+  return s;
+}
+
+// ssd_load broadcasts row's B, C and x (and dy when dy != 0) into shared memory.
+__device__ __forceinline__ void ssd_load(const ssd_geom& s, i64 row, const void* x, i64 xs, int xdt, const void* Bm,
+                                         i64 bs, int bdt, const void* Cm, i64 cs, int cdt, const void* dy, i64 dys,
+                                         int dydt, int P, int N, float* sB, float* sC, float* sx, float* sdy) {
+  for (int i = threadIdx.x; i < N; i += blockDim.x) {
+    sB[i] = ld(Bm, row * bs + (i64)s.g * N + i, bdt);
+    sC[i] = ld(Cm, row * cs + (i64)s.g * N + i, cdt);
+  }
+  for (int i = threadIdx.x; i < s.PB; i += blockDim.x) {
+    int p = blockIdx.x * s.PB + i;
+    sx[i] = p < P ? ld(x, row * xs + (i64)s.h * P + p, xdt) : 0.f;
+    if (dy) sdy[i] = p < P ? ld(dy, row * dys + (i64)s.h * P + p, dydt) : 0.f;
+  }
+}
+
+__device__ __forceinline__ float group_sum(float v, int NS) {
+  for (int o = NS >> 1; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+
+extern "C" __global__ void k_ssd_fwd(const void* x, i64 xs, int xdt, const void* dt, i64 dts, int dtdt,
+                                     const float* dtbias, const float* alog, const void* Bm, i64 bs, int bdt,
+                                     const void* Cm, i64 cs, int cdt, const float* D, void* y, i64 ys, int ydt,
+                                     float* fstate, int T, int H, int P, int G, int N, int PB, int NS) {
+  extern __shared__ float sm[];
+  float *sB = sm, *sC = sm + N, *sx = sm + 2 * N;
+  __shared__ float s_dt;
+  ssd_geom s = ssd_setup(H, G, P, N, PB, NS);
+  float A = -expf(alog[s.h]), bias = dtbias[s.h], Dh = D[s.h];
+  float hst[MAXS];
+#pragma unroll
+  for (int j = 0; j < MAXS; j++) hst[j] = 0.f;
+  for (int t = 0; t < T; t++) {
+    i64 row = (i64)s.b * T + t;
+    ssd_load(s, row, x, xs, xdt, Bm, bs, bdt, Cm, cs, cdt, 0, 0, 0, P, N, sB, sC, sx, 0);
+    if (threadIdx.x == 0) s_dt = softplusf_(ld(dt, row * dts + s.h, dtdt) + bias);
+    __syncthreads();
+    float dtv = s_dt, a = expf(dtv * A);
+    float xp = s.pl < PB ? sx[s.pl] : 0.f;
+    float part = 0.f;
+#pragma unroll
+    for (int j = 0; j < MAXS; j++) {
+      int n = s.ns + j * NS;
+      if (j < s.nper && n < N) {
+        hst[j] = a * hst[j] + dtv * xp * sB[n];
+        part += hst[j] * sC[n];
+      }
+    }
+    part = group_sum(part, NS);
+    if (s.ns == 0 && s.valid) st(y, row * ys + (i64)s.h * P + s.p, ydt, part + Dh * xp);
+    __syncthreads();
+  }
+  if (fstate && s.valid) {
+#pragma unroll
+    for (int j = 0; j < MAXS; j++) {
+      int n = s.ns + j * NS;
+      if (j < s.nper && n < N) fstate[(((i64)s.b * H + s.h) * P + s.p) * N + n] = hst[j];
+    }
+  }
+}
+
+// k_ssd_bwd: reverse-mode through the recurrence. Pass 1 stores the state at
+// every chunk start (ckpt); pass 2 walks chunks backwards, recomputes the
+// chunk's states into hs, then steps backwards in time. Per-row sums over
+// p (dB, dC, ddt) go through shared-memory atomics and then one global
+// atomic per element into the fp32 accumulators; dx is complete per block.
+extern "C" __global__ void k_ssd_bwd(const void* x, i64 xs, int xdt, const void* dt, i64 dts, int dtdt,
+                                     const float* dtbias, const float* alog, const void* Bm, i64 bs, int bdt,
+                                     const void* Cm, i64 cs, int cdt, const float* D, const void* dy, i64 dys,
+                                     int dydt, void* dx, i64 dxs, int dxdt, float* ddt_acc, float* dB_acc,
+                                     float* dC_acc, float* dA_acc, float* dD_acc, float* ckpt, float* hs, int T, int H,
+                                     int P, int G, int N, int PB, int NS, int L) {
+  extern __shared__ float sm[];
+  float *sB = sm, *sC = sm + N, *sx = sm + 2 * N, *sdy = sx + PB, *s_dB = sdy + PB, *s_dC = s_dB + N;
+  __shared__ float s_dt, s_raw, s_ddt;
+  __shared__ float scratch[32];
+  ssd_geom s = ssd_setup(H, G, P, N, PB, NS);
+  const float A = -expf(alog[s.h]), bias = dtbias[s.h], Dh = D[s.h];
+  const int nc = (T + L - 1) / L, nper = s.nper, bd = blockDim.x;
+  const i64 blk = ((i64)s.b * H + s.h) * gridDim.x + blockIdx.x;
+  float* myck = ckpt + blk * nc * bd * nper + (i64)threadIdx.x * nper;  // + c*bd*nper + j
+  float* myhs = hs + blk * L * bd * nper + (i64)threadIdx.x * nper;     // + tl*bd*nper + j
+  const i64 cstride = (i64)bd * nper;
+  float hst[MAXS];
+#pragma unroll
+  for (int j = 0; j < MAXS; j++) hst[j] = 0.f;
+  // pass 1: checkpoints
+  for (int t = 0; t < T; t++) {
+    if (t % L == 0) {
+#pragma unroll
+      for (int j = 0; j < MAXS; j++)
+        if (j < nper) myck[(t / L) * cstride + j] = hst[j];
+    }
+    i64 row = (i64)s.b * T + t;
+    ssd_load(s, row, x, xs, xdt, Bm, bs, bdt, Cm, cs, cdt, 0, 0, 0, P, N, sB, sC, sx, 0);
+    if (threadIdx.x == 0) s_dt = softplusf_(ld(dt, row * dts + s.h, dtdt) + bias);
+    __syncthreads();
+    float dtv = s_dt, a = expf(dtv * A), xp = s.pl < PB ? sx[s.pl] : 0.f;
+#pragma unroll
+    for (int j = 0; j < MAXS; j++) {
+      int n = s.ns + j * NS;
+      if (j < nper && n < N) hst[j] = a * hst[j] + dtv * xp * sB[n];
+    }
+    __syncthreads();
+  }
+  // pass 2
+  float dH[MAXS];
+#pragma unroll
+  for (int j = 0; j < MAXS; j++) dH[j] = 0.f;
+  float dA_part = 0.f, dD_part = 0.f;
+  for (int c = nc - 1; c >= 0; c--) {
+    int c0 = c * L, c1 = min(c0 + L, T);
+#pragma unroll
+    for (int j = 0; j < MAXS; j++)
+      if (j < nper) hst[j] = myck[c * cstride + j];
+    for (int t = c0; t < c1; t++) {
+      i64 row = (i64)s.b * T + t;
+      ssd_load(s, row, x, xs, xdt, Bm, bs, bdt, Cm, cs, cdt, 0, 0, 0, P, N, sB, sC, sx, 0);
+      if (threadIdx.x == 0) s_dt = softplusf_(ld(dt, row * dts + s.h, dtdt) + bias);
+      __syncthreads();
+      float dtv = s_dt, a = expf(dtv * A), xp = s.pl < PB ? sx[s.pl] : 0.f;
+#pragma unroll
+      for (int j = 0; j < MAXS; j++) {
+        int n = s.ns + j * NS;
+        if (j < nper && n < N) hst[j] = a * hst[j] + dtv * xp * sB[n];
+        if (j < nper) myhs[(t - c0) * cstride + j] = hst[j];
+      }
+      __syncthreads();
+    }
+    for (int t = c1 - 1; t >= c0; t--) {
+      i64 row = (i64)s.b * T + t;
+      ssd_load(s, row, x, xs, xdt, Bm, bs, bdt, Cm, cs, cdt, dy, dys, dydt, P, N, sB, sC, sx, sdy);
+      for (int i = threadIdx.x; i < N; i += bd) {
+        s_dB[i] = 0.f;
+        s_dC[i] = 0.f;
+      }
+      if (threadIdx.x == 0) {
+        s_raw = ld(dt, row * dts + s.h, dtdt) + bias;
+        s_dt = softplusf_(s_raw);
+        s_ddt = 0.f;
+      }
+      __syncthreads();
+      float dtv = s_dt, a = expf(dtv * A);
+      float xp = s.pl < PB ? sx[s.pl] : 0.f, dyp = s.pl < PB ? sdy[s.pl] : 0.f;
+      const float* ht = myhs + (t - c0) * cstride;
+      const float* hp = t == c0 ? myck + c * cstride : myhs + (t - c0 - 1) * cstride;
+      float sb = 0.f, sh = 0.f;
+#pragma unroll
+      for (int j = 0; j < MAXS; j++) {
+        int n = s.ns + j * NS;
+        if (j < nper && n < N) {
+          dH[j] += dyp * sC[n];
+          if (s.valid) {
+            atomicAdd(&s_dC[n], ht[j] * dyp);
+            atomicAdd(&s_dB[n], dtv * dH[j] * xp);
+          }
+          sb += dH[j] * sB[n];
+          sh += dH[j] * hp[j];
+        }
+      }
+      float sbt = group_sum(sb, NS);
+      if (s.ns == 0 && s.valid) {
+        st(dx, row * dxs + (i64)s.h * P + s.p, dxdt, Dh * dyp + dtv * sbt);
+        dD_part += dyp * xp;
+      }
+      float ddt_part = warp_sum(sb * xp + sh * a * A);
+      if ((threadIdx.x & 31) == 0) atomicAdd(&s_ddt, ddt_part);
+      dA_part += sh * a * dtv;
+#pragma unroll
+      for (int j = 0; j < MAXS; j++) dH[j] *= a;
+      __syncthreads();
+      for (int i = threadIdx.x; i < N; i += bd) {
+        atomicAdd(&dB_acc[row * G * N + (i64)s.g * N + i], s_dB[i]);
+        atomicAdd(&dC_acc[row * G * N + (i64)s.g * N + i], s_dC[i]);
+      }
+      if (threadIdx.x == 0) atomicAdd(&ddt_acc[row * H + s.h], s_ddt);
+      __syncthreads();
+    }
+  }
+  float v = block_sum(dA_part, scratch);
+  if (threadIdx.x == 0) atomicAdd(&dA_acc[s.h], v);
+  v = block_sum(dD_part, scratch);
+  if (threadIdx.x == 0) atomicAdd(&dD_acc[s.h], v);
+}
+
+// k_ssd_bwd_dt: ddt_raw = ddt * softplus'(dt + bias) into DDT; DDTBias gets
+// the sum over rows (block x = head, block y = span of rows).
+extern "C" __global__ void k_ssd_bwd_dt(const float* ddt_acc, const void* dt, i64 dts, int dtdt, const float* dtbias,
+                                        void* ddt, i64 ddts, int ddtdt, float* ddtbias, i64 rows, int H, int span) {
+  __shared__ float scratch[32];
+  int h = blockIdx.x;
+  i64 r0 = (i64)blockIdx.y * span, r1 = min(r0 + span, rows);
+  float sum = 0.f;
+  for (i64 r = r0 + threadIdx.x; r < r1; r += blockDim.x) {
+    float g = ddt_acc[r * H + h] * dsoftplusf_(ld(dt, r * dts + h, dtdt) + dtbias[h]);
+    st(ddt, r * ddts + h, ddtdt, g);
+    sum += g;
+  }
+  sum = block_sum(sum, scratch);
+  if (threadIdx.x == 0) atomicAdd(&ddtbias[h], sum);
+}
+
+// k_ssd_bwd_heads: DALog += dA * A (A = -exp(A_log)), DD += dD.
+extern "C" __global__ void k_ssd_bwd_heads(const float* dA_acc, const float* dD_acc, const float* alog, float* dalog,
+                                           float* dd, int H) {
+  int h = blockIdx.x * blockDim.x + threadIdx.x;
+  if (h >= H) return;
+  dalog[h] += dA_acc[h] * -expf(alog[h]);
+  dd[h] += dD_acc[h];
+}
+
+// k_copy2d: dst[r, c] = src[r*cols + c] (dense fp32 to a strided view).
+extern "C" __global__ void k_copy2d(void* dst, i64 ds, int ddt, const float* src, i64 rows, int cols) {
+  i64 n = rows * cols;
+  for (i64 i = blockIdx.x * (i64)blockDim.x + threadIdx.x; i < n; i += (i64)gridDim.x * blockDim.x)
+    st(dst, (i / cols) * ds + i % cols, ddt, src[i]);
+}
+
+// k_ssd_step: one decode step, thread per (b, h, p).
+extern "C" __global__ void k_ssd_step(const void* x, i64 xs, int xdt, const void* dt, i64 dts, int dtdt,
+                                      const float* dtbias, const float* alog, const void* Bm, i64 bs, int bdt,
+                                      const void* Cm, i64 cs, int cdt, const float* D, void* y, i64 ys, int ydt,
+                                      float* state, int Bt, int H, int P, int G, int N) {
+  i64 i = blockIdx.x * (i64)blockDim.x + threadIdx.x;
+  if (i >= (i64)Bt * H * P) return;
+  int p = (int)(i % P), h = (int)((i / P) % H), b = (int)(i / ((i64)P * H));
+  int g = h / (H / G);
+  float dtv = softplusf_(ld(dt, (i64)b * dts + h, dtdt) + dtbias[h]);
+  float a = expf(dtv * -expf(alog[h]));
+  float xp = ld(x, (i64)b * xs + (i64)h * P + p, xdt);
+  float* s = state + i * N;
+  float acc = 0.f;
+  for (int n = 0; n < N; n++) {
+    float v = a * s[n] + dtv * xp * ld(Bm, (i64)b * bs + (i64)g * N + n, bdt);
+    s[n] = v;
+    acc += v * ld(Cm, (i64)b * cs + (i64)g * N + n, cdt);
+  }
+  st(y, (i64)b * ys + (i64)h * P + p, ydt, acc + D[h] * xp);
+}

@@ -1,0 +1,151 @@
+//go:build cuda
+
+package cuda
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/netssm/netssm/gpu"
+	"gorgonia.org/cu"
+)
+
+// ssdGeom is the launch shape of the scan kernels (see ssd.cu): NS lanes
+// share one p and split its N states; a block covers PB values of p.
+type ssdGeom struct{ NS, PB, nper, block, pblocks int }
+
+func ssdGeometry(P, N int) (ssdGeom, error) {
+	if P > 256 {
+		return ssdGeom{}, notImpl("ssd", fmt.Sprintf("HeadDim %d > 256", P))
+	}
+	ns := 32
+	for ns > N {
+		ns /= 2
+	}
+	g := ssdGeom{NS: ns, nper: (N + ns - 1) / ns}
+	if g.nper > ssdMaxS {
+		return ssdGeom{}, notImpl("ssd", fmt.Sprintf("State %d > %d", N, ssdMaxS*32))
+	}
+	g.PB = min(P, max(1, 256/ns))
+	g.block = (g.PB*ns + 31) / 32 * 32
+	g.pblocks = (P + g.PB - 1) / g.PB
+	return g, nil
+}
+
+type ssdOperands struct {
+	x, xs, xdt, dt, dts, dtdt, bm, bs, bdt, cm, cs, cdt, y, ys, ydt uint64
+}
+
+func (b *Backend) ssdOps(a *gpu.SSDArgs) ssdOperands {
+	var o ssdOperands
+	o.x, o.xs, o.xdt = b.mat(a.X)
+	o.dt, o.dts, o.dtdt = b.mat(a.DT)
+	o.bm, o.bs, o.bdt = b.mat(a.B)
+	o.cm, o.cs, o.cdt = b.mat(a.C)
+	return o
+}
+
+// SSD implements gpu.Ops.
+func (b *Backend) SSD(ctx context.Context, a *gpu.SSDArgs) error {
+	if err := begin(ctx, a.Validate(false), b.owned(a.X.Buf, a.DT.Buf, a.DTBias, a.ALog, a.B.Buf, a.C.Buf, a.D, a.Y.Buf, a.FinalState)); err != nil {
+		return err
+	}
+	g, err := ssdGeometry(a.HeadDim, a.State)
+	if err != nil {
+		return err
+	}
+	return b.do(func() error {
+		o := b.ssdOps(a)
+		yp, ys, ydt := b.mat(a.Y)
+		smem := (2*a.State + g.PB) * 4
+		return b.launch("k_ssd_fwd", g.pblocks, a.Heads, a.Batch, g.block, smem,
+			o.x, o.xs, o.xdt, o.dt, o.dts, o.dtdt, b.ptr(a.DTBias), b.ptr(a.ALog), o.bm, o.bs, o.bdt, o.cm, o.cs, o.cdt,
+			b.ptr(a.D), yp, ys, ydt, b.ptr(a.FinalState),
+			intArg(a.Seq), intArg(a.Heads), intArg(a.HeadDim), intArg(a.Groups), intArg(a.State), intArg(g.PB), intArg(g.NS))
+	})
+}
+
+// SSDBackward implements gpu.Ops.
+func (b *Backend) SSDBackward(ctx context.Context, a *gpu.SSDArgs) error {
+	if err := begin(ctx, a.Validate(true), b.owned(a.X.Buf, a.DT.Buf, a.DTBias, a.ALog, a.B.Buf, a.C.Buf, a.D,
+		a.DY.Buf, a.DX.Buf, a.DDT.Buf, a.DB.Buf, a.DC.Buf, a.DDTBias, a.DALog, a.DD)); err != nil {
+		return err
+	}
+	g, err := ssdGeometry(a.HeadDim, a.State)
+	if err != nil {
+		return err
+	}
+	rows := int64(a.Batch) * int64(a.Seq)
+	gn := int64(a.Groups) * int64(a.State)
+	nc := int64((a.Seq + a.ChunkSize - 1) / a.ChunkSize)
+	blocks := int64(g.pblocks) * int64(a.Heads) * int64(a.Batch)
+	per := int64(g.block) * int64(g.nper)
+	// fp32 scratch: ddt[rows*H] dB[rows*GN] dC[rows*GN] dA[H] dD[H] | ckpt | hs
+	accN := rows*int64(a.Heads) + 2*rows*gn + 2*int64(a.Heads)
+	ckN := blocks * nc * per
+	hsN := blocks * int64(a.ChunkSize) * per
+	return b.do(func() error {
+		base, err := b.scratch((accN + ckN + hsN) * 4)
+		if err != nil {
+			return err
+		}
+		f := func(off int64) cu.DevicePtr { return base + cu.DevicePtr(off*4) }
+		ddtAcc, dBAcc := f(0), f(rows*int64(a.Heads))
+		dCAcc := f(rows*int64(a.Heads) + rows*gn)
+		dAAcc := f(rows*int64(a.Heads) + 2*rows*gn)
+		dDAcc := dAAcc + cu.DevicePtr(a.Heads*4)
+		ck, hs := f(accN), f(accN+ckN)
+		if err := cu.MemsetD32Async(base, 0, accN, b.stream); err != nil {
+			return fmt.Errorf("cuda: ssd backward: clearing accumulators: %v", err)
+		}
+		o := b.ssdOps(a)
+		dyp, dys, dydt := b.mat(a.DY)
+		dxp, dxs, dxdt := b.mat(a.DX)
+		smem := (4*a.State + 2*g.PB) * 4
+		if err := b.launch("k_ssd_bwd", g.pblocks, a.Heads, a.Batch, g.block, smem,
+			o.x, o.xs, o.xdt, o.dt, o.dts, o.dtdt, b.ptr(a.DTBias), b.ptr(a.ALog), o.bm, o.bs, o.bdt, o.cm, o.cs, o.cdt,
+			b.ptr(a.D), dyp, dys, dydt, dxp, dxs, dxdt, ptrArg(ddtAcc), ptrArg(dBAcc), ptrArg(dCAcc), ptrArg(dAAcc), ptrArg(dDAcc),
+			ptrArg(ck), ptrArg(hs), intArg(a.Seq), intArg(a.Heads), intArg(a.HeadDim), intArg(a.Groups), intArg(a.State),
+			intArg(g.PB), intArg(g.NS), intArg(a.ChunkSize)); err != nil {
+			return err
+		}
+		ddp, dds, dddt := b.mat(a.DDT)
+		span := 4096
+		if err := b.launch("k_ssd_bwd_dt", a.Heads, int((rows+int64(span)-1)/int64(span)), 1, 256, 0,
+			ptrArg(ddtAcc), o.dt, o.dts, o.dtdt, b.ptr(a.DTBias), ddp, dds, dddt, b.ptr(a.DDTBias), i64Arg(int(rows)), intArg(a.Heads), intArg(span)); err != nil {
+			return err
+		}
+		if err := b.launch("k_ssd_bwd_heads", (a.Heads+127)/128, 1, 1, 128, 0,
+			ptrArg(dAAcc), ptrArg(dDAcc), b.ptr(a.ALog), b.ptr(a.DALog), b.ptr(a.DD), intArg(a.Heads)); err != nil {
+			return err
+		}
+		for _, c := range []struct {
+			m   gpu.Mat
+			src cu.DevicePtr
+		}{{a.DB, dBAcc}, {a.DC, dCAcc}} {
+			p, s, dt := b.mat(c.m)
+			if err := b.launch("k_copy2d", b.gridFor(rows*gn, 256), 1, 1, 256, 0, p, s, dt, ptrArg(c.src), i64Arg(int(rows)), intArg(int(gn))); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// SSDStep implements gpu.Ops.
+func (b *Backend) SSDStep(ctx context.Context, a *gpu.SSDStepArgs) error {
+	if err := begin(ctx, a.Validate(), b.owned(a.X.Buf, a.DT.Buf, a.DTBias, a.ALog, a.B.Buf, a.C.Buf, a.D, a.Y.Buf, a.State)); err != nil {
+		return err
+	}
+	return b.do(func() error {
+		xp, xs, xdt := b.mat(a.X)
+		dp, ds, ddt := b.mat(a.DT)
+		bp, bs, bdt := b.mat(a.B)
+		cp, cs, cdt := b.mat(a.C)
+		yp, ys, ydt := b.mat(a.Y)
+		n := a.Batch * a.Heads * a.HeadDim
+		return b.launch("k_ssd_step", (n+127)/128, 1, 1, 128, 0, xp, xs, xdt, dp, ds, ddt, b.ptr(a.DTBias), b.ptr(a.ALog),
+			bp, bs, bdt, cp, cs, cdt, b.ptr(a.D), yp, ys, ydt, b.ptr(a.State),
+			intArg(a.Batch), intArg(a.Heads), intArg(a.HeadDim), intArg(a.Groups), intArg(a.StateDim))
+	})
+}
