@@ -11,18 +11,26 @@ import (
 	"github.com/netssm/netssm/gpu/cpu"
 )
 
-// tinyCfg is a Mamba2 language model small enough for a unit test but with
-// every piece of the real one: embedding, add+RMSNorm, in_proj, conv1d+SiLU,
-// SSD scan with groups, gated RMSNorm, out_proj, final norm, tied LM head.
-type tinyCfg struct {
+// Config is the shape of a Mamba2 language model built from the ops (the
+// model of the conformance and benchmark code here, not netssmlib's):
+// embedding, per layer add+RMSNorm, in_proj, conv1d+SiLU, SSD scan, gated
+// RMSNorm, out_proj; final norm; LM head tied to the embedding. V is the
+// (padded) vocabulary, Dm d_model, Inner d_inner = expand*d_model, State
+// d_state, Conv d_conv, Chunk the scan's chunk size.
+type Config struct {
 	V, Dm, Layers, Inner, HeadDim, Groups, State, Conv, Chunk int
 }
 
-func (c tinyCfg) heads() int   { return c.Inner / c.HeadDim }
-func (c tinyCfg) convDim() int { return c.Inner + 2*c.Groups*c.State }
-func (c tinyCfg) inProj() int  { return 2*c.Inner + 2*c.Groups*c.State + c.heads() }
+// NetSSMDefault is NetSSM's default model: d_model 768, 24 layers, vocab 272,
+// Mamba2 defaults (expand 2, headdim 64, d_state 128, d_conv 4, chunk 256).
+var NetSSMDefault = Config{V: 272, Dm: 768, Layers: 24, Inner: 1536, HeadDim: 64, Groups: 1, State: 128, Conv: 4, Chunk: 256}
 
-var tiny = tinyCfg{V: 24, Dm: 32, Layers: 2, Inner: 64, HeadDim: 16, Groups: 1, State: 16, Conv: 4, Chunk: 8}
+func (c Config) heads() int   { return c.Inner / c.HeadDim }
+func (c Config) convDim() int { return c.Inner + 2*c.Groups*c.State }
+func (c Config) inProj() int  { return 2*c.Inner + 2*c.Groups*c.State + c.heads() }
+
+// tiny is small enough for a unit test but has every piece of the real model.
+var tiny = Config{V: 24, Dm: 32, Layers: 2, Inner: 64, HeadDim: 16, Groups: 1, State: 16, Conv: 4, Chunk: 8}
 
 // param is one trainable tensor: fp32 master, optimizer state, gradient and,
 // for GEMM weights in bf16 mode, the bf16 working copy.
@@ -41,9 +49,11 @@ type tinyLayer struct {
 	convState, ssdState   gpu.Buffer
 }
 
-type tinyModel struct {
+// Model is a Mamba2 LM on one backend, with fp32 master weights, AdamW
+// state, and (in bf16 mode) bf16 working copies of the GEMM weights.
+type Model struct {
 	be     gpu.Backend
-	cfg    tinyCfg
+	cfg    Config
 	T      int
 	dt     gpu.DType // activation / GEMM dtype
 	emb    *param
@@ -57,7 +67,7 @@ type tinyModel struct {
 	dfin                                   gpu.Buffer
 }
 
-func tinyInit(cfg tinyCfg, seed int64) map[string][]float32 {
+func modelInit(cfg Config, seed int64) map[string][]float32 {
 	r := rand.New(rand.NewSource(seed))
 	vals := map[string][]float32{}
 	fill := func(name string, n int, f func() float64) {
@@ -104,9 +114,15 @@ func (a *allocator) buf(dt gpu.DType, n int) gpu.Buffer {
 	return b
 }
 
-func newTiny(be gpu.Backend, cfg tinyCfg, T int, dt gpu.DType, init map[string][]float32) (*tinyModel, error) {
+// NewModel builds a model on be for sequences of T tokens, activations and
+// GEMM weights in dt, initialised from seed (identically on every backend).
+func NewModel(be gpu.Backend, cfg Config, T int, dt gpu.DType, seed int64) (*Model, error) {
+	return newModel(be, cfg, T, dt, modelInit(cfg, seed))
+}
+
+func newModel(be gpu.Backend, cfg Config, T int, dt gpu.DType, init map[string][]float32) (*Model, error) {
 	al := &allocator{be: be}
-	m := &tinyModel{be: be, cfg: cfg, T: T, dt: dt}
+	m := &Model{be: be, cfg: cfg, T: T, dt: dt}
 	mk := func(name string, gemm bool) *param {
 		n := len(init[name])
 		p := &param{name: name, n: n, w: al.buf(gpu.F32, n), g: al.buf(gpu.F32, n), m: al.buf(gpu.F32, n), v: al.buf(gpu.F32, n)}
@@ -155,11 +171,14 @@ func errs(steps ...func() error) error {
 	return nil
 }
 
-// trainStep runs forward, backward, clipping and AdamW on one sequence and
+// TrainStep runs forward, backward, clipping and AdamW on one sequence and
 // returns the mean loss.
-func (m *tinyModel) trainStep(ctx context.Context, tokens []int32, step int) (float64, error) {
+func (m *Model) TrainStep(ctx context.Context, tokens []int32, step int) (float64, error) {
 	be, c, T := m.be, m.cfg, m.T
 	D, I, CD, IP, H, GN := c.Dm, c.Inner, c.convDim(), c.inProj(), c.heads(), c.Groups*c.State
+	if len(tokens) < T {
+		return 0, fmt.Errorf("train step: %d tokens for a model of sequence length %d", len(tokens), T)
+	}
 	labels := make([]int32, T)
 	for i := range labels {
 		labels[i] = gpu.IgnoreIndex
@@ -329,18 +348,18 @@ func TestTinyModel(t *testing.T, dut gpu.Backend) {
 	for i := range tokens { // a learnable pattern with some noise
 		tokens[i] = int32((i*7)%tiny.V+r.Intn(2)) % int32(tiny.V)
 	}
-	init := tinyInit(tiny, 81)
+	init := modelInit(tiny, 81)
 	for _, dt := range bothFloats {
 		t.Run(dt.String(), func(t *testing.T) {
 			ctx := context.Background()
 			var curves [2][]float64
 			for s, be := range []gpu.Backend{cpu.New(), dut} {
-				m, err := newTiny(be, tiny, T, dt, init)
+				m, err := newModel(be, tiny, T, dt, init)
 				if err != nil {
 					t.Fatalf("%s: %v", be.Name(), err)
 				}
 				for step := 1; step <= steps; step++ {
-					loss, err := m.trainStep(ctx, tokens, step)
+					loss, err := m.TrainStep(ctx, tokens, step)
 					if err != nil {
 						t.Fatalf("%s: step %d: %v", be.Name(), step, err)
 					}
