@@ -369,9 +369,9 @@ func (b *Backend) scratch(n int64) (cu.DevicePtr, error) {
 // argument is marshalled into a uint64 (little-endian: a 4-byte int or float
 // kernel parameter reads the low half).
 func ptrArg(p cu.DevicePtr) uint64 { return uint64(p) }
-func intArg(v int) uint64        { return uint64(uint32(int32(v))) }
-func i64Arg(v int) uint64        { return uint64(int64(v)) }
-func f32Arg(v float32) uint64    { return uint64(math.Float32bits(v)) }
+func intArg(v int) uint64          { return uint64(uint32(int32(v))) }
+func i64Arg(v int) uint64          { return uint64(int64(v)) }
+func f32Arg(v float32) uint64      { return uint64(math.Float32bits(v)) }
 
 func (b *Backend) launch(name string, gx, gy, gz, block, smem int, args ...uint64) error {
 	fn, ok := b.fns[name]

@@ -29,7 +29,9 @@ func begin(ctx context.Context, validate error, owned error) error {
 	return owned
 }
 
-func notImpl(op, why string) error { return fmt.Errorf("%w: cuda: %s: %s", gpu.ErrNotImplemented, op, why) }
+func notImpl(op, why string) error {
+	return fmt.Errorf("%w: cuda: %s: %s", gpu.ErrNotImplemented, op, why)
+}
 
 func (b *Backend) floatBuf(op string, g gpu.Buffer) (*buffer, error) {
 	buf, err := b.own(g)
