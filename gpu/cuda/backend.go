@@ -16,7 +16,13 @@ import (
 )
 
 func init() {
-	gpu.Register("cuda", func() (gpu.Backend, error) { return Open(0) })
+	gpu.Register("cuda", func() (gpu.Backend, error) {
+		b, err := Open(0)
+		if err != nil {
+			return nil, err // not a typed nil inside the interface
+		}
+		return b, nil
+	})
 }
 
 // Backend is one CUDA device.
