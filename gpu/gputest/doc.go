@@ -3,9 +3,10 @@
 // pure-Go reference (gpu/cpu) on the same random inputs, on small shapes
 // that include ragged edges and strided views, and requires the outputs to
 // agree within the tolerance stated per op and dtype. It also checks that
-// bad arguments are rejected with errors, and runs a tiny Mamba2-style
-// training loop built from the ops on both backends and compares the loss
-// curves.
+// bad arguments are rejected with errors, trains a tiny Mamba2 model built
+// from the ops (Model) on both backends and compares the loss curves, and
+// decodes greedily with the step ops (Decoder) on both and compares the
+// tokens. BenchTrain and BenchDecode time the same model at any size.
 //
 // Tolerances (|got-want| <= Atol*max|want| + Rtol*|want|, per element):
 //   - f32 data: Rtol 1e-4 (2e-3 for the SSD scan and its backward, whose
