@@ -17,6 +17,7 @@ const (
 	normMaxK    = 16 // MAXK in norm.cu
 	convMaxW    = 8  // CONV_MAXW in conv.cu
 	ssdMaxS     = 32 // MAXS in ssd.cu
+	gemvMaxM    = 8  // GEMV_MAXM in gemm.cu
 )
 
 func begin(ctx context.Context, validate error, owned error) error {
@@ -256,6 +257,12 @@ func (b *Backend) Gemm(ctx context.Context, a *gpu.GemmArgs) error {
 		}
 		if a.TransB {
 			tb = intArg(1)
+		}
+		if a.M <= gemvMaxM && !a.TransA && a.TransB {
+			// decode: a few rows times a weight matrix stored [N, K]
+			_, _, bdt := b.mat(a.B)
+			return b.launch("k_gemv_tb", (a.N+7)/8, 1, 1, 256, 0, intArg(a.M), intArg(a.N), intArg(a.K),
+				f32Arg(a.Alpha), f32Arg(a.Beta), ap, as, adt, bp, bs, bdt, cp, cs, cdt)
 		}
 		args := []uint64{ta, tb, intArg(a.M), intArg(a.N), intArg(a.K), f32Arg(a.Alpha), f32Arg(a.Beta), ap, as, bp, bs, cp, cs, cdt}
 		gx, gy := (a.N+63)/64, (a.M+63)/64

@@ -145,7 +145,7 @@ func TestAddRMSNorm(t *testing.T, dut gpu.Backend) {
 // TestGemm covers the four transpose cases, both input dtypes, both output
 // dtypes, Beta 0 and 1, ragged and tile-aligned shapes, and strided views.
 func TestGemm(t *testing.T, dut gpu.Backend) {
-	shapes := [][3]int{{37, 45, 70}, {64, 128, 64}, {1, 272, 96}, {130, 33, 17}}
+	shapes := [][3]int{{37, 45, 70}, {64, 128, 64}, {1, 272, 96}, {130, 33, 17}, {3, 200, 150}, {8, 64, 33}}
 	for _, in := range bothFloats {
 		for _, cdt := range bothFloats {
 			for _, tr := range [][2]bool{{false, false}, {false, true}, {true, false}, {true, true}} {

@@ -148,3 +148,33 @@ extern "C" __global__ void __launch_bounds__(128)
         }
       }
 }
+
+// k_gemv_tb: C = alpha * A B^T + beta * C for a few rows (M <= 8; decode),
+// A [M,K] and B [N,K] row-major in f32 or bf16: one warp per output column
+// n streams row n of B once for all M rows of A.
+#define GEMV_MAXM 8
+extern "C" __global__ void k_gemv_tb(int M, int N, int K, float alpha, float beta, const void* A, i64 lda, int adt,
+                                     const void* B, i64 ldb, int bdt, void* C, i64 ldc, int cdt) {
+  int n = (int)((blockIdx.x * (i64)blockDim.x + threadIdx.x) >> 5), lane = threadIdx.x & 31;
+  if (n >= N) return;  // uniform per warp
+  float acc[GEMV_MAXM];
+#pragma unroll
+  for (int m = 0; m < GEMV_MAXM; m++) acc[m] = 0.f;
+  for (int k = lane; k < K; k += 32) {
+    float w = ld(B, (i64)n * ldb + k, bdt);
+#pragma unroll
+    for (int m = 0; m < GEMV_MAXM; m++)
+      if (m < M) acc[m] += ld(A, (i64)m * lda + k, adt) * w;
+  }
+#pragma unroll
+  for (int m = 0; m < GEMV_MAXM; m++) {
+    if (m < M) {
+      float v = warp_sum(acc[m]);
+      if (lane == 0) {
+        v *= alpha;
+        if (beta != 0.f) v += beta * ld(C, (i64)m * ldc + n, cdt);
+        st(C, (i64)m * ldc + n, cdt, v);
+      }
+    }
+  }
+}
