@@ -38,6 +38,11 @@ type Backend struct {
 	arena   cu.DevicePtr // grow-only scratch (SSD backward, sums)
 	arenaN  int64
 	closed  bool
+
+	// SequentialScan makes the SSD scan run as one sequential pass per
+	// (sequence, head) instead of chunk-parallel (for testing and for
+	// comparing the two; both compute the same recurrence).
+	SequentialScan bool
 }
 
 // buffer is device memory.

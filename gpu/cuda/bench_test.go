@@ -5,6 +5,7 @@ package cuda_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -119,10 +120,12 @@ func BenchmarkSSD(b *testing.B) {
 		Y: gpu.Dense(al(gpu.BF16, T*H*P), H*P), DY: gpu.Dense(al(gpu.BF16, T*H*P), H*P), DX: gpu.Dense(al(gpu.BF16, T*H*P), H*P),
 		DDT: gpu.Dense(al(gpu.BF16, T*H), H), DB: gpu.Dense(al(gpu.BF16, T*N), N), DC: gpu.Dense(al(gpu.BF16, T*N), N),
 		DDTBias: al(gpu.F32, H), DALog: al(gpu.F32, H), DD: al(gpu.F32, H)}
-	for _, dir := range []string{"fwd", "bwd"} {
+	for _, dir := range []string{"fwd", "bwd", "fwd-sequential", "bwd-sequential"} {
 		b.Run(dir, func(b *testing.B) {
+			be.SequentialScan = strings.HasSuffix(dir, "-sequential")
+			defer func() { be.SequentialScan = false }()
 			op := func() error { return be.SSD(ctx, a) }
-			if dir == "bwd" {
+			if strings.HasPrefix(dir, "bwd") {
 				op = func() error { return be.SSDBackward(ctx, a) }
 			}
 			if err := op(); err != nil {

@@ -35,6 +35,15 @@ func TestConformance(t *testing.T) {
 	be := open(t)
 	t.Logf("device: %s", be.DeviceName())
 	gputest.RunAll(t, be)
+	// The scan has two kernels paths (chunk-parallel by default): test the
+	// sequential one too.
+	t.Run("SequentialScan", func(t *testing.T) {
+		be.SequentialScan = true
+		defer func() { be.SequentialScan = false }()
+		gputest.TestSSD(t, be)
+		gputest.TestSSDStep(t, be)
+		gputest.TestGenerate(t, be)
+	})
 }
 
 // TestNoDriver runs this test binary again with the driver library made

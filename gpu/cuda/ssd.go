@@ -54,15 +54,61 @@ func (b *Backend) SSD(ctx context.Context, a *gpu.SSDArgs) error {
 	if err != nil {
 		return err
 	}
+	nc := (a.Seq + a.ChunkSize - 1) / a.ChunkSize
+	chunked := b.chunked(a, nc)
 	return b.do(func() error {
 		o := b.ssdOps(a)
 		yp, ys, ydt := b.mat(a.Y)
 		smem := (2*a.State + g.PB) * 4
-		return b.launch("k_ssd_fwd", g.pblocks, a.Heads, a.Batch, g.block, smem,
+		if !chunked {
+			return b.launch("k_ssd_fwd", g.pblocks, a.Heads, a.Batch, g.block, smem,
+				o.x, o.xs, o.xdt, o.dt, o.dts, o.dtdt, b.ptr(a.DTBias), b.ptr(a.ALog), o.bm, o.bs, o.bdt, o.cm, o.cs, o.cdt,
+				b.ptr(a.D), yp, ys, ydt, b.ptr(a.FinalState),
+				intArg(a.Seq), intArg(a.Heads), intArg(a.HeadDim), intArg(a.Groups), intArg(a.State), intArg(g.PB), intArg(g.NS))
+		}
+		sN, ldN := ssdChunkSizes(a, nc)
+		base, err := b.scratch((sN + ldN) * 4)
+		if err != nil {
+			return err
+		}
+		hin := base
+		if err := b.ssdChunkStates(a, g, o, nc, hin, base+cu.DevicePtr(sN*4), b.ptr(a.FinalState)); err != nil {
+			return err
+		}
+		return b.launch("k_ssd_chunk_out", g.pblocks, a.Heads, a.Batch*nc, g.block, smem,
 			o.x, o.xs, o.xdt, o.dt, o.dts, o.dtdt, b.ptr(a.DTBias), b.ptr(a.ALog), o.bm, o.bs, o.bdt, o.cm, o.cs, o.cdt,
-			b.ptr(a.D), yp, ys, ydt, b.ptr(a.FinalState),
-			intArg(a.Seq), intArg(a.Heads), intArg(a.HeadDim), intArg(a.Groups), intArg(a.State), intArg(g.PB), intArg(g.NS))
+			b.ptr(a.D), yp, ys, ydt, ptrArg(hin),
+			intArg(a.Seq), intArg(a.Heads), intArg(a.HeadDim), intArg(a.Groups), intArg(a.State), intArg(g.PB), intArg(g.NS),
+			intArg(a.ChunkSize), intArg(nc))
 	})
+}
+
+// chunked reports whether the scan runs chunk-parallel: the default for more
+// than one chunk, unless SequentialScan is set.
+func (b *Backend) chunked(a *gpu.SSDArgs, nc int) bool {
+	return !b.SequentialScan && nc > 1 && a.Batch*nc <= 65535
+}
+
+// ssdChunkSizes are the element counts of the chunk states [B,nc,H,P,N] and
+// log decays [B,nc,H].
+func ssdChunkSizes(a *gpu.SSDArgs, nc int) (int64, int64) {
+	bnh := int64(a.Batch) * int64(nc) * int64(a.Heads)
+	return bnh * int64(a.HeadDim) * int64(a.State), bnh
+}
+
+// ssdChunkStates queues the first two phases of the chunk-parallel scan:
+// hin receives the state entering every chunk, fstate (0: none) the final one.
+func (b *Backend) ssdChunkStates(a *gpu.SSDArgs, g ssdGeom, o ssdOperands, nc int, hin, logdec cu.DevicePtr, fstate uint64) error {
+	smem := (2*a.State + g.PB) * 4
+	if err := b.launch("k_ssd_chunk_state", g.pblocks, a.Heads, a.Batch*nc, g.block, smem,
+		o.x, o.xs, o.xdt, o.dt, o.dts, o.dtdt, b.ptr(a.DTBias), b.ptr(a.ALog), o.bm, o.bs, o.bdt, o.cm, o.cs, o.cdt,
+		ptrArg(hin), ptrArg(logdec), intArg(a.Seq), intArg(a.Heads), intArg(a.HeadDim), intArg(a.Groups), intArg(a.State),
+		intArg(g.PB), intArg(g.NS), intArg(a.ChunkSize), intArg(nc)); err != nil {
+		return err
+	}
+	n := int64(a.Batch) * int64(a.Heads) * int64(a.HeadDim) * int64(a.State)
+	return b.launch("k_ssd_chunk_pass", int((n+255)/256), 1, 1, 256, 0, ptrArg(hin), ptrArg(logdec), fstate,
+		intArg(a.Batch), intArg(a.Heads), intArg(a.HeadDim), intArg(a.State), intArg(nc))
 }
 
 // SSDBackward implements gpu.Ops.
@@ -80,12 +126,17 @@ func (b *Backend) SSDBackward(ctx context.Context, a *gpu.SSDArgs) error {
 	nc := int64((a.Seq + a.ChunkSize - 1) / a.ChunkSize)
 	blocks := int64(g.pblocks) * int64(a.Heads) * int64(a.Batch)
 	per := int64(g.block) * int64(g.nper)
-	// fp32 scratch: ddt[rows*H] dB[rows*GN] dC[rows*GN] dA[H] dD[H] | ckpt | hs
+	// fp32 scratch: ddt[rows*H] dB[rows*GN] dC[rows*GN] dA[H] dD[H] | ckpt | hs | Hin | logdec
 	accN := rows*int64(a.Heads) + 2*rows*gn + 2*int64(a.Heads)
 	ckN := blocks * nc * per
 	hsN := blocks * int64(a.ChunkSize) * per
+	chunked := b.chunked(a, int(nc))
+	var sN, ldN int64
+	if chunked {
+		sN, ldN = ssdChunkSizes(a, int(nc))
+	}
 	return b.do(func() error {
-		base, err := b.scratch((accN + ckN + hsN) * 4)
+		base, err := b.scratch((accN + ckN + hsN + sN + ldN) * 4)
 		if err != nil {
 			return err
 		}
@@ -99,13 +150,21 @@ func (b *Backend) SSDBackward(ctx context.Context, a *gpu.SSDArgs) error {
 			return fmt.Errorf("cuda: ssd backward: clearing accumulators: %v", err)
 		}
 		o := b.ssdOps(a)
+		var hin uint64
+		if chunked {
+			h := f(accN + ckN + hsN)
+			if err := b.ssdChunkStates(a, g, o, int(nc), h, f(accN+ckN+hsN+sN), 0); err != nil {
+				return err
+			}
+			hin = ptrArg(h)
+		}
 		dyp, dys, dydt := b.mat(a.DY)
 		dxp, dxs, dxdt := b.mat(a.DX)
 		smem := (4*a.State + 2*g.PB) * 4
 		if err := b.launch("k_ssd_bwd", g.pblocks, a.Heads, a.Batch, g.block, smem,
 			o.x, o.xs, o.xdt, o.dt, o.dts, o.dtdt, b.ptr(a.DTBias), b.ptr(a.ALog), o.bm, o.bs, o.bdt, o.cm, o.cs, o.cdt,
 			b.ptr(a.D), dyp, dys, dydt, dxp, dxs, dxdt, ptrArg(ddtAcc), ptrArg(dBAcc), ptrArg(dCAcc), ptrArg(dAAcc), ptrArg(dDAcc),
-			ptrArg(ck), ptrArg(hs), intArg(a.Seq), intArg(a.Heads), intArg(a.HeadDim), intArg(a.Groups), intArg(a.State),
+			ptrArg(ck), ptrArg(hs), hin, intArg(a.Seq), intArg(a.Heads), intArg(a.HeadDim), intArg(a.Groups), intArg(a.State),
 			intArg(g.PB), intArg(g.NS), intArg(a.ChunkSize)); err != nil {
 			return err
 		}

@@ -50,49 +50,124 @@ __device__ __forceinline__ float group_sum(float v, int NS) {
   return v;
 }
 
-extern "C" __global__ void k_ssd_fwd(const void* x, i64 xs, int xdt, const void* dt, i64 dts, int dtdt,
-                                     const float* dtbias, const float* alog, const void* Bm, i64 bs, int bdt,
-                                     const void* Cm, i64 cs, int cdt, const float* D, void* y, i64 ys, int ydt,
-                                     float* fstate, int T, int H, int P, int G, int N, int PB, int NS) {
-  extern __shared__ float sm[];
-  float *sB = sm, *sC = sm + N, *sx = sm + 2 * N;
-  __shared__ float s_dt;
-  ssd_geom s = ssd_setup(H, G, P, N, PB, NS);
-  float A = -expf(alog[s.h]), bias = dtbias[s.h], Dh = D[s.h];
+// ssd_fwd_range runs the recurrence of sequence s.b, head s.h over rows
+// [t0, t1) of that sequence, starting from the state init (nullable: zero;
+// layout [P][N] of this (b, h)), writing y when y != 0, the end state to endst
+// (nullable; layout [P][N]) and sum(dt*A) over the range to *logdec (nullable).
+__device__ __forceinline__ void ssd_fwd_range(const ssd_geom& s, int t0, int t1, const void* x, i64 xs, int xdt,
+                                              const void* dt, i64 dts, int dtdt, float bias, float A, const void* Bm,
+                                              i64 bs, int bdt, const void* Cm, i64 cs, int cdt, float Dh, void* y,
+                                              i64 ys, int ydt, const float* init, float* endst, float* logdec, int T,
+                                              int P, int N, float* sB, float* sC, float* sx, float* s_dt) {
   float hst[MAXS];
 #pragma unroll
-  for (int j = 0; j < MAXS; j++) hst[j] = 0.f;
-  for (int t = 0; t < T; t++) {
+  for (int j = 0; j < MAXS; j++) {
+    int n = s.ns + j * s.NS;
+    hst[j] = (init && s.valid && j < s.nper && n < N) ? init[(i64)s.p * N + n] : 0.f;
+  }
+  float lsum = 0.f;
+  for (int t = t0; t < t1; t++) {
     i64 row = (i64)s.b * T + t;
     ssd_load(s, row, x, xs, xdt, Bm, bs, bdt, Cm, cs, cdt, 0, 0, 0, P, N, sB, sC, sx, 0);
-    if (threadIdx.x == 0) s_dt = softplusf_(ld(dt, row * dts + s.h, dtdt) + bias);
+    if (threadIdx.x == 0) *s_dt = softplusf_(ld(dt, row * dts + s.h, dtdt) + bias);
     __syncthreads();
-    float dtv = s_dt, a = expf(dtv * A);
-    float xp = s.pl < PB ? sx[s.pl] : 0.f;
+    float dtv = *s_dt, a = expf(dtv * A);
+    lsum += dtv * A;
+    float xp = s.pl < s.PB ? sx[s.pl] : 0.f;
     float part = 0.f;
 #pragma unroll
     for (int j = 0; j < MAXS; j++) {
-      int n = s.ns + j * NS;
+      int n = s.ns + j * s.NS;
       if (j < s.nper && n < N) {
         hst[j] = a * hst[j] + dtv * xp * sB[n];
         part += hst[j] * sC[n];
       }
     }
-    part = group_sum(part, NS);
-    if (s.ns == 0 && s.valid) st(y, row * ys + (i64)s.h * P + s.p, ydt, part + Dh * xp);
+    part = group_sum(part, s.NS);
+    if (y && s.ns == 0 && s.valid) st(y, row * ys + (i64)s.h * P + s.p, ydt, part + Dh * xp);
     __syncthreads();
   }
-  if (fstate && s.valid) {
+  if (endst && s.valid) {
 #pragma unroll
     for (int j = 0; j < MAXS; j++) {
-      int n = s.ns + j * NS;
-      if (j < s.nper && n < N) fstate[(((i64)s.b * H + s.h) * P + s.p) * N + n] = hst[j];
+      int n = s.ns + j * s.NS;
+      if (j < s.nper && n < N) endst[(i64)s.p * N + n] = hst[j];
     }
   }
+  if (logdec && threadIdx.x == 0 && blockIdx.x == 0) *logdec = lsum;
+}
+
+// k_ssd_fwd: the whole sequence in one block per (p-block, head, sequence).
+extern "C" __global__ void k_ssd_fwd(const void* x, i64 xs, int xdt, const void* dt, i64 dts, int dtdt,
+                                     const float* dtbias, const float* alog, const void* Bm, i64 bs, int bdt,
+                                     const void* Cm, i64 cs, int cdt, const float* D, void* y, i64 ys, int ydt,
+                                     float* fstate, int T, int H, int P, int G, int N, int PB, int NS) {
+  extern __shared__ float sm[];
+  __shared__ float s_dt;
+  ssd_geom s = ssd_setup(H, G, P, N, PB, NS);
+  float* endst = fstate ? fstate + ((i64)s.b * H + s.h) * P * N : 0;
+  ssd_fwd_range(s, 0, T, x, xs, xdt, dt, dts, dtdt, dtbias[s.h], -expf(alog[s.h]), Bm, bs, bdt, Cm, cs, cdt, D[s.h], y,
+                ys, ydt, 0, endst, 0, T, P, N, sm, sm + N, sm + 2 * N, &s_dt);
+}
+
+// Chunk-parallel forward, in three launches (blockIdx.z = b*nc + c):
+//   k_ssd_chunk_state: each chunk from a zero state -> its end state S[b,c,h]
+//                      and log decay sum(dt*A) over the chunk;
+//   k_ssd_chunk_pass:  sequential over chunks, elementwise over (b,h,p,n):
+//                      Hin[c] = H; H = exp(logdec[c]) H + S[c] (in place:
+//                      S becomes Hin, the state entering each chunk);
+//   k_ssd_chunk_out:   each chunk again from Hin[c], writing y.
+// Layout of S/Hin: [B, nc, H, P, N]; logdec: [B, nc, H].
+extern "C" __global__ void k_ssd_chunk_state(const void* x, i64 xs, int xdt, const void* dt, i64 dts, int dtdt,
+                                             const float* dtbias, const float* alog, const void* Bm, i64 bs, int bdt,
+                                             const void* Cm, i64 cs, int cdt, float* S, float* logdec, int T, int H,
+                                             int P, int G, int N, int PB, int NS, int L, int nc) {
+  extern __shared__ float sm[];
+  __shared__ float s_dt;
+  ssd_geom s = ssd_setup(H, G, P, N, PB, NS);
+  int z = blockIdx.z, c = z % nc;
+  s.b = z / nc;
+  i64 zh = (i64)z * H + s.h;
+  ssd_fwd_range(s, c * L, min(c * L + L, T), x, xs, xdt, dt, dts, dtdt, dtbias[s.h], -expf(alog[s.h]), Bm, bs, bdt,
+                Cm, cs, cdt, 0.f, 0, 0, 0, 0, S + zh * P * N, logdec + zh, T, P, N, sm, sm + N, sm + 2 * N, &s_dt);
+}
+
+extern "C" __global__ void k_ssd_chunk_pass(float* S, const float* logdec, float* fstate, int Bt, int H, int P, int N,
+                                            int nc) {
+  i64 i = blockIdx.x * (i64)blockDim.x + threadIdx.x;  // over (b, h, p, n)
+  i64 hpn = (i64)H * P * N;
+  if (i >= Bt * hpn) return;
+  int b = (int)(i / hpn);
+  i64 r = i % hpn;  // (h, p, n)
+  int h = (int)(r / ((i64)P * N));
+  float hcur = 0.f;
+  for (int c = 0; c < nc; c++) {
+    i64 off = ((i64)b * nc + c) * hpn + r;
+    float sc = S[off];
+    S[off] = hcur;
+    hcur = expf(logdec[((i64)b * nc + c) * H + h]) * hcur + sc;
+  }
+  if (fstate) fstate[(i64)b * hpn + r] = hcur;
+}
+
+extern "C" __global__ void k_ssd_chunk_out(const void* x, i64 xs, int xdt, const void* dt, i64 dts, int dtdt,
+                                           const float* dtbias, const float* alog, const void* Bm, i64 bs, int bdt,
+                                           const void* Cm, i64 cs, int cdt, const float* D, void* y, i64 ys, int ydt,
+                                           const float* Hin, int T, int H, int P, int G, int N, int PB, int NS, int L,
+                                           int nc) {
+  extern __shared__ float sm[];
+  __shared__ float s_dt;
+  ssd_geom s = ssd_setup(H, G, P, N, PB, NS);
+  int z = blockIdx.z, c = z % nc;
+  s.b = z / nc;
+  i64 zh = (i64)z * H + s.h;
+  ssd_fwd_range(s, c * L, min(c * L + L, T), x, xs, xdt, dt, dts, dtdt, dtbias[s.h], -expf(alog[s.h]), Bm, bs, bdt,
+                Cm, cs, cdt, D[s.h], y, ys, ydt, Hin + zh * P * N, 0, 0, T, P, N, sm, sm + N, sm + 2 * N, &s_dt);
 }
 
 // k_ssd_bwd: reverse-mode through the recurrence. Pass 1 stores the state at
-// every chunk start (ckpt); pass 2 walks chunks backwards, recomputes the
+// every chunk start (ckpt), or takes it from the chunked forward's Hin
+// ([B, nc, H, P, N]) when hin != 0; pass 2 walks chunks backwards, recomputes the
 // chunk's states into hs, then steps backwards in time. Per-row sums over
 // p (dB, dC, ddt) go through shared-memory atomics and then one global
 // atomic per element into the fp32 accumulators; dx is complete per block.
@@ -100,8 +175,8 @@ extern "C" __global__ void k_ssd_bwd(const void* x, i64 xs, int xdt, const void*
                                      const float* dtbias, const float* alog, const void* Bm, i64 bs, int bdt,
                                      const void* Cm, i64 cs, int cdt, const float* D, const void* dy, i64 dys,
                                      int dydt, void* dx, i64 dxs, int dxdt, float* ddt_acc, float* dB_acc,
-                                     float* dC_acc, float* dA_acc, float* dD_acc, float* ckpt, float* hs, int T, int H,
-                                     int P, int G, int N, int PB, int NS, int L) {
+                                     float* dC_acc, float* dA_acc, float* dD_acc, float* ckpt, float* hs,
+                                     const float* hin, int T, int H, int P, int G, int N, int PB, int NS, int L) {
   extern __shared__ float sm[];
   float *sB = sm, *sC = sm + N, *sx = sm + 2 * N, *sdy = sx + PB, *s_dB = sdy + PB, *s_dC = s_dB + N;
   __shared__ float s_dt, s_raw, s_ddt;
@@ -116,8 +191,8 @@ extern "C" __global__ void k_ssd_bwd(const void* x, i64 xs, int xdt, const void*
   float hst[MAXS];
 #pragma unroll
   for (int j = 0; j < MAXS; j++) hst[j] = 0.f;
-  // pass 1: checkpoints
-  for (int t = 0; t < T; t++) {
+  // pass 1: checkpoints (skipped when the chunked forward's Hin is given)
+  for (int t = 0; t < (hin ? 0 : T); t++) {
     if (t % L == 0) {
 #pragma unroll
       for (int j = 0; j < MAXS; j++)
@@ -143,8 +218,16 @@ extern "C" __global__ void k_ssd_bwd(const void* x, i64 xs, int xdt, const void*
   for (int c = nc - 1; c >= 0; c--) {
     int c0 = c * L, c1 = min(c0 + L, T);
 #pragma unroll
-    for (int j = 0; j < MAXS; j++)
-      if (j < nper) hst[j] = myck[c * cstride + j];
+    for (int j = 0; j < MAXS; j++) {
+      if (j < nper) {
+        if (hin) {
+          int n = s.ns + j * NS;
+          myck[c * cstride + j] =
+              (s.valid && n < N) ? hin[(((i64)s.b * nc + c) * H + s.h) * P * N + (i64)s.p * N + n] : 0.f;
+        }
+        hst[j] = myck[c * cstride + j];
+      }
+    }
     for (int t = c0; t < c1; t++) {
       i64 row = (i64)s.b * T + t;
       ssd_load(s, row, x, xs, xdt, Bm, bs, bdt, Cm, cs, cdt, 0, 0, 0, P, N, sB, sC, sx, 0);
