@@ -14,6 +14,11 @@ import (
 // share one p and split its N states; a block covers PB values of p.
 type ssdGeom struct{ NS, PB, nper, block, pblocks int }
 
+// ssdBwdWorkers is how many chunks of one (sequence, head, p-block) the
+// chunked backward processes concurrently; its scratch grows with it
+// (heads*8*(chunk+1)*P*N*4 bytes per sequence, about 1.6 GB for NetSSM's model).
+const ssdBwdWorkers = 8
+
 func ssdGeometry(P, N int) (ssdGeom, error) {
 	if P > 256 {
 		return ssdGeom{}, notImpl("ssd", fmt.Sprintf("HeadDim %d > 256", P))
@@ -124,19 +129,27 @@ func (b *Backend) SSDBackward(ctx context.Context, a *gpu.SSDArgs) error {
 	rows := int64(a.Batch) * int64(a.Seq)
 	gn := int64(a.Groups) * int64(a.State)
 	nc := int64((a.Seq + a.ChunkSize - 1) / a.ChunkSize)
-	blocks := int64(g.pblocks) * int64(a.Heads) * int64(a.Batch)
-	per := int64(g.block) * int64(g.nper)
-	// fp32 scratch: ddt[rows*H] dB[rows*GN] dC[rows*GN] dA[H] dD[H] | ckpt | hs | Hin | logdec
-	accN := rows*int64(a.Heads) + 2*rows*gn + 2*int64(a.Heads)
-	ckN := blocks * nc * per
-	hsN := blocks * int64(a.ChunkSize) * per
 	chunked := b.chunked(a, int(nc))
-	var sN, ldN int64
+	// Chunked: W workers per (sequence, head, p-block) walk every W-th chunk
+	// backwards, each from the chunk's entry state (Hin) and the gradient
+	// arriving from later chunks (dHend). Sequential: one worker carries both.
+	W := int64(1)
+	if chunked {
+		W = min(nc, ssdBwdWorkers)
+	}
+	blocks := int64(g.pblocks) * int64(a.Heads) * int64(a.Batch) * W
+	per := int64(g.block) * int64(g.nper)
+	// fp32 scratch: ddt[rows*H] dB[rows*GN] dC[rows*GN] dA[H] dD[H] | hs | ckpt, or Hin logdec dS
+	accN := rows*int64(a.Heads) + 2*rows*gn + 2*int64(a.Heads)
+	hsN := blocks * int64(a.ChunkSize+1) * per
+	var ckN, sN, ldN int64
 	if chunked {
 		sN, ldN = ssdChunkSizes(a, int(nc))
+	} else {
+		ckN = blocks * nc * per
 	}
 	return b.do(func() error {
-		base, err := b.scratch((accN + ckN + hsN + sN + ldN) * 4)
+		base, err := b.scratch((accN + hsN + ckN + 2*sN + ldN) * 4)
 		if err != nil {
 			return err
 		}
@@ -145,27 +158,40 @@ func (b *Backend) SSDBackward(ctx context.Context, a *gpu.SSDArgs) error {
 		dCAcc := f(rows*int64(a.Heads) + rows*gn)
 		dAAcc := f(rows*int64(a.Heads) + 2*rows*gn)
 		dDAcc := dAAcc + cu.DevicePtr(a.Heads*4)
-		ck, hs := f(accN), f(accN+ckN)
+		hs := f(accN)
+		var ck, hin, dhend uint64
 		if err := cu.MemsetD32Async(base, 0, accN, b.stream); err != nil {
 			return fmt.Errorf("cuda: ssd backward: clearing accumulators: %v", err)
 		}
 		o := b.ssdOps(a)
-		var hin uint64
-		if chunked {
-			h := f(accN + ckN + hsN)
-			if err := b.ssdChunkStates(a, g, o, int(nc), h, f(accN+ckN+hsN+sN), 0); err != nil {
-				return err
-			}
-			hin = ptrArg(h)
-		}
 		dyp, dys, dydt := b.mat(a.DY)
 		dxp, dxs, dxdt := b.mat(a.DX)
+		if chunked {
+			h, ld, ds := f(accN+hsN), f(accN+hsN+sN), f(accN+hsN+sN+ldN)
+			if err := b.ssdChunkStates(a, g, o, int(nc), h, ld, 0); err != nil {
+				return err
+			}
+			if err := b.launch("k_ssd_bwd_dstate", g.pblocks, a.Heads, a.Batch*int(nc), g.block, (a.State+g.PB)*4,
+				o.dt, o.dts, o.dtdt, b.ptr(a.DTBias), b.ptr(a.ALog), o.cm, o.cs, o.cdt, dyp, dys, dydt, ptrArg(ds),
+				intArg(a.Seq), intArg(a.Heads), intArg(a.HeadDim), intArg(a.Groups), intArg(a.State), intArg(g.PB), intArg(g.NS),
+				intArg(a.ChunkSize), intArg(int(nc))); err != nil {
+				return err
+			}
+			n := int64(a.Batch) * int64(a.Heads) * int64(a.HeadDim) * int64(a.State)
+			if err := b.launch("k_ssd_bwd_pass", int((n+255)/256), 1, 1, 256, 0, ptrArg(ds), ptrArg(ld),
+				intArg(a.Batch), intArg(a.Heads), intArg(a.HeadDim), intArg(a.State), intArg(int(nc))); err != nil {
+				return err
+			}
+			hin, dhend = ptrArg(h), ptrArg(ds)
+		} else {
+			ck = ptrArg(f(accN + hsN))
+		}
 		smem := (4*a.State + 2*g.PB) * 4
-		if err := b.launch("k_ssd_bwd", g.pblocks, a.Heads, a.Batch, g.block, smem,
+		if err := b.launch("k_ssd_bwd", g.pblocks, a.Heads, a.Batch*int(W), g.block, smem,
 			o.x, o.xs, o.xdt, o.dt, o.dts, o.dtdt, b.ptr(a.DTBias), b.ptr(a.ALog), o.bm, o.bs, o.bdt, o.cm, o.cs, o.cdt,
 			b.ptr(a.D), dyp, dys, dydt, dxp, dxs, dxdt, ptrArg(ddtAcc), ptrArg(dBAcc), ptrArg(dCAcc), ptrArg(dAAcc), ptrArg(dDAcc),
-			ptrArg(ck), ptrArg(hs), hin, intArg(a.Seq), intArg(a.Heads), intArg(a.HeadDim), intArg(a.Groups), intArg(a.State),
-			intArg(g.PB), intArg(g.NS), intArg(a.ChunkSize)); err != nil {
+			ck, ptrArg(hs), hin, dhend, intArg(int(W)), intArg(a.Seq), intArg(a.Heads), intArg(a.HeadDim), intArg(a.Groups),
+			intArg(a.State), intArg(g.PB), intArg(g.NS), intArg(a.ChunkSize)); err != nil {
 			return err
 		}
 		ddp, dds, dddt := b.mat(a.DDT)

@@ -176,17 +176,20 @@ extern "C" __global__ void k_ssd_bwd(const void* x, i64 xs, int xdt, const void*
                                      const void* Cm, i64 cs, int cdt, const float* D, const void* dy, i64 dys,
                                      int dydt, void* dx, i64 dxs, int dxdt, float* ddt_acc, float* dB_acc,
                                      float* dC_acc, float* dA_acc, float* dD_acc, float* ckpt, float* hs,
-                                     const float* hin, int T, int H, int P, int G, int N, int PB, int NS, int L) {
+                                     const float* hin, const float* dhend, int W, int T, int H, int P, int G, int N,
+                                     int PB, int NS, int L) {
   extern __shared__ float sm[];
   float *sB = sm, *sC = sm + N, *sx = sm + 2 * N, *sdy = sx + PB, *s_dB = sdy + PB, *s_dC = s_dB + N;
   __shared__ float s_dt, s_raw, s_ddt;
   __shared__ float scratch[32];
   ssd_geom s = ssd_setup(H, G, P, N, PB, NS);
+  const int z = blockIdx.z, w = z % W;  // worker w of sequence b takes chunks nc-1-w, nc-1-w-W, ...
+  s.b = z / W;
   const float A = -expf(alog[s.h]), bias = dtbias[s.h], Dh = D[s.h];
   const int nc = (T + L - 1) / L, nper = s.nper, bd = blockDim.x;
-  const i64 blk = ((i64)s.b * H + s.h) * gridDim.x + blockIdx.x;
-  float* myck = ckpt + blk * nc * bd * nper + (i64)threadIdx.x * nper;  // + c*bd*nper + j
-  float* myhs = hs + blk * L * bd * nper + (i64)threadIdx.x * nper;     // + tl*bd*nper + j
+  const i64 blk = ((i64)z * H + s.h) * gridDim.x + blockIdx.x;
+  float* myck = ckpt + blk * nc * bd * nper + (i64)threadIdx.x * nper;     // + c*bd*nper + j (no hin)
+  float* myhs = hs + blk * (L + 1) * bd * nper + (i64)threadIdx.x * nper;  // + (tl+1)*bd*nper + j; slot 0: chunk entry
   const i64 cstride = (i64)bd * nper;
   float hst[MAXS];
 #pragma unroll
@@ -215,17 +218,19 @@ extern "C" __global__ void k_ssd_bwd(const void* x, i64 xs, int xdt, const void*
 #pragma unroll
   for (int j = 0; j < MAXS; j++) dH[j] = 0.f;
   float dA_part = 0.f, dD_part = 0.f;
-  for (int c = nc - 1; c >= 0; c--) {
+  for (int c = nc - 1 - w; c >= 0; c -= W) {
     int c0 = c * L, c1 = min(c0 + L, T);
+    const i64 cbase = (((i64)s.b * nc + c) * H + s.h) * P * N + (i64)s.p * N;
 #pragma unroll
     for (int j = 0; j < MAXS; j++) {
+      int n = s.ns + j * NS;
       if (j < nper) {
-        if (hin) {
-          int n = s.ns + j * NS;
-          myck[c * cstride + j] =
-              (s.valid && n < N) ? hin[(((i64)s.b * nc + c) * H + s.h) * P * N + (i64)s.p * N + n] : 0.f;
-        }
-        hst[j] = myck[c * cstride + j];
+        if (hin)
+          hst[j] = (s.valid && n < N) ? hin[cbase + n] : 0.f;
+        else
+          hst[j] = myck[c * cstride + j];
+        myhs[j] = hst[j];
+        if (dhend) dH[j] = (s.valid && n < N) ? dhend[cbase + n] : 0.f;
       }
     }
     for (int t = c0; t < c1; t++) {
@@ -238,7 +243,7 @@ extern "C" __global__ void k_ssd_bwd(const void* x, i64 xs, int xdt, const void*
       for (int j = 0; j < MAXS; j++) {
         int n = s.ns + j * NS;
         if (j < nper && n < N) hst[j] = a * hst[j] + dtv * xp * sB[n];
-        if (j < nper) myhs[(t - c0) * cstride + j] = hst[j];
+        if (j < nper) myhs[(t - c0 + 1) * cstride + j] = hst[j];
       }
       __syncthreads();
     }
@@ -257,8 +262,8 @@ extern "C" __global__ void k_ssd_bwd(const void* x, i64 xs, int xdt, const void*
       __syncthreads();
       float dtv = s_dt, a = expf(dtv * A);
       float xp = s.pl < PB ? sx[s.pl] : 0.f, dyp = s.pl < PB ? sdy[s.pl] : 0.f;
-      const float* ht = myhs + (t - c0) * cstride;
-      const float* hp = t == c0 ? myck + c * cstride : myhs + (t - c0 - 1) * cstride;
+      const float* ht = myhs + (t - c0 + 1) * cstride;
+      const float* hp = myhs + (t - c0) * cstride;
       float sb = 0.f, sh = 0.f;
 #pragma unroll
       for (int j = 0; j < MAXS; j++) {
@@ -296,6 +301,70 @@ extern "C" __global__ void k_ssd_bwd(const void* x, i64 xs, int xdt, const void*
   if (threadIdx.x == 0) atomicAdd(&dA_acc[s.h], v);
   v = block_sum(dD_part, scratch);
   if (threadIdx.x == 0) atomicAdd(&dD_acc[s.h], v);
+}
+
+// k_ssd_bwd_dstate: per chunk, the gradient reaching the state that enters
+// the chunk from the chunk's own outputs (no gradient from later chunks):
+// dH = 0; for t = c1-1 .. c0: dH += dy_t C_t^T; dH *= exp(dt_t A).
+// Written to dS [B, nc, H, P, N]; grid (p-blocks, H, B*nc).
+extern "C" __global__ void k_ssd_bwd_dstate(const void* dt, i64 dts, int dtdt, const float* dtbias, const float* alog,
+                                            const void* Cm, i64 cs, int cdt, const void* dy, i64 dys, int dydt,
+                                            float* dS, int T, int H, int P, int G, int N, int PB, int NS, int L,
+                                            int nc) {
+  extern __shared__ float sm[];
+  float *sC = sm, *sdy = sm + N;
+  __shared__ float s_dt;
+  ssd_geom s = ssd_setup(H, G, P, N, PB, NS);
+  int z = blockIdx.z, c = z % nc;
+  s.b = z / nc;
+  const float A = -expf(alog[s.h]), bias = dtbias[s.h];
+  float dH[MAXS];
+#pragma unroll
+  for (int j = 0; j < MAXS; j++) dH[j] = 0.f;
+  for (int t = min(c * L + L, T) - 1; t >= c * L; t--) {
+    i64 row = (i64)s.b * T + t;
+    for (int i = threadIdx.x; i < N; i += blockDim.x) sC[i] = ld(Cm, row * cs + (i64)s.g * N + i, cdt);
+    for (int i = threadIdx.x; i < PB; i += blockDim.x) {
+      int p = blockIdx.x * PB + i;
+      sdy[i] = p < P ? ld(dy, row * dys + (i64)s.h * P + p, dydt) : 0.f;
+    }
+    if (threadIdx.x == 0) s_dt = softplusf_(ld(dt, row * dts + s.h, dtdt) + bias);
+    __syncthreads();
+    float a = expf(s_dt * A), dyp = s.pl < PB ? sdy[s.pl] : 0.f;
+#pragma unroll
+    for (int j = 0; j < MAXS; j++) {
+      int n = s.ns + j * NS;
+      if (j < s.nper && n < N) dH[j] = (dH[j] + dyp * sC[n]) * a;
+    }
+    __syncthreads();
+  }
+  if (s.valid) {
+    const i64 base = (((i64)z * H + s.h) * P + s.p) * N;
+#pragma unroll
+    for (int j = 0; j < MAXS; j++) {
+      int n = s.ns + j * NS;
+      if (j < s.nper && n < N) dS[base + n] = dH[j];
+    }
+  }
+}
+
+// k_ssd_bwd_pass: reverse pass over chunks, elementwise over (b,h,p,n), in
+// place: dS[c] becomes dHend[c], the gradient reaching chunk c's end state
+// from later chunks: dHend[nc-1] = 0, dHend[c-1] = exp(logdec[c]) dHend[c] + dS[c].
+extern "C" __global__ void k_ssd_bwd_pass(float* dS, const float* logdec, int Bt, int H, int P, int N, int nc) {
+  i64 i = blockIdx.x * (i64)blockDim.x + threadIdx.x;
+  i64 hpn = (i64)H * P * N;
+  if (i >= Bt * hpn) return;
+  int b = (int)(i / hpn);
+  i64 r = i % hpn;
+  int h = (int)(r / ((i64)P * N));
+  float g = 0.f;
+  for (int c = nc - 1; c >= 0; c--) {
+    i64 off = ((i64)b * nc + c) * hpn + r;
+    float loc = dS[off];
+    dS[off] = g;
+    g = expf(logdec[((i64)b * nc + c) * H + h]) * g + loc;
+  }
 }
 
 // k_ssd_bwd_dt: ddt_raw = ddt * softplus'(dt + bias) into DDT; DDTBias gets
