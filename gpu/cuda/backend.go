@@ -1,4 +1,4 @@
-//go:build cuda
+//go:build cuda || cudaemu
 
 package cuda
 
@@ -11,31 +11,16 @@ import (
 	"unsafe"
 
 	"github.com/netssm/netssm/gpu"
-	"github.com/netssm/netssm/gpu/cuda/kernels"
-	"gorgonia.org/cu"
 )
 
-func init() {
-	gpu.Register("cuda", func() (gpu.Backend, error) {
-		b, err := Open(0)
-		if err != nil {
-			return nil, err // not a typed nil inside the interface
-		}
-		return b, nil
-	})
-}
-
-// Backend is one CUDA device.
+// Backend is one CUDA device (or the emulator).
 type Backend struct {
 	id      *byte
-	dev     cu.Device
-	ctx     cu.CUContext
-	stream  cu.Stream
-	mods    []cu.Module
-	fns     map[string]cu.Function
+	dev     device
+	name    string
 	devName string
 	sms     int
-	arena   cu.DevicePtr // grow-only scratch (SSD backward, sums)
+	arena   dptr // grow-only scratch (SSD, sums)
 	arenaN  int64
 	closed  bool
 
@@ -45,10 +30,14 @@ type Backend struct {
 	SequentialScan bool
 }
 
+func newBackend(dev device, name, devName string, sms int) *Backend {
+	return &Backend{id: new(byte), dev: dev, name: name, devName: devName, sms: max(sms, 1)}
+}
+
 // buffer is device memory.
 type buffer struct {
 	owner *byte
-	ptr   cu.DevicePtr
+	ptr   dptr
 	dt    gpu.DType
 	n     int
 }
@@ -56,97 +45,24 @@ type buffer struct {
 func (b *buffer) DType() gpu.DType { return b.dt }
 func (b *buffer) Len() int         { return b.n }
 
-// Open opens device ordinal. It returns an error wrapping gpu.ErrNoDevice
-// when the driver or the device is missing.
-func Open(ordinal int) (*Backend, error) {
-	if err := driverStatus(); err != nil {
-		return nil, err
-	}
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	n, err := cu.NumDevices()
-	if err != nil {
-		return nil, fmt.Errorf("%w: cuda: counting devices: %v", gpu.ErrNoDevice, err)
-	}
-	if ordinal < 0 || ordinal >= n {
-		return nil, fmt.Errorf("%w: cuda: device %d requested, %d present", gpu.ErrNoDevice, ordinal, n)
-	}
-	dev, err := cu.GetDevice(ordinal)
-	if err != nil {
-		return nil, fmt.Errorf("cuda: device %d: %v", ordinal, err)
-	}
-	major, err := dev.Attribute(cu.ComputeCapabilityMajor)
-	if err != nil {
-		return nil, fmt.Errorf("cuda: device %d: compute capability: %v", ordinal, err)
-	}
-	name, _ := dev.Name()
-	if major < 8 {
-		return nil, fmt.Errorf("%w: cuda: %s has compute capability %d.x; the bf16 kernels need 8.0 or later", gpu.ErrNoDevice, name, major)
-	}
-	sms, _ := dev.Attribute(cu.MultiprocessorCount)
-	ctx, err := dev.RetainPrimaryCtx()
-	if err != nil {
-		return nil, fmt.Errorf("cuda: %s: retaining the primary context: %v", name, err)
-	}
-	if err := cu.SetCurrentContext(ctx); err != nil {
-		return nil, fmt.Errorf("cuda: %s: making the context current: %v", name, err)
-	}
-	b := &Backend{id: new(byte), dev: dev, ctx: ctx, devName: name, sms: max(sms, 1), fns: map[string]cu.Function{}}
-	if b.stream, err = cu.MakeStream(cu.NonBlocking); err != nil {
-		return nil, fmt.Errorf("cuda: %s: creating a stream: %v", name, err)
-	}
-	for _, m := range kernels.Modules() {
-		mod, err := cu.LoadData(m.PTX)
-		if err != nil {
-			b.closeLocked()
-			return nil, fmt.Errorf("cuda: %s: loading PTX module %s (JIT from compute_80): %v", name, m.Name, err)
-		}
-		b.mods = append(b.mods, mod)
-	}
-	for _, k := range kernels.Names {
-		found := false
-		for _, mod := range b.mods {
-			if fn, err := mod.Function(k); err == nil {
-				b.fns[k], found = fn, true
-				break
-			}
-		}
-		if !found {
-			b.closeLocked()
-			return nil, fmt.Errorf("cuda: kernel %s not found in the embedded PTX", k)
-		}
-	}
-	return b, nil
-}
-
 // do runs f on a locked OS thread with the context current.
 func (b *Backend) do(f func() error) error {
 	if b.closed {
 		return errors.New("cuda: backend is closed")
 	}
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	if err := cu.SetCurrentContext(b.ctx); err != nil {
-		return fmt.Errorf("cuda: set context: %v", err)
+	release, err := b.dev.bind()
+	if err != nil {
+		return err
 	}
+	defer release()
 	return f()
 }
 
 // Name implements gpu.Backend.
-func (b *Backend) Name() string { return "cuda" }
+func (b *Backend) Name() string { return b.name }
 
 // DeviceName implements gpu.Backend.
 func (b *Backend) DeviceName() string { return b.devName }
-
-// MemInfo returns the free and total device memory in bytes.
-func (b *Backend) MemInfo() (free, total int64, err error) {
-	err = b.do(func() error {
-		var e error
-		free, total, e = cu.MemInfo()
-		return e
-	})
-	return
-}
 
 // Alloc implements gpu.Backend.
 func (b *Backend) Alloc(dt gpu.DType, n int) (gpu.Buffer, error) {
@@ -159,12 +75,12 @@ func (b *Backend) Alloc(dt gpu.DType, n int) (gpu.Buffer, error) {
 	}
 	bytes := int64(n) * int64(dt.Size())
 	err := b.do(func() error {
-		p, err := cu.MemAlloc(bytes)
+		p, err := b.dev.alloc(bytes)
 		if err != nil {
 			return fmt.Errorf("cuda: allocating %d bytes on %s: %v", bytes, b.devName, err)
 		}
 		buf.ptr = p
-		return cu.MemsetD8Async(p, 0, bytes, b.stream)
+		return b.dev.memsetD8(p, 0, bytes)
 	})
 	if err != nil {
 		return nil, err
@@ -179,8 +95,8 @@ func (b *Backend) Free(g gpu.Buffer) {
 		return
 	}
 	_ = b.do(func() error {
-		_ = b.stream.Synchronize()
-		return cu.MemFree(buf.ptr)
+		_ = b.dev.sync()
+		return b.dev.free(buf.ptr)
 	})
 	buf.ptr, buf.n = 0, 0
 }
@@ -237,13 +153,8 @@ func (b *Backend) Write(g gpu.Buffer, off int, src []float32) error {
 	} else {
 		host, bytes = unsafe.Pointer(&src[0]), int64(len(src))*4
 	}
-	dst := buf.ptr + cu.DevicePtr(off*buf.dt.Size())
-	return b.do(func() error {
-		if err := cu.MemcpyHtoDAsync(dst, host, bytes, b.stream); err != nil {
-			return fmt.Errorf("cuda: write: %v", err)
-		}
-		return b.stream.Synchronize()
-	})
+	dst := buf.ptr + dptr(off*buf.dt.Size())
+	return b.do(func() error { return b.dev.htod(dst, host, bytes) })
 }
 
 // WriteInt32 implements gpu.Backend.
@@ -258,12 +169,7 @@ func (b *Backend) WriteInt32(g gpu.Buffer, off int, src []int32) error {
 	if err := span("write", off, len(src), buf.n); err != nil || len(src) == 0 {
 		return err
 	}
-	return b.do(func() error {
-		if err := cu.MemcpyHtoDAsync(buf.ptr+cu.DevicePtr(off*4), unsafe.Pointer(&src[0]), int64(len(src))*4, b.stream); err != nil {
-			return fmt.Errorf("cuda: write: %v", err)
-		}
-		return b.stream.Synchronize()
-	})
+	return b.do(func() error { return b.dev.htod(buf.ptr+dptr(off*4), unsafe.Pointer(&src[0]), int64(len(src))*4) })
 }
 
 // Read implements gpu.Backend.
@@ -279,20 +185,10 @@ func (b *Backend) Read(dst []float32, g gpu.Buffer, off int) error {
 		return err
 	}
 	if buf.dt == gpu.F32 {
-		return b.do(func() error {
-			if err := cu.MemcpyDtoHAsync(unsafe.Pointer(&dst[0]), buf.ptr+cu.DevicePtr(off*4), int64(len(dst))*4, b.stream); err != nil {
-				return fmt.Errorf("cuda: read: %v", err)
-			}
-			return b.stream.Synchronize()
-		})
+		return b.do(func() error { return b.dev.dtoh(unsafe.Pointer(&dst[0]), buf.ptr+dptr(off*4), int64(len(dst))*4) })
 	}
 	h := make([]uint16, len(dst))
-	err = b.do(func() error {
-		if err := cu.MemcpyDtoHAsync(unsafe.Pointer(&h[0]), buf.ptr+cu.DevicePtr(off*2), int64(len(h))*2, b.stream); err != nil {
-			return fmt.Errorf("cuda: read: %v", err)
-		}
-		return b.stream.Synchronize()
-	})
+	err = b.do(func() error { return b.dev.dtoh(unsafe.Pointer(&h[0]), buf.ptr+dptr(off*2), int64(len(h))*2) })
 	for i, v := range h {
 		dst[i] = gpu.FromBF16Bits(v)
 	}
@@ -311,12 +207,7 @@ func (b *Backend) ReadInt32(dst []int32, g gpu.Buffer, off int) error {
 	if err := span("read", off, len(dst), buf.n); err != nil || len(dst) == 0 {
 		return err
 	}
-	return b.do(func() error {
-		if err := cu.MemcpyDtoHAsync(unsafe.Pointer(&dst[0]), buf.ptr+cu.DevicePtr(off*4), int64(len(dst))*4, b.stream); err != nil {
-			return fmt.Errorf("cuda: read: %v", err)
-		}
-		return b.stream.Synchronize()
-	})
+	return b.do(func() error { return b.dev.dtoh(unsafe.Pointer(&dst[0]), buf.ptr+dptr(off*4), int64(len(dst))*4) })
 }
 
 // Sync implements gpu.Backend: it waits for all queued work and reports
@@ -326,7 +217,7 @@ func (b *Backend) Sync(ctx context.Context) error {
 		return err
 	}
 	return b.do(func() error {
-		if err := b.stream.Synchronize(); err != nil {
+		if err := b.dev.sync(); err != nil {
 			return fmt.Errorf("cuda: %s: %v", b.devName, err)
 		}
 		return nil
@@ -344,31 +235,26 @@ func (b *Backend) Close() error {
 }
 
 func (b *Backend) closeLocked() error {
-	_ = b.stream.Synchronize()
+	_ = b.dev.sync()
 	if b.arena != 0 {
-		_ = cu.MemFree(b.arena)
+		_ = b.dev.free(b.arena)
 		b.arena, b.arenaN = 0, 0
 	}
-	for _, m := range b.mods {
-		_ = m.Unload()
-	}
-	b.mods = nil
-	_ = b.stream.Destroy()
-	return b.dev.ReleasePrimaryCtx()
+	return b.dev.close()
 }
 
 // scratch returns at least n bytes of device scratch memory, valid until the
 // next call (work queued on the stream keeps its order).
-func (b *Backend) scratch(n int64) (cu.DevicePtr, error) {
+func (b *Backend) scratch(n int64) (dptr, error) {
 	if n <= b.arenaN {
 		return b.arena, nil
 	}
 	if b.arena != 0 {
-		_ = b.stream.Synchronize()
-		_ = cu.MemFree(b.arena)
+		_ = b.dev.sync()
+		_ = b.dev.free(b.arena)
 		b.arena, b.arenaN = 0, 0
 	}
-	p, err := cu.MemAlloc(n)
+	p, err := b.dev.alloc(n)
 	if err != nil {
 		return 0, fmt.Errorf("cuda: allocating %d bytes of scratch on %s: %v", n, b.devName, err)
 	}
@@ -379,21 +265,13 @@ func (b *Backend) scratch(n int64) (cu.DevicePtr, error) {
 // Kernel arguments: cu's Launch copies 8 bytes per parameter, so every
 // argument is marshalled into a uint64 (little-endian: a 4-byte int or float
 // kernel parameter reads the low half).
-func ptrArg(p cu.DevicePtr) uint64 { return uint64(p) }
-func intArg(v int) uint64          { return uint64(uint32(int32(v))) }
-func i64Arg(v int) uint64          { return uint64(int64(v)) }
-func f32Arg(v float32) uint64      { return uint64(math.Float32bits(v)) }
+func ptrArg(p dptr) uint64    { return uint64(p) }
+func intArg(v int) uint64     { return uint64(uint32(int32(v))) }
+func i64Arg(v int) uint64     { return uint64(int64(v)) }
+func f32Arg(v float32) uint64 { return uint64(math.Float32bits(v)) }
 
 func (b *Backend) launch(name string, gx, gy, gz, block, smem int, args ...uint64) error {
-	fn, ok := b.fns[name]
-	if !ok {
-		return fmt.Errorf("cuda: kernel %s not loaded", name)
-	}
-	params := make([]unsafe.Pointer, len(args))
-	for i := range args {
-		params[i] = unsafe.Pointer(&args[i])
-	}
-	if err := fn.Launch(gx, gy, gz, block, 1, 1, smem, b.stream, params); err != nil {
+	if err := b.dev.launch(name, gx, gy, gz, block, smem, args); err != nil {
 		return fmt.Errorf("cuda: launching %s (grid %dx%dx%d, block %d): %v", name, gx, gy, gz, block, err)
 	}
 	return nil
@@ -408,7 +286,7 @@ func (b *Backend) gridFor(n int64, block int) int {
 // mat resolves a view to (pointer to its first element, stride, dtype code).
 func (b *Backend) mat(m gpu.Mat) (uint64, uint64, uint64) {
 	buf, _ := b.own(m.Buf)
-	return ptrArg(buf.ptr + cu.DevicePtr(m.Off*buf.dt.Size())), i64Arg(m.Stride), intArg(int(buf.dt))
+	return ptrArg(buf.ptr + dptr(m.Off*buf.dt.Size())), i64Arg(m.Stride), intArg(int(buf.dt))
 }
 
 // vec resolves a buffer to (pointer, dtype code); nil gives a null pointer.

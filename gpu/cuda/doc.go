@@ -1,4 +1,4 @@
-//go:build cuda
+//go:build cuda || cudaemu
 
 // Package cuda is the CUDA backend of package gpu, registered as "cuda". It
 // is built only with the cuda build tag (cgo, cuda.h at compile time) and

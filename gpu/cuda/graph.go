@@ -20,16 +20,20 @@ type Graph struct {
 // running them. record must only queue ops (no Read, Write, Sync, Alloc,
 // Free or SumSquares, which wait for the device and are not capturable).
 func (b *Backend) Capture(record func() error) (*Graph, error) {
+	d, ok := b.dev.(*cuDevice)
+	if !ok {
+		return nil, errors.New("cuda: graph capture needs a CUDA device")
+	}
 	var exec unsafe.Pointer
 	err := b.do(func() error {
-		if err := b.stream.Synchronize(); err != nil {
+		if err := d.stream.Synchronize(); err != nil {
 			return err
 		}
-		if err := captureBegin(&b.stream); err != nil {
+		if err := captureBegin(&d.stream); err != nil {
 			return err
 		}
 		rerr := record()
-		e, err := captureEnd(&b.stream) // always end the capture
+		e, err := captureEnd(&d.stream) // always end the capture
 		if rerr != nil {
 			if e != nil {
 				graphDestroy(e)
@@ -50,7 +54,8 @@ func (g *Graph) Launch() error {
 	if g.exec == nil {
 		return errors.New("cuda: graph destroyed")
 	}
-	return g.b.do(func() error { return graphLaunch(g.exec, &g.b.stream) })
+	d := g.b.dev.(*cuDevice)
+	return g.b.do(func() error { return graphLaunch(g.exec, &d.stream) })
 }
 
 // Destroy frees the graph.

@@ -1,4 +1,4 @@
-//go:build cuda
+//go:build cuda || cudaemu
 
 package cuda
 
@@ -9,7 +9,6 @@ import (
 	"unsafe"
 
 	"github.com/netssm/netssm/gpu"
-	"gorgonia.org/cu"
 )
 
 const (
@@ -100,7 +99,7 @@ func (b *Backend) SumSquares(ctx context.Context, bufs []gpu.Buffer) (float64, e
 		if err != nil {
 			return err
 		}
-		if err := cu.MemsetD8Async(acc, 0, 8, b.stream); err != nil {
+		if err := b.dev.memsetD8(acc, 0, 8); err != nil {
 			return fmt.Errorf("cuda: sum_squares: %v", err)
 		}
 		for _, g := range bufs {
@@ -115,10 +114,10 @@ func (b *Backend) SumSquares(ctx context.Context, bufs []gpu.Buffer) (float64, e
 				return err
 			}
 		}
-		if err := cu.MemcpyDtoHAsync(unsafe.Pointer(&res), acc, 8, b.stream); err != nil {
+		if err := b.dev.dtoh(unsafe.Pointer(&res), acc, 8); err != nil {
 			return fmt.Errorf("cuda: sum_squares: %v", err)
 		}
-		return b.stream.Synchronize()
+		return nil
 	})
 	return res, err
 }

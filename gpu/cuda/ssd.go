@@ -1,4 +1,4 @@
-//go:build cuda
+//go:build cuda || cudaemu
 
 package cuda
 
@@ -7,7 +7,6 @@ import (
 	"fmt"
 
 	"github.com/netssm/netssm/gpu"
-	"gorgonia.org/cu"
 )
 
 // ssdGeom is the launch shape of the scan kernels (see ssd.cu): NS lanes
@@ -77,7 +76,7 @@ func (b *Backend) SSD(ctx context.Context, a *gpu.SSDArgs) error {
 			return err
 		}
 		hin := base
-		if err := b.ssdChunkStates(a, g, o, nc, hin, base+cu.DevicePtr(sN*4), b.ptr(a.FinalState)); err != nil {
+		if err := b.ssdChunkStates(a, g, o, nc, hin, base+dptr(sN*4), b.ptr(a.FinalState)); err != nil {
 			return err
 		}
 		return b.launch("k_ssd_chunk_out", g.pblocks, a.Heads, a.Batch*nc, g.block, smem,
@@ -103,7 +102,7 @@ func ssdChunkSizes(a *gpu.SSDArgs, nc int) (int64, int64) {
 
 // ssdChunkStates queues the first two phases of the chunk-parallel scan:
 // hin receives the state entering every chunk, fstate (0: none) the final one.
-func (b *Backend) ssdChunkStates(a *gpu.SSDArgs, g ssdGeom, o ssdOperands, nc int, hin, logdec cu.DevicePtr, fstate uint64) error {
+func (b *Backend) ssdChunkStates(a *gpu.SSDArgs, g ssdGeom, o ssdOperands, nc int, hin, logdec dptr, fstate uint64) error {
 	smem := (2*a.State + g.PB) * 4
 	if err := b.launch("k_ssd_chunk_state", g.pblocks, a.Heads, a.Batch*nc, g.block, smem,
 		o.x, o.xs, o.xdt, o.dt, o.dts, o.dtdt, b.ptr(a.DTBias), b.ptr(a.ALog), o.bm, o.bs, o.bdt, o.cm, o.cs, o.cdt,
@@ -153,14 +152,14 @@ func (b *Backend) SSDBackward(ctx context.Context, a *gpu.SSDArgs) error {
 		if err != nil {
 			return err
 		}
-		f := func(off int64) cu.DevicePtr { return base + cu.DevicePtr(off*4) }
+		f := func(off int64) dptr { return base + dptr(off*4) }
 		ddtAcc, dBAcc := f(0), f(rows*int64(a.Heads))
 		dCAcc := f(rows*int64(a.Heads) + rows*gn)
 		dAAcc := f(rows*int64(a.Heads) + 2*rows*gn)
-		dDAcc := dAAcc + cu.DevicePtr(a.Heads*4)
+		dDAcc := dAAcc + dptr(a.Heads*4)
 		hs := f(accN)
 		var ck, hin, dhend uint64
-		if err := cu.MemsetD32Async(base, 0, accN, b.stream); err != nil {
+		if err := b.dev.memsetD32(base, 0, accN); err != nil {
 			return fmt.Errorf("cuda: ssd backward: clearing accumulators: %v", err)
 		}
 		o := b.ssdOps(a)
@@ -206,7 +205,7 @@ func (b *Backend) SSDBackward(ctx context.Context, a *gpu.SSDArgs) error {
 		}
 		for _, c := range []struct {
 			m   gpu.Mat
-			src cu.DevicePtr
+			src dptr
 		}{{a.DB, dBAcc}, {a.DC, dCAcc}} {
 			p, s, dt := b.mat(c.m)
 			if err := b.launch("k_copy2d", b.gridFor(rows*gn, 256), 1, 1, 256, 0, p, s, dt, ptrArg(c.src), i64Arg(int(rows)), intArg(int(gn))); err != nil {
