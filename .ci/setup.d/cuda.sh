@@ -6,11 +6,14 @@
 #   2. vet the cuda build and compile the conformance test binary;
 #   3. check that the cuda build starts on this driver-less machine: the
 #      no-driver test, and `netssm gpu` working on the CPU and failing
-#      cleanly for -device cuda.
+#      cleanly for -device cuda;
+#   4. run the conformance suite on the CUDA backend with its kernels
+#      compiled for the CPU (build tag cudaemu, g++): the kernels' indexing
+#      and the Go side's launches are tested without a GPU.
 # No libcuda stub is needed: the cuda build never links libcuda (-lcuda is
 # satisfied by the empty gpu/cuda/nolib/libcuda.a and loader.c defines every
 # driver symbol, so a symbol missing from drvsyms.h fails these links).
-# Needs gcc (cgo); see .ci/apt-packages.txt.
+# Needs gcc and g++ (cgo); see .ci/apt-packages.txt.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 t0=$(date +%s)
@@ -66,4 +69,9 @@ if msg=$("$out/netssm" gpu -device cuda 2>&1); then
 fi
 echo "$msg" | grep -q "no device" || { echo "cuda.sh: unexpected error: $msg" >&2; exit 1; }
 rm -rf "$out"
+echo "cuda.sh: driver-less start checked in $(($(date +%s) - t0))s"
+
+# 4. (no cuda.h needed)
+go vet -tags cudaemu ./gpu/...
+go test -tags cudaemu -count=1 ./gpu/cuda
 echo "cuda.sh: ok in $(($(date +%s) - t0))s"

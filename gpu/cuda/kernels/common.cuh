@@ -2,6 +2,12 @@
 // (-arch=compute_80); see gen.sh.
 #pragma once
 
+// DYN_SMEM declares the block's dynamic shared memory (the emulator of
+// gpu/cuda/emu.h, build tag cudaemu, provides its own).
+#ifndef NETSSM_EMU
+#define DYN_SMEM(name) extern __shared__ float name[]
+#endif
+
 // dtype codes, equal to gpu.DType in Go.
 #define DT_F32 1
 #define DT_BF16 2

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"io/fs"
+	"os"
 	"sort"
 	"strings"
 	"testing"
@@ -50,6 +51,18 @@ func TestPTXUpToDate(t *testing.T) {
 		if !strings.Contains(m.PTX, ".target sm_80") {
 			t.Errorf("%s.ptx: not compiled for compute_80", m.Name)
 		}
+	}
+}
+
+// TestEmulatorStamp checks the stamp the CPU emulator of gpu/cuda includes
+// so that Go's build cache recompiles it when the kernels change.
+func TestEmulatorStamp(t *testing.T) {
+	b, err := os.ReadFile("../emu_stamp.h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), StampPrefix+sourceHash(t)+"\n") {
+		t.Errorf("../emu_stamp.h is stale: run go generate ./gpu/cuda/kernels")
 	}
 }
 

@@ -102,7 +102,7 @@ extern "C" __global__ void k_ssd_fwd(const void* x, i64 xs, int xdt, const void*
                                      const float* dtbias, const float* alog, const void* Bm, i64 bs, int bdt,
                                      const void* Cm, i64 cs, int cdt, const float* D, void* y, i64 ys, int ydt,
                                      float* fstate, int T, int H, int P, int G, int N, int PB, int NS) {
-  extern __shared__ float sm[];
+  DYN_SMEM(sm);
   __shared__ float s_dt;
   ssd_geom s = ssd_setup(H, G, P, N, PB, NS);
   float* endst = fstate ? fstate + ((i64)s.b * H + s.h) * P * N : 0;
@@ -122,7 +122,7 @@ extern "C" __global__ void k_ssd_chunk_state(const void* x, i64 xs, int xdt, con
                                              const float* dtbias, const float* alog, const void* Bm, i64 bs, int bdt,
                                              const void* Cm, i64 cs, int cdt, float* S, float* logdec, int T, int H,
                                              int P, int G, int N, int PB, int NS, int L, int nc) {
-  extern __shared__ float sm[];
+  DYN_SMEM(sm);
   __shared__ float s_dt;
   ssd_geom s = ssd_setup(H, G, P, N, PB, NS);
   int z = blockIdx.z, c = z % nc;
@@ -155,7 +155,7 @@ extern "C" __global__ void k_ssd_chunk_out(const void* x, i64 xs, int xdt, const
                                            const void* Cm, i64 cs, int cdt, const float* D, void* y, i64 ys, int ydt,
                                            const float* Hin, int T, int H, int P, int G, int N, int PB, int NS, int L,
                                            int nc) {
-  extern __shared__ float sm[];
+  DYN_SMEM(sm);
   __shared__ float s_dt;
   ssd_geom s = ssd_setup(H, G, P, N, PB, NS);
   int z = blockIdx.z, c = z % nc;
@@ -178,7 +178,7 @@ extern "C" __global__ void k_ssd_bwd(const void* x, i64 xs, int xdt, const void*
                                      float* dC_acc, float* dA_acc, float* dD_acc, float* ckpt, float* hs,
                                      const float* hin, const float* dhend, int W, int T, int H, int P, int G, int N,
                                      int PB, int NS, int L) {
-  extern __shared__ float sm[];
+  DYN_SMEM(sm);
   float *sB = sm, *sC = sm + N, *sx = sm + 2 * N, *sdy = sx + PB, *s_dB = sdy + PB, *s_dC = s_dB + N;
   __shared__ float s_dt, s_raw, s_ddt;
   __shared__ float scratch[32];
@@ -311,7 +311,7 @@ extern "C" __global__ void k_ssd_bwd_dstate(const void* dt, i64 dts, int dtdt, c
                                             const void* Cm, i64 cs, int cdt, const void* dy, i64 dys, int dydt,
                                             float* dS, int T, int H, int P, int G, int N, int PB, int NS, int L,
                                             int nc) {
-  extern __shared__ float sm[];
+  DYN_SMEM(sm);
   float *sC = sm, *sdy = sm + N;
   __shared__ float s_dt;
   ssd_geom s = ssd_setup(H, G, P, N, PB, NS);
