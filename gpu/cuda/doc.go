@@ -17,5 +17,5 @@
 // thread and makes the device's primary context current there.
 //
 // Limits (ErrNotImplemented beyond them): norm widths <= 4096, conv width
-// <= 8, SSD state size <= 1024 and head dim <= 256.
+// <= 8, SSD state size <= 256 and head dim <= 256.
 package cuda

@@ -15,7 +15,7 @@ const (
 	normThreads = 256
 	normMaxK    = 16 // MAXK in norm.cu
 	convMaxW    = 8  // CONV_MAXW in conv.cu
-	ssdMaxS     = 32 // MAXS in ssd.cu
+	ssdMaxS     = 8  // MAXS in ssd.cu
 	gemvMaxM    = 8  // GEMV_MAXM in gemm.cu
 )
 

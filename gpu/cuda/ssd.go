@@ -11,7 +11,11 @@ import (
 
 // ssdGeom is the launch shape of the scan kernels (see ssd.cu): NS lanes
 // share one p and split its N states; a block covers PB values of p.
-type ssdGeom struct{ NS, PB, nper, block, pblocks int }
+type ssdGeom struct{ NS, PB, nper, block, pblocks, TS int }
+
+// fwdSmem is the forward kernels' dynamic shared memory: a tile of TS steps
+// of B, C (N each), x (PB) and dt.
+func (g ssdGeom) fwdSmem(N int) int { return g.TS * (2*N + g.PB + 1) * 4 }
 
 // ssdBwdWorkers is how many chunks of one (sequence, head, p-block) the
 // chunked backward processes concurrently; its scratch grows with it
@@ -33,6 +37,8 @@ func ssdGeometry(P, N int) (ssdGeom, error) {
 	g.PB = min(P, max(1, 256/ns))
 	g.block = (g.PB*ns + 31) / 32 * 32
 	g.pblocks = (P + g.PB - 1) / g.PB
+	// stage up to 32 steps, within 40 KiB of shared memory
+	g.TS = max(1, min(32, 40<<10/4/(2*N+g.PB+1)))
 	return g, nil
 }
 
@@ -63,12 +69,13 @@ func (b *Backend) SSD(ctx context.Context, a *gpu.SSDArgs) error {
 	return b.do(func() error {
 		o := b.ssdOps(a)
 		yp, ys, ydt := b.mat(a.Y)
-		smem := (2*a.State + g.PB) * 4
+		smem := g.fwdSmem(a.State)
 		if !chunked {
 			return b.launch("k_ssd_fwd", g.pblocks, a.Heads, a.Batch, g.block, smem,
 				o.x, o.xs, o.xdt, o.dt, o.dts, o.dtdt, b.ptr(a.DTBias), b.ptr(a.ALog), o.bm, o.bs, o.bdt, o.cm, o.cs, o.cdt,
 				b.ptr(a.D), yp, ys, ydt, b.ptr(a.FinalState),
-				intArg(a.Seq), intArg(a.Heads), intArg(a.HeadDim), intArg(a.Groups), intArg(a.State), intArg(g.PB), intArg(g.NS))
+				intArg(a.Seq), intArg(a.Heads), intArg(a.HeadDim), intArg(a.Groups), intArg(a.State), intArg(g.PB), intArg(g.NS),
+				intArg(g.TS))
 		}
 		sN, ldN := ssdChunkSizes(a, nc)
 		base, err := b.scratch((sN + ldN) * 4)
@@ -83,7 +90,7 @@ func (b *Backend) SSD(ctx context.Context, a *gpu.SSDArgs) error {
 			o.x, o.xs, o.xdt, o.dt, o.dts, o.dtdt, b.ptr(a.DTBias), b.ptr(a.ALog), o.bm, o.bs, o.bdt, o.cm, o.cs, o.cdt,
 			b.ptr(a.D), yp, ys, ydt, ptrArg(hin),
 			intArg(a.Seq), intArg(a.Heads), intArg(a.HeadDim), intArg(a.Groups), intArg(a.State), intArg(g.PB), intArg(g.NS),
-			intArg(a.ChunkSize), intArg(nc))
+			intArg(a.ChunkSize), intArg(nc), intArg(g.TS))
 	})
 }
 
@@ -103,11 +110,10 @@ func ssdChunkSizes(a *gpu.SSDArgs, nc int) (int64, int64) {
 // ssdChunkStates queues the first two phases of the chunk-parallel scan:
 // hin receives the state entering every chunk, fstate (0: none) the final one.
 func (b *Backend) ssdChunkStates(a *gpu.SSDArgs, g ssdGeom, o ssdOperands, nc int, hin, logdec dptr, fstate uint64) error {
-	smem := (2*a.State + g.PB) * 4
-	if err := b.launch("k_ssd_chunk_state", g.pblocks, a.Heads, a.Batch*nc, g.block, smem,
+	if err := b.launch("k_ssd_chunk_state", g.pblocks, a.Heads, a.Batch*nc, g.block, g.fwdSmem(a.State),
 		o.x, o.xs, o.xdt, o.dt, o.dts, o.dtdt, b.ptr(a.DTBias), b.ptr(a.ALog), o.bm, o.bs, o.bdt, o.cm, o.cs, o.cdt,
 		ptrArg(hin), ptrArg(logdec), intArg(a.Seq), intArg(a.Heads), intArg(a.HeadDim), intArg(a.Groups), intArg(a.State),
-		intArg(g.PB), intArg(g.NS), intArg(a.ChunkSize), intArg(nc)); err != nil {
+		intArg(g.PB), intArg(g.NS), intArg(a.ChunkSize), intArg(nc), intArg(g.TS)); err != nil {
 		return err
 	}
 	n := int64(a.Batch) * int64(a.Heads) * int64(a.HeadDim) * int64(a.State)

@@ -9,7 +9,7 @@
 // accumulators s_dB[N], s_dC[N].
 #include "common.cuh"
 
-#define MAXS 32
+#define MAXS 8  // states per thread: N <= 8*NS <= 256
 
 struct ssd_geom {
   int b, h, g, pl, ns, p, valid, nper, PB, NS;
@@ -54,11 +54,14 @@ __device__ __forceinline__ float group_sum(float v, int NS) {
 // [t0, t1) of that sequence, starting from the state init (nullable: zero;
 // layout [P][N] of this (b, h)), writing y when y != 0, the end state to endst
 // (nullable; layout [P][N]) and sum(dt*A) over the range to *logdec (nullable).
+// Inputs are staged TS steps at a time in shared memory (tile: B[TS][N],
+// C[TS][N], x[TS][PB], dt[TS]), so a step costs no block barrier.
 __device__ __forceinline__ void ssd_fwd_range(const ssd_geom& s, int t0, int t1, const void* x, i64 xs, int xdt,
                                               const void* dt, i64 dts, int dtdt, float bias, float A, const void* Bm,
                                               i64 bs, int bdt, const void* Cm, i64 cs, int cdt, float Dh, void* y,
                                               i64 ys, int ydt, const float* init, float* endst, float* logdec, int T,
-                                              int P, int N, float* sB, float* sC, float* sx, float* s_dt) {
+                                              int P, int N, int TS, float* tile) {
+  float *tB = tile, *tC = tB + TS * N, *tx = tC + TS * N, *tdt = tx + TS * s.PB;
   float hst[MAXS];
 #pragma unroll
   for (int j = 0; j < MAXS; j++) {
@@ -66,25 +69,37 @@ __device__ __forceinline__ void ssd_fwd_range(const ssd_geom& s, int t0, int t1,
     hst[j] = (init && s.valid && j < s.nper && n < N) ? init[(i64)s.p * N + n] : 0.f;
   }
   float lsum = 0.f;
-  for (int t = t0; t < t1; t++) {
-    i64 row = (i64)s.b * T + t;
-    ssd_load(s, row, x, xs, xdt, Bm, bs, bdt, Cm, cs, cdt, 0, 0, 0, P, N, sB, sC, sx, 0);
-    if (threadIdx.x == 0) *s_dt = softplusf_(ld(dt, row * dts + s.h, dtdt) + bias);
-    __syncthreads();
-    float dtv = *s_dt, a = expf(dtv * A);
-    lsum += dtv * A;
-    float xp = s.pl < s.PB ? sx[s.pl] : 0.f;
-    float part = 0.f;
-#pragma unroll
-    for (int j = 0; j < MAXS; j++) {
-      int n = s.ns + j * s.NS;
-      if (j < s.nper && n < N) {
-        hst[j] = a * hst[j] + dtv * xp * sB[n];
-        part += hst[j] * sC[n];
-      }
+  for (int tt = t0; tt < t1; tt += TS) {
+    int nt = min(TS, t1 - tt);
+    const i64 row0 = (i64)s.b * T + tt;
+    for (int i = threadIdx.x; i < nt * N; i += blockDim.x) {
+      int k = i / N, n = i % N;
+      tB[i] = ld(Bm, (row0 + k) * bs + (i64)s.g * N + n, bdt);
+      tC[i] = ld(Cm, (row0 + k) * cs + (i64)s.g * N + n, cdt);
     }
-    part = group_sum(part, s.NS);
-    if (y && s.ns == 0 && s.valid) st(y, row * ys + (i64)s.h * P + s.p, ydt, part + Dh * xp);
+    for (int i = threadIdx.x; i < nt * s.PB; i += blockDim.x) {
+      int k = i / s.PB, p = blockIdx.x * s.PB + i % s.PB;
+      tx[i] = p < P ? ld(x, (row0 + k) * xs + (i64)s.h * P + p, xdt) : 0.f;
+    }
+    for (int k = threadIdx.x; k < nt; k += blockDim.x) tdt[k] = softplusf_(ld(dt, (row0 + k) * dts + s.h, dtdt) + bias);
+    __syncthreads();
+    for (int k = 0; k < nt; k++) {
+      float dtv = tdt[k], a = expf(dtv * A);
+      lsum += dtv * A;
+      float xp = s.pl < s.PB ? tx[k * s.PB + s.pl] : 0.f;
+      const float *sB = tB + k * N, *sC = tC + k * N;
+      float part = 0.f;
+#pragma unroll
+      for (int j = 0; j < MAXS; j++) {
+        int n = s.ns + j * s.NS;
+        if (j < s.nper && n < N) {
+          hst[j] = a * hst[j] + dtv * xp * sB[n];
+          part += hst[j] * sC[n];
+        }
+      }
+      part = group_sum(part, s.NS);
+      if (y && s.ns == 0 && s.valid) st(y, (row0 + k) * ys + (i64)s.h * P + s.p, ydt, part + Dh * xp);
+    }
     __syncthreads();
   }
   if (endst && s.valid) {
@@ -101,13 +116,12 @@ __device__ __forceinline__ void ssd_fwd_range(const ssd_geom& s, int t0, int t1,
 extern "C" __global__ void k_ssd_fwd(const void* x, i64 xs, int xdt, const void* dt, i64 dts, int dtdt,
                                      const float* dtbias, const float* alog, const void* Bm, i64 bs, int bdt,
                                      const void* Cm, i64 cs, int cdt, const float* D, void* y, i64 ys, int ydt,
-                                     float* fstate, int T, int H, int P, int G, int N, int PB, int NS) {
+                                     float* fstate, int T, int H, int P, int G, int N, int PB, int NS, int TS) {
   DYN_SMEM(sm);
-  __shared__ float s_dt;
   ssd_geom s = ssd_setup(H, G, P, N, PB, NS);
   float* endst = fstate ? fstate + ((i64)s.b * H + s.h) * P * N : 0;
   ssd_fwd_range(s, 0, T, x, xs, xdt, dt, dts, dtdt, dtbias[s.h], -expf(alog[s.h]), Bm, bs, bdt, Cm, cs, cdt, D[s.h], y,
-                ys, ydt, 0, endst, 0, T, P, N, sm, sm + N, sm + 2 * N, &s_dt);
+                ys, ydt, 0, endst, 0, T, P, N, TS, sm);
 }
 
 // Chunk-parallel forward, in three launches (blockIdx.z = b*nc + c):
@@ -121,15 +135,14 @@ extern "C" __global__ void k_ssd_fwd(const void* x, i64 xs, int xdt, const void*
 extern "C" __global__ void k_ssd_chunk_state(const void* x, i64 xs, int xdt, const void* dt, i64 dts, int dtdt,
                                              const float* dtbias, const float* alog, const void* Bm, i64 bs, int bdt,
                                              const void* Cm, i64 cs, int cdt, float* S, float* logdec, int T, int H,
-                                             int P, int G, int N, int PB, int NS, int L, int nc) {
+                                             int P, int G, int N, int PB, int NS, int L, int nc, int TS) {
   DYN_SMEM(sm);
-  __shared__ float s_dt;
   ssd_geom s = ssd_setup(H, G, P, N, PB, NS);
   int z = blockIdx.z, c = z % nc;
   s.b = z / nc;
   i64 zh = (i64)z * H + s.h;
   ssd_fwd_range(s, c * L, min(c * L + L, T), x, xs, xdt, dt, dts, dtdt, dtbias[s.h], -expf(alog[s.h]), Bm, bs, bdt,
-                Cm, cs, cdt, 0.f, 0, 0, 0, 0, S + zh * P * N, logdec + zh, T, P, N, sm, sm + N, sm + 2 * N, &s_dt);
+                Cm, cs, cdt, 0.f, 0, 0, 0, 0, S + zh * P * N, logdec + zh, T, P, N, TS, sm);
 }
 
 extern "C" __global__ void k_ssd_chunk_pass(float* S, const float* logdec, float* fstate, int Bt, int H, int P, int N,
@@ -154,15 +167,14 @@ extern "C" __global__ void k_ssd_chunk_out(const void* x, i64 xs, int xdt, const
                                            const float* dtbias, const float* alog, const void* Bm, i64 bs, int bdt,
                                            const void* Cm, i64 cs, int cdt, const float* D, void* y, i64 ys, int ydt,
                                            const float* Hin, int T, int H, int P, int G, int N, int PB, int NS, int L,
-                                           int nc) {
+                                           int nc, int TS) {
   DYN_SMEM(sm);
-  __shared__ float s_dt;
   ssd_geom s = ssd_setup(H, G, P, N, PB, NS);
   int z = blockIdx.z, c = z % nc;
   s.b = z / nc;
   i64 zh = (i64)z * H + s.h;
   ssd_fwd_range(s, c * L, min(c * L + L, T), x, xs, xdt, dt, dts, dtdt, dtbias[s.h], -expf(alog[s.h]), Bm, bs, bdt,
-                Cm, cs, cdt, D[s.h], y, ys, ydt, Hin + zh * P * N, 0, 0, T, P, N, sm, sm + N, sm + 2 * N, &s_dt);
+                Cm, cs, cdt, D[s.h], y, ys, ydt, Hin + zh * P * N, 0, 0, T, P, N, TS, sm);
 }
 
 // k_ssd_bwd: reverse-mode through the recurrence. Pass 1 stores the state at
