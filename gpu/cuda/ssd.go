@@ -17,6 +17,13 @@ type ssdGeom struct{ NS, PB, nper, block, pblocks, TS int }
 // of B, C (N each), x (PB) and dt.
 func (g ssdGeom) fwdSmem(N int) int { return g.TS * (2*N + g.PB + 1) * 4 }
 
+// bwdTS and bwdSmem: the backward's tile of B, C, dB, dC (N each), x, dy
+// (PB each), dt, ddt; at least the 2N+PB floats of its sequential pass 1.
+func (g ssdGeom) bwdTS(N int) int { return max(1, min(32, 40<<10/4/(4*N+2*g.PB+2))) }
+func (g ssdGeom) bwdSmem(N int) int {
+	return max(g.bwdTS(N)*(4*N+2*g.PB+2), 2*N+g.PB) * 4
+}
+
 // ssdBwdWorkers is how many chunks of one (sequence, head, p-block) the
 // chunked backward processes concurrently; its scratch grows with it
 // (heads*8*(chunk+1)*P*N*4 bytes per sequence, about 1.6 GB for NetSSM's model).
@@ -191,12 +198,11 @@ func (b *Backend) SSDBackward(ctx context.Context, a *gpu.SSDArgs) error {
 		} else {
 			ck = ptrArg(f(accN + hsN))
 		}
-		smem := (4*a.State + 2*g.PB) * 4
-		if err := b.launch("k_ssd_bwd", g.pblocks, a.Heads, a.Batch*int(W), g.block, smem,
+		if err := b.launch("k_ssd_bwd", g.pblocks, a.Heads, a.Batch*int(W), g.block, g.bwdSmem(a.State),
 			o.x, o.xs, o.xdt, o.dt, o.dts, o.dtdt, b.ptr(a.DTBias), b.ptr(a.ALog), o.bm, o.bs, o.bdt, o.cm, o.cs, o.cdt,
 			b.ptr(a.D), dyp, dys, dydt, dxp, dxs, dxdt, ptrArg(ddtAcc), ptrArg(dBAcc), ptrArg(dCAcc), ptrArg(dAAcc), ptrArg(dDAcc),
 			ck, ptrArg(hs), hin, dhend, intArg(int(W)), intArg(a.Seq), intArg(a.Heads), intArg(a.HeadDim), intArg(a.Groups),
-			intArg(a.State), intArg(g.PB), intArg(g.NS), intArg(a.ChunkSize)); err != nil {
+			intArg(a.State), intArg(g.PB), intArg(g.NS), intArg(a.ChunkSize), intArg(g.bwdTS(a.State))); err != nil {
 			return err
 		}
 		ddp, dds, dddt := b.mat(a.DDT)

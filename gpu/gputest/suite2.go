@@ -19,7 +19,8 @@ func TestSSD(t *testing.T, dut gpu.Backend) {
 	shapes := []ssdShape{
 		{B: 1, T: 37, H: 4, P: 8, G: 2, N: 16, L: 16}, // ragged last chunk
 		{B: 2, T: 64, H: 2, P: 16, G: 1, N: 32, L: 32},
-		{B: 1, T: 5, H: 3, P: 4, G: 3, N: 8, L: 8}, // one partial chunk
+		{B: 1, T: 5, H: 3, P: 4, G: 3, N: 8, L: 8},     // one partial chunk
+		{B: 1, T: 100, H: 2, P: 8, G: 1, N: 16, L: 64}, // chunks longer than a GPU kernel's 32-step tile
 	}
 	for _, dt := range bothFloats {
 		for si, sh := range shapes {

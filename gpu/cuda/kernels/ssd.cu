@@ -5,8 +5,8 @@
 // of a p with shuffles. Exactly the recurrence of gpu.SSDArgs; the chunked
 // (tensor-core) form is future work (see docs/gpu.md).
 //
-// Shared memory (dynamic): sB[N], sC[N], sx[PB], sdy[PB], then the backward's
-// accumulators s_dB[N], s_dC[N].
+// Inputs are staged in shared memory a tile of TS steps at a time, so that a
+// step needs only warp shuffles, no block barrier.
 #include "common.cuh"
 
 #define MAXS 8  // states per thread: N <= 8*NS <= 256
@@ -189,10 +189,14 @@ extern "C" __global__ void k_ssd_bwd(const void* x, i64 xs, int xdt, const void*
                                      int dydt, void* dx, i64 dxs, int dxdt, float* ddt_acc, float* dB_acc,
                                      float* dC_acc, float* dA_acc, float* dD_acc, float* ckpt, float* hs,
                                      const float* hin, const float* dhend, int W, int T, int H, int P, int G, int N,
-                                     int PB, int NS, int L) {
+                                     int PB, int NS, int L, int TS) {
   DYN_SMEM(sm);
-  float *sB = sm, *sC = sm + N, *sx = sm + 2 * N, *sdy = sx + PB, *s_dB = sdy + PB, *s_dC = s_dB + N;
-  __shared__ float s_dt, s_raw, s_ddt;
+  // pass 1 (no hin) uses sB, sC, sx; pass 2 the tiles: B, C, dB, dC [TS][N],
+  // x, dy [TS][PB], dt (raw + bias), ddt [TS]
+  float *sB = sm, *sC = sm + N, *sx = sm + 2 * N;
+  float *tB = sm, *tC = tB + TS * N, *tdB = tC + TS * N, *tdC = tdB + TS * N, *tx = tdC + TS * N, *tdy = tx + TS * PB,
+        *tdt = tdy + TS * PB, *tddt = tdt + TS;
+  __shared__ float s_dt;
   __shared__ float scratch[32];
   ssd_geom s = ssd_setup(H, G, P, N, PB, NS);
   const int z = blockIdx.z, w = z % W;  // worker w of sequence b takes chunks nc-1-w, nc-1-w-W, ...
@@ -245,67 +249,91 @@ extern "C" __global__ void k_ssd_bwd(const void* x, i64 xs, int xdt, const void*
         if (dhend) dH[j] = (s.valid && n < N) ? dhend[cbase + n] : 0.f;
       }
     }
-    for (int t = c0; t < c1; t++) {
-      i64 row = (i64)s.b * T + t;
-      ssd_load(s, row, x, xs, xdt, Bm, bs, bdt, Cm, cs, cdt, 0, 0, 0, P, N, sB, sC, sx, 0);
-      if (threadIdx.x == 0) s_dt = softplusf_(ld(dt, row * dts + s.h, dtdt) + bias);
+    // recompute the chunk's states, TS steps of inputs at a time
+    for (int tt = c0; tt < c1; tt += TS) {
+      int nt = min(TS, c1 - tt);
+      const i64 row0 = (i64)s.b * T + tt;
+      for (int i = threadIdx.x; i < nt * N; i += bd)
+        tB[i] = ld(Bm, (row0 + i / N) * bs + (i64)s.g * N + i % N, bdt);
+      for (int i = threadIdx.x; i < nt * PB; i += bd) {
+        int p = blockIdx.x * PB + i % PB;
+        tx[i] = p < P ? ld(x, (row0 + i / PB) * xs + (i64)s.h * P + p, xdt) : 0.f;
+      }
+      for (int k = threadIdx.x; k < nt; k += bd) tdt[k] = ld(dt, (row0 + k) * dts + s.h, dtdt) + bias;
       __syncthreads();
-      float dtv = s_dt, a = expf(dtv * A), xp = s.pl < PB ? sx[s.pl] : 0.f;
+      for (int k = 0; k < nt; k++) {
+        float dtv = softplusf_(tdt[k]), a = expf(dtv * A), xp = s.pl < PB ? tx[k * PB + s.pl] : 0.f;
 #pragma unroll
-      for (int j = 0; j < MAXS; j++) {
-        int n = s.ns + j * NS;
-        if (j < nper && n < N) hst[j] = a * hst[j] + dtv * xp * sB[n];
-        if (j < nper) myhs[(t - c0 + 1) * cstride + j] = hst[j];
+        for (int j = 0; j < MAXS; j++) {
+          int n = s.ns + j * NS;
+          if (j < nper && n < N) hst[j] = a * hst[j] + dtv * xp * tB[k * N + n];
+          if (j < nper) myhs[(tt + k - c0 + 1) * cstride + j] = hst[j];
+        }
       }
       __syncthreads();
     }
-    for (int t = c1 - 1; t >= c0; t--) {
-      i64 row = (i64)s.b * T + t;
-      ssd_load(s, row, x, xs, xdt, Bm, bs, bdt, Cm, cs, cdt, dy, dys, dydt, P, N, sB, sC, sx, sdy);
-      for (int i = threadIdx.x; i < N; i += bd) {
-        s_dB[i] = 0.f;
-        s_dC[i] = 0.f;
+    // step back through the chunk, tiles from the end; per-row sums over p
+    // (dB, dC, ddt) collect in shared memory and are flushed once per tile
+    for (int te = c1; te > c0; te -= TS) {
+      int tt = max(c0, te - TS), nt = te - tt;
+      const i64 row0 = (i64)s.b * T + tt;
+      for (int i = threadIdx.x; i < nt * N; i += bd) {
+        i64 r = row0 + i / N;
+        tB[i] = ld(Bm, r * bs + (i64)s.g * N + i % N, bdt);
+        tC[i] = ld(Cm, r * cs + (i64)s.g * N + i % N, cdt);
+        tdB[i] = 0.f;
+        tdC[i] = 0.f;
       }
-      if (threadIdx.x == 0) {
-        s_raw = ld(dt, row * dts + s.h, dtdt) + bias;
-        s_dt = softplusf_(s_raw);
-        s_ddt = 0.f;
+      for (int i = threadIdx.x; i < nt * PB; i += bd) {
+        int p = blockIdx.x * PB + i % PB;
+        i64 r = row0 + i / PB;
+        tx[i] = p < P ? ld(x, r * xs + (i64)s.h * P + p, xdt) : 0.f;
+        tdy[i] = p < P ? ld(dy, r * dys + (i64)s.h * P + p, dydt) : 0.f;
+      }
+      for (int k = threadIdx.x; k < nt; k += bd) {
+        tdt[k] = ld(dt, (row0 + k) * dts + s.h, dtdt) + bias;
+        tddt[k] = 0.f;
       }
       __syncthreads();
-      float dtv = s_dt, a = expf(dtv * A);
-      float xp = s.pl < PB ? sx[s.pl] : 0.f, dyp = s.pl < PB ? sdy[s.pl] : 0.f;
-      const float* ht = myhs + (t - c0 + 1) * cstride;
-      const float* hp = myhs + (t - c0) * cstride;
-      float sb = 0.f, sh = 0.f;
+      for (int k = nt - 1; k >= 0; k--) {
+        const int t = tt + k;
+        float dtv = softplusf_(tdt[k]), a = expf(dtv * A);
+        float xp = s.pl < PB ? tx[k * PB + s.pl] : 0.f, dyp = s.pl < PB ? tdy[k * PB + s.pl] : 0.f;
+        const float* ht = myhs + (t - c0 + 1) * cstride;
+        const float* hp = myhs + (t - c0) * cstride;
+        const float *sB = tB + k * N, *sC = tC + k * N;
+        float sb = 0.f, sh = 0.f;
 #pragma unroll
-      for (int j = 0; j < MAXS; j++) {
-        int n = s.ns + j * NS;
-        if (j < nper && n < N) {
-          dH[j] += dyp * sC[n];
-          if (s.valid) {
-            atomicAdd(&s_dC[n], ht[j] * dyp);
-            atomicAdd(&s_dB[n], dtv * dH[j] * xp);
+        for (int j = 0; j < MAXS; j++) {
+          int n = s.ns + j * NS;
+          if (j < nper && n < N) {
+            dH[j] += dyp * sC[n];
+            if (s.valid) {
+              atomicAdd(&tdC[k * N + n], ht[j] * dyp);
+              atomicAdd(&tdB[k * N + n], dtv * dH[j] * xp);
+            }
+            sb += dH[j] * sB[n];
+            sh += dH[j] * hp[j];
           }
-          sb += dH[j] * sB[n];
-          sh += dH[j] * hp[j];
         }
-      }
-      float sbt = group_sum(sb, NS);
-      if (s.ns == 0 && s.valid) {
-        st(dx, row * dxs + (i64)s.h * P + s.p, dxdt, Dh * dyp + dtv * sbt);
-        dD_part += dyp * xp;
-      }
-      float ddt_part = warp_sum(sb * xp + sh * a * A);
-      if ((threadIdx.x & 31) == 0) atomicAdd(&s_ddt, ddt_part);
-      dA_part += sh * a * dtv;
+        float sbt = group_sum(sb, NS);
+        if (s.ns == 0 && s.valid) {
+          st(dx, (row0 + k) * dxs + (i64)s.h * P + s.p, dxdt, Dh * dyp + dtv * sbt);
+          dD_part += dyp * xp;
+        }
+        float ddt_part = warp_sum(sb * xp + sh * a * A);
+        if ((threadIdx.x & 31) == 0) atomicAdd(&tddt[k], ddt_part);
+        dA_part += sh * a * dtv;
 #pragma unroll
-      for (int j = 0; j < MAXS; j++) dH[j] *= a;
-      __syncthreads();
-      for (int i = threadIdx.x; i < N; i += bd) {
-        atomicAdd(&dB_acc[row * G * N + (i64)s.g * N + i], s_dB[i]);
-        atomicAdd(&dC_acc[row * G * N + (i64)s.g * N + i], s_dC[i]);
+        for (int j = 0; j < MAXS; j++) dH[j] *= a;
       }
-      if (threadIdx.x == 0) atomicAdd(&ddt_acc[row * H + s.h], s_ddt);
+      __syncthreads();
+      for (int i = threadIdx.x; i < nt * N; i += bd) {
+        i64 r = row0 + i / N;
+        atomicAdd(&dB_acc[r * G * N + (i64)s.g * N + i % N], tdB[i]);
+        atomicAdd(&dC_acc[r * G * N + (i64)s.g * N + i % N], tdC[i]);
+      }
+      for (int k = threadIdx.x; k < nt; k += bd) atomicAdd(&ddt_acc[(row0 + k) * H + s.h], tddt[k]);
       __syncthreads();
     }
   }
