@@ -16,6 +16,15 @@
 // SumSquares and Sync wait for it. Each call pins its goroutine to an OS
 // thread and makes the device's primary context current there.
 //
+// With the cudaemu build tag instead, the same Go code and the same kernels
+// (compiled as C++ with emu.h) run on the CPU as the "cudaemu" backend
+// (OpenEmulator), so that tests check the kernels without a GPU.
+//
+// Files: backend.go and ops.go, ssd.go (the ops, over the device interface
+// of device.go); driver_cu.go (cu), status.go, loader.c and drvsyms.h
+// (driver loading), graph.go (CUDA graphs); driver_emu.go, emu.cc, emu.h
+// (the emulator).
+//
 // Limits (ErrNotImplemented beyond them): norm widths <= 4096, conv width
 // <= 8, SSD state size <= 256 and head dim <= 256.
 package cuda
