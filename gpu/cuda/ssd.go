@@ -183,10 +183,10 @@ func (b *Backend) SSDBackward(ctx context.Context, a *gpu.SSDArgs) error {
 			if err := b.ssdChunkStates(a, g, o, int(nc), h, ld, 0); err != nil {
 				return err
 			}
-			if err := b.launch("k_ssd_bwd_dstate", g.pblocks, a.Heads, a.Batch*int(nc), g.block, (a.State+g.PB)*4,
+			if err := b.launch("k_ssd_bwd_dstate", g.pblocks, a.Heads, a.Batch*int(nc), g.block, g.TS*(a.State+g.PB+1)*4,
 				o.dt, o.dts, o.dtdt, b.ptr(a.DTBias), b.ptr(a.ALog), o.cm, o.cs, o.cdt, dyp, dys, dydt, ptrArg(ds),
 				intArg(a.Seq), intArg(a.Heads), intArg(a.HeadDim), intArg(a.Groups), intArg(a.State), intArg(g.PB), intArg(g.NS),
-				intArg(a.ChunkSize), intArg(int(nc))); err != nil {
+				intArg(a.ChunkSize), intArg(int(nc)), intArg(g.TS)); err != nil {
 				return err
 			}
 			n := int64(a.Batch) * int64(a.Heads) * int64(a.HeadDim) * int64(a.State)

@@ -349,11 +349,10 @@ extern "C" __global__ void k_ssd_bwd(const void* x, i64 xs, int xdt, const void*
 // Written to dS [B, nc, H, P, N]; grid (p-blocks, H, B*nc).
 extern "C" __global__ void k_ssd_bwd_dstate(const void* dt, i64 dts, int dtdt, const float* dtbias, const float* alog,
                                             const void* Cm, i64 cs, int cdt, const void* dy, i64 dys, int dydt,
-                                            float* dS, int T, int H, int P, int G, int N, int PB, int NS, int L,
-                                            int nc) {
-  DYN_SMEM(sm);
-  float *sC = sm, *sdy = sm + N;
-  __shared__ float s_dt;
+                                            float* dS, int T, int H, int P, int G, int N, int PB, int NS, int L, int nc,
+                                            int TS) {
+  DYN_SMEM(sm);  // tile: C [TS][N], dy [TS][PB], decay [TS]
+  float *tC = sm, *tdy = tC + TS * N, *ta = tdy + TS * PB;
   ssd_geom s = ssd_setup(H, G, P, N, PB, NS);
   int z = blockIdx.z, c = z % nc;
   s.b = z / nc;
@@ -361,20 +360,26 @@ extern "C" __global__ void k_ssd_bwd_dstate(const void* dt, i64 dts, int dtdt, c
   float dH[MAXS];
 #pragma unroll
   for (int j = 0; j < MAXS; j++) dH[j] = 0.f;
-  for (int t = min(c * L + L, T) - 1; t >= c * L; t--) {
-    i64 row = (i64)s.b * T + t;
-    for (int i = threadIdx.x; i < N; i += blockDim.x) sC[i] = ld(Cm, row * cs + (i64)s.g * N + i, cdt);
-    for (int i = threadIdx.x; i < PB; i += blockDim.x) {
-      int p = blockIdx.x * PB + i;
-      sdy[i] = p < P ? ld(dy, row * dys + (i64)s.h * P + p, dydt) : 0.f;
+  const int c0 = c * L, c1 = min(c0 + L, T);
+  for (int te = c1; te > c0; te -= TS) {
+    int tt = max(c0, te - TS), nt = te - tt;
+    const i64 row0 = (i64)s.b * T + tt;
+    for (int i = threadIdx.x; i < nt * N; i += blockDim.x)
+      tC[i] = ld(Cm, (row0 + i / N) * cs + (i64)s.g * N + i % N, cdt);
+    for (int i = threadIdx.x; i < nt * PB; i += blockDim.x) {
+      int p = blockIdx.x * PB + i % PB;
+      tdy[i] = p < P ? ld(dy, (row0 + i / PB) * dys + (i64)s.h * P + p, dydt) : 0.f;
     }
-    if (threadIdx.x == 0) s_dt = softplusf_(ld(dt, row * dts + s.h, dtdt) + bias);
+    for (int k = threadIdx.x; k < nt; k += blockDim.x)
+      ta[k] = expf(softplusf_(ld(dt, (row0 + k) * dts + s.h, dtdt) + bias) * A);
     __syncthreads();
-    float a = expf(s_dt * A), dyp = s.pl < PB ? sdy[s.pl] : 0.f;
+    for (int k = nt - 1; k >= 0; k--) {
+      float a = ta[k], dyp = s.pl < PB ? tdy[k * PB + s.pl] : 0.f;
 #pragma unroll
-    for (int j = 0; j < MAXS; j++) {
-      int n = s.ns + j * NS;
-      if (j < s.nper && n < N) dH[j] = (dH[j] + dyp * sC[n]) * a;
+      for (int j = 0; j < MAXS; j++) {
+        int n = s.ns + j * NS;
+        if (j < s.nper && n < N) dH[j] = (dH[j] + dyp * tC[k * N + n]) * a;
+      }
     }
     __syncthreads();
   }
