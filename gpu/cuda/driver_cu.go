@@ -1,0 +1,169 @@
+//go:build cuda
+
+package cuda
+
+import (
+	"fmt"
+	"runtime"
+	"unsafe"
+
+	"github.com/netssm/netssm/gpu"
+	"github.com/netssm/netssm/gpu/cuda/kernels"
+	"gorgonia.org/cu"
+)
+
+func init() {
+	gpu.Register("cuda", func() (gpu.Backend, error) {
+		b, err := Open(0)
+		if err != nil {
+			return nil, err // not a typed nil inside the interface
+		}
+		return b, nil
+	})
+}
+
+// cuDevice is a GPU through gorgonia.org/cu: the primary context, one
+// non-blocking stream, the embedded PTX modules.
+type cuDevice struct {
+	dev    cu.Device
+	ctx    cu.CUContext
+	stream cu.Stream
+	mods   []cu.Module
+	fns    map[string]cu.Function
+}
+
+// Open opens device ordinal. It returns an error wrapping gpu.ErrNoDevice
+// when the driver or the device is missing.
+func Open(ordinal int) (*Backend, error) {
+	if err := driverStatus(); err != nil {
+		return nil, err
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	n, err := cu.NumDevices()
+	if err != nil {
+		return nil, fmt.Errorf("%w: cuda: counting devices: %v", gpu.ErrNoDevice, err)
+	}
+	if ordinal < 0 || ordinal >= n {
+		return nil, fmt.Errorf("%w: cuda: device %d requested, %d present", gpu.ErrNoDevice, ordinal, n)
+	}
+	dev, err := cu.GetDevice(ordinal)
+	if err != nil {
+		return nil, fmt.Errorf("cuda: device %d: %v", ordinal, err)
+	}
+	major, err := dev.Attribute(cu.ComputeCapabilityMajor)
+	if err != nil {
+		return nil, fmt.Errorf("cuda: device %d: compute capability: %v", ordinal, err)
+	}
+	name, _ := dev.Name()
+	if major < 8 {
+		return nil, fmt.Errorf("%w: cuda: %s has compute capability %d.x; the bf16 kernels need 8.0 or later", gpu.ErrNoDevice, name, major)
+	}
+	sms, _ := dev.Attribute(cu.MultiprocessorCount)
+	ctx, err := dev.RetainPrimaryCtx()
+	if err != nil {
+		return nil, fmt.Errorf("cuda: %s: retaining the primary context: %v", name, err)
+	}
+	if err := cu.SetCurrentContext(ctx); err != nil {
+		return nil, fmt.Errorf("cuda: %s: making the context current: %v", name, err)
+	}
+	d := &cuDevice{dev: dev, ctx: ctx, fns: map[string]cu.Function{}}
+	if d.stream, err = cu.MakeStream(cu.NonBlocking); err != nil {
+		_ = dev.ReleasePrimaryCtx()
+		return nil, fmt.Errorf("cuda: %s: creating a stream: %v", name, err)
+	}
+	for _, m := range kernels.Modules() {
+		mod, err := cu.LoadData(m.PTX)
+		if err != nil {
+			d.close()
+			return nil, fmt.Errorf("cuda: %s: loading PTX module %s (JIT from compute_80): %v", name, m.Name, err)
+		}
+		d.mods = append(d.mods, mod)
+	}
+	for _, k := range kernels.Names {
+		found := false
+		for _, mod := range d.mods {
+			if fn, err := mod.Function(k); err == nil {
+				d.fns[k], found = fn, true
+				break
+			}
+		}
+		if !found {
+			d.close()
+			return nil, fmt.Errorf("cuda: kernel %s not found in the embedded PTX", k)
+		}
+	}
+	return newBackend(d, "cuda", name, sms), nil
+}
+
+// MemInfo returns the free and total device memory in bytes.
+func (b *Backend) MemInfo() (free, total int64, err error) {
+	err = b.do(func() error {
+		var e error
+		free, total, e = cu.MemInfo()
+		return e
+	})
+	return
+}
+
+func (d *cuDevice) bind() (func(), error) {
+	runtime.LockOSThread()
+	if err := cu.SetCurrentContext(d.ctx); err != nil {
+		runtime.UnlockOSThread()
+		return nil, fmt.Errorf("cuda: set context: %v", err)
+	}
+	return runtime.UnlockOSThread, nil
+}
+
+func (d *cuDevice) alloc(n int64) (dptr, error) {
+	p, err := cu.MemAlloc(n)
+	return dptr(p), err
+}
+
+func (d *cuDevice) free(p dptr) error { return cu.MemFree(cu.DevicePtr(p)) }
+
+func (d *cuDevice) memsetD8(p dptr, v byte, n int64) error {
+	return cu.MemsetD8Async(cu.DevicePtr(p), v, n, d.stream)
+}
+
+func (d *cuDevice) memsetD32(p dptr, v uint32, n int64) error {
+	return cu.MemsetD32Async(cu.DevicePtr(p), uint(v), n, d.stream)
+}
+
+func (d *cuDevice) htod(dst dptr, src unsafe.Pointer, n int64) error {
+	if err := cu.MemcpyHtoDAsync(cu.DevicePtr(dst), src, n, d.stream); err != nil {
+		return fmt.Errorf("cuda: copy to device: %v", err)
+	}
+	return d.stream.Synchronize()
+}
+
+func (d *cuDevice) dtoh(dst unsafe.Pointer, src dptr, n int64) error {
+	if err := cu.MemcpyDtoHAsync(dst, cu.DevicePtr(src), n, d.stream); err != nil {
+		return fmt.Errorf("cuda: copy from device: %v", err)
+	}
+	return d.stream.Synchronize()
+}
+
+func (d *cuDevice) launch(name string, gx, gy, gz, block, smem int, args []uint64) error {
+	fn, ok := d.fns[name]
+	if !ok {
+		return fmt.Errorf("kernel %s not loaded", name)
+	}
+	params := make([]unsafe.Pointer, len(args))
+	for i := range args {
+		params[i] = unsafe.Pointer(&args[i])
+	}
+	return fn.Launch(gx, gy, gz, block, 1, 1, smem, d.stream, params)
+}
+
+func (d *cuDevice) sync() error { return d.stream.Synchronize() }
+
+func (d *cuDevice) close() error {
+	_ = d.stream.Synchronize()
+	for _, m := range d.mods {
+		_ = m.Unload()
+	}
+	d.mods = nil
+	_ = d.stream.Destroy()
+	return d.dev.ReleasePrimaryCtx()
+}

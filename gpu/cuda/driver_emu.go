@@ -1,0 +1,103 @@
+//go:build cudaemu && !cuda
+
+package cuda
+
+/*
+#cgo CXXFLAGS: -std=c++20 -O2 -Wno-unused-function
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+int netssm_emu_launch(const char* name, int gx, int gy, int gz, int block, int smem, const uint64_t* args, int nargs,
+                      char* err, int errn);
+*/
+import "C"
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+	"unsafe"
+
+	"github.com/netssm/netssm/gpu"
+)
+
+func init() {
+	gpu.Register("cudaemu", func() (gpu.Backend, error) { return OpenEmulator(), nil })
+}
+
+// OpenEmulator returns the CUDA backend running its kernels on the CPU
+// through the emulator (build tag cudaemu): slow, for tests only.
+func OpenEmulator() *Backend {
+	return newBackend(&emuDevice{}, "cudaemu", "CUDA kernels emulated on the CPU", 1)
+}
+
+// emuDevice keeps "device" memory in C heap blocks; kernels run
+// synchronously. The emulator has global state: one launch at a time.
+type emuDevice struct{}
+
+var emuMu sync.Mutex
+
+// hostPtr is the C heap address of an emulated device pointer (written this
+// way because the memory is C memory, not Go memory).
+func hostPtr(p dptr) unsafe.Pointer { return *(*unsafe.Pointer)(unsafe.Pointer(&p)) }
+
+func (d *emuDevice) bind() (func(), error) {
+	runtime.LockOSThread()
+	return runtime.UnlockOSThread, nil
+}
+
+func (d *emuDevice) alloc(n int64) (dptr, error) {
+	p := C.calloc(C.size_t(n), 1)
+	if p == nil {
+		return 0, errors.New("out of host memory")
+	}
+	return dptr(uintptr(p)), nil
+}
+
+func (d *emuDevice) free(p dptr) error {
+	C.free(hostPtr(p))
+	return nil
+}
+
+func (d *emuDevice) memsetD8(p dptr, v byte, n int64) error {
+	C.memset(hostPtr(p), C.int(v), C.size_t(n))
+	return nil
+}
+
+func (d *emuDevice) memsetD32(p dptr, v uint32, n int64) error {
+	s := unsafe.Slice((*uint32)(hostPtr(p)), n)
+	for i := range s {
+		s[i] = v
+	}
+	return nil
+}
+
+func (d *emuDevice) htod(dst dptr, src unsafe.Pointer, n int64) error {
+	C.memcpy(hostPtr(dst), src, C.size_t(n))
+	return nil
+}
+
+func (d *emuDevice) dtoh(dst unsafe.Pointer, src dptr, n int64) error {
+	C.memcpy(dst, hostPtr(src), C.size_t(n))
+	return nil
+}
+
+func (d *emuDevice) launch(name string, gx, gy, gz, block, smem int, args []uint64) error {
+	emuMu.Lock()
+	defer emuMu.Unlock()
+	cname := C.CString(name)
+	defer C.free(unsafe.Pointer(cname))
+	cargs := (*C.uint64_t)(C.malloc(C.size_t(8 * max(1, len(args)))))
+	defer C.free(unsafe.Pointer(cargs))
+	copy(unsafe.Slice((*uint64)(unsafe.Pointer(cargs)), len(args)), args)
+	var msg [256]C.char
+	if C.netssm_emu_launch(cname, C.int(gx), C.int(gy), C.int(gz), C.int(block), C.int(smem), cargs, C.int(len(args)),
+		&msg[0], C.int(len(msg))) != 0 {
+		return fmt.Errorf("emulator: %s", C.GoString(&msg[0]))
+	}
+	return nil
+}
+
+func (d *emuDevice) sync() error  { return nil }
+func (d *emuDevice) close() error { return nil }

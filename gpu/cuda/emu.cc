@@ -1,0 +1,233 @@
+//go:build cudaemu && !cuda
+
+// The CUDA kernels of gpu/cuda/kernels compiled for the host (see emu.h), a
+// fiber scheduler, and netssm_emu_launch, which emuDevice calls with the
+// same kernel names and 8-byte-per-argument lists as cuDevice passes to
+// cuLaunchKernel.
+
+#include "emu.h"
+#include "emu_stamp.h"  // changes with the kernel sources (see gen.sh)
+
+#include "kernels/elementwise.cu"
+#include "kernels/norm.cu"
+#include "kernels/conv.cu"
+#include "kernels/gemm.cu"
+#include "kernels/ssd.cu"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#if !defined(__x86_64__)
+#error "the CUDA emulator's fiber switch is written for amd64"
+#endif
+
+netssm_dim3 blockIdx, blockDim, gridDim;
+
+// ---- fibers: a minimal stack switch (callee-saved registers + rsp) ----
+extern "C" void netssm_emu_switch(void** save_sp, void* new_sp);
+__asm__(
+    ".text\n.globl netssm_emu_switch\n.type netssm_emu_switch,@function\n"
+    "netssm_emu_switch:\n"
+    "\tpushq %rbp\n\tpushq %rbx\n\tpushq %r12\n\tpushq %r13\n\tpushq %r14\n\tpushq %r15\n"
+    "\tmovq %rsp, (%rdi)\n\tmovq %rsi, %rsp\n"
+    "\tpopq %r15\n\tpopq %r14\n\tpopq %r13\n\tpopq %r12\n\tpopq %rbx\n\tpopq %rbp\n"
+    "\tret\n.size netssm_emu_switch,.-netssm_emu_switch\n");
+
+namespace {
+
+const size_t kStack = 128 << 10;
+
+struct Fiber {
+  void* sp = nullptr;
+  char* stack = nullptr;
+  bool done = false, waiting = false;
+};
+
+std::vector<Fiber> fibers;
+void* sched_sp;
+int cur, nthreads;
+std::vector<float> xchg;
+std::vector<float> dyn;
+void (*kernel_call)(const uint64_t*);
+const uint64_t* kernel_args;
+
+void fiber_main() {
+  kernel_call(kernel_args);
+  fibers[cur].done = true;
+  netssm_emu_switch(&fibers[cur].sp, sched_sp);
+  abort();  // a finished fiber is never resumed
+}
+
+void fiber_start(Fiber& f) {
+  if (!f.stack) f.stack = (char*)malloc(kStack);
+  // Stack top: 6 saved registers, then the "return address" fiber_main, then
+  // a slot where rsp points on entry to fiber_main (16-byte aligned + 8).
+  uintptr_t top = ((uintptr_t)(f.stack + kStack) & ~(uintptr_t)15) - 8;
+  void** sp = (void**)top;
+  *--sp = (void*)&fiber_main;
+  for (int i = 0; i < 6; i++) *--sp = nullptr;
+  f.sp = sp;
+  f.done = f.waiting = false;
+}
+
+// run_block runs every fiber until all have finished; a round runs each live
+// fiber until it waits at a barrier or finishes, then releases the barrier.
+void run_block() {
+  for (int t = 0; t < nthreads; t++) fiber_start(fibers[t]);
+  for (;;) {
+    int live = 0;
+    for (int t = 0; t < nthreads; t++) {
+      if (fibers[t].done) continue;
+      if (!fibers[t].waiting) {
+        cur = t;
+        netssm_emu_switch(&sched_sp, fibers[t].sp);
+      }
+      if (!fibers[t].done) live++;
+    }
+    if (live == 0) return;
+    for (int t = 0; t < nthreads; t++) fibers[t].waiting = false;
+  }
+}
+
+template <typename T>
+T unpack(uint64_t v) {
+  if constexpr (std::is_pointer_v<T>) {
+    return reinterpret_cast<T>(static_cast<uintptr_t>(v));
+  } else if constexpr (sizeof(T) == 8) {
+    return static_cast<T>(v);
+  } else if constexpr (std::is_same_v<T, float>) {
+    float f;
+    uint32_t u = (uint32_t)v;
+    memcpy(&f, &u, 4);
+    return f;
+  } else {
+    return static_cast<T>(static_cast<int32_t>(static_cast<uint32_t>(v)));
+  }
+}
+
+template <typename... A, size_t... I>
+void call_impl(void (*k)(A...), const uint64_t* a, std::index_sequence<I...>) {
+  k(unpack<A>(a[I])...);
+}
+
+struct Kernel {
+  const char* name;
+  int nargs;
+  void (*call)(const uint64_t*);
+};
+
+template <typename... A>
+constexpr int arity(void (*)(A...)) {
+  return sizeof...(A);
+}
+
+#define K(k) {#k, arity(k), [](const uint64_t* a) { call_impl(k, a, std::make_index_sequence<arity(k)>{}); }}
+
+const Kernel kernels[] = {
+    K(k_fill), K(k_scale), K(k_convert), K(k_sumsq), K(k_embed), K(k_embed_bwd), K(k_adamw), K(k_xent),
+    K(k_add_rmsnorm), K(k_add_rmsnorm_bwd), K(k_gated_rmsnorm), K(k_gated_rmsnorm_bwd),
+    K(k_conv1d), K(k_conv1d_bwd_dx), K(k_conv1d_bwd_dw), K(k_conv1d_step),
+    K(k_gemm_f32), K(k_gemm_bf16), K(k_gemv_tb),
+    K(k_ssd_fwd), K(k_ssd_chunk_state), K(k_ssd_chunk_pass), K(k_ssd_chunk_out), K(k_ssd_bwd), K(k_ssd_bwd_dstate),
+    K(k_ssd_bwd_pass), K(k_ssd_bwd_dt), K(k_ssd_bwd_heads), K(k_copy2d), K(k_ssd_step),
+};
+
+}  // namespace
+
+netssm_dim3 netssm_emu_thread_idx() { return netssm_dim3{(unsigned)cur, 0, 0}; }
+
+float* netssm_emu_dyn_smem() { return dyn.data(); }
+
+void __syncthreads() {
+  fibers[cur].waiting = true;
+  netssm_emu_switch(&fibers[cur].sp, sched_sp);
+}
+
+float netssm_emu_shfl_xor(float v, int o) {
+  int t = cur;
+  xchg[t] = v;
+  __syncthreads();
+  float r = xchg[(t & ~31) | ((t & 31) ^ o)];
+  __syncthreads();
+  return r;
+}
+
+// netssm_emu_mma_bf16 is mma.sync.m16n8k16.row.col.f32.bf16.bf16.f32 with
+// the PTX ISA's fragment layout: lane = 4*g + tig; A (16x16, row) regs hold
+// (g, 2tig..), (g+8, 2tig..), (g, 2tig+8..), (g+8, 2tig+8..); B (16x8, col)
+// (k=2tig.., n=g), (k=2tig+8.., n=g); C/D (g, 2tig..), (g+8, 2tig..).
+namespace {
+std::vector<uint32_t> mma_a, mma_b;
+std::vector<float> mma_c;
+float bf(uint32_t r, int hi) { return __uint_as_float(hi ? (r & 0xffff0000u) : (r << 16)); }
+}  // namespace
+
+void netssm_emu_mma_bf16(float* d, unsigned a0, unsigned a1, unsigned a2, unsigned a3, unsigned b0, unsigned b1) {
+  int t = cur, w = t & ~31;
+  uint32_t* A = &mma_a[t * 4];
+  A[0] = a0, A[1] = a1, A[2] = a2, A[3] = a3;
+  mma_b[t * 2] = b0, mma_b[t * 2 + 1] = b1;
+  __syncthreads();
+  float Am[16][16], Bm[16][8];
+  for (int lane = 0; lane < 32; lane++) {
+    int g = lane >> 2, tig = lane & 3;
+    const uint32_t* a = &mma_a[(w + lane) * 4];
+    const uint32_t* b = &mma_b[(w + lane) * 2];
+    for (int h = 0; h < 2; h++) {
+      Am[g][2 * tig + h] = bf(a[0], h);
+      Am[g + 8][2 * tig + h] = bf(a[1], h);
+      Am[g][2 * tig + 8 + h] = bf(a[2], h);
+      Am[g + 8][2 * tig + 8 + h] = bf(a[3], h);
+      Bm[2 * tig + h][g] = bf(b[0], h);
+      Bm[2 * tig + 8 + h][g] = bf(b[1], h);
+    }
+  }
+  __syncthreads();
+  int lane = t & 31, g = lane >> 2, tig = lane & 3;
+  for (int r = 0; r < 4; r++) {
+    int row = g + (r >= 2 ? 8 : 0), col = 2 * tig + (r & 1);
+    float s = d[r];
+    for (int k = 0; k < 16; k++) s += Am[row][k] * Bm[k][col];
+    d[r] = s;
+  }
+}
+
+extern "C" int netssm_emu_launch(const char* name, int gx, int gy, int gz, int block, int smem, const uint64_t* args,
+                                 int nargs, char* err, int errn) {
+  const Kernel* k = nullptr;
+  for (const Kernel& c : kernels)
+    if (strcmp(c.name, name) == 0) k = &c;
+  if (!k) {
+    snprintf(err, errn, "no kernel %s", name);
+    return 1;
+  }
+  if (k->nargs != nargs) {
+    snprintf(err, errn, "%s takes %d arguments, %d given", name, k->nargs, nargs);
+    return 1;
+  }
+  if (block <= 0 || block > 1024 || gx <= 0 || gy <= 0 || gz <= 0 || gy > 65535 || gz > 65535 || smem > (227 << 10)) {
+    snprintf(err, errn, "%s: bad launch shape grid %dx%dx%d block %d smem %d", name, gx, gy, gz, block, smem);
+    return 1;
+  }
+  nthreads = block;
+  if ((int)fibers.size() < block) fibers.resize(block);
+  xchg.assign(block, 0.f);
+  mma_a.assign(block * 4, 0);
+  mma_b.assign(block * 2, 0);
+  dyn.assign(smem / 4 + 1, NAN);  // uninitialised shared memory reads as NaN
+  blockDim = {(unsigned)block, 1, 1};
+  gridDim = {(unsigned)gx, (unsigned)gy, (unsigned)gz};
+  kernel_call = k->call;
+  kernel_args = args;
+  for (int z = 0; z < gz; z++)
+    for (int y = 0; y < gy; y++)
+      for (int x = 0; x < gx; x++) {
+        blockIdx = {(unsigned)x, (unsigned)y, (unsigned)z};
+        run_block();
+      }
+  return 0;
+}

@@ -1,0 +1,66 @@
+// Host emulation of the CUDA device code used by gpu/cuda/kernels, for the
+// cudaemu build (emu.cc): every CUDA thread of a block is a fiber on one OS
+// thread; __syncthreads and warp shuffles are barriers over the block's live
+// fibers; blocks run one after another. Only what the netssm kernels use is
+// provided. It checks the kernels' indexing and the Go side's argument
+// marshalling on machines without a GPU; it says nothing about speed, and
+// its mma.sync follows the documented fragment layout.
+#pragma once
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#define NETSSM_EMU 1
+#define __global__
+#define __device__
+#define __forceinline__ inline
+#define __shared__ static
+#define __launch_bounds__(...)
+#define __align__(n) __attribute__((aligned(n)))
+
+struct netssm_dim3 {
+  unsigned x, y, z;
+};
+netssm_dim3 netssm_emu_thread_idx();
+extern netssm_dim3 blockIdx, blockDim, gridDim;
+#define threadIdx (netssm_emu_thread_idx())
+
+float* netssm_emu_dyn_smem();
+#define DYN_SMEM(name) float* name = netssm_emu_dyn_smem()
+
+void __syncthreads();
+float netssm_emu_shfl_xor(float v, int o);
+inline float __shfl_xor_sync(unsigned, float v, int o) { return netssm_emu_shfl_xor(v, o); }
+void netssm_emu_mma_bf16(float* d, unsigned a0, unsigned a1, unsigned a2, unsigned a3, unsigned b0, unsigned b1);
+
+inline float __uint_as_float(unsigned u) {
+  float f;
+  memcpy(&f, &u, 4);
+  return f;
+}
+inline unsigned __float_as_uint(float f) {
+  unsigned u;
+  memcpy(&u, &f, 4);
+  return u;
+}
+inline float __expf(float x) { return expf(x); }
+inline float rsqrtf(float x) { return 1.0f / sqrtf(x); }
+template <class T>
+inline T min(T a, T b) {
+  return a < b ? a : b;
+}
+template <class T>
+inline T max(T a, T b) {
+  return a > b ? a : b;
+}
+// One OS thread runs all fibers: plain adds are atomic here.
+inline float atomicAdd(float* p, float v) {
+  float o = *p;
+  *p = o + v;
+  return o;
+}
+inline double atomicAdd(double* p, double v) {
+  double o = *p;
+  *p = o + v;
+  return o;
+}

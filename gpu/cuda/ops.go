@@ -1,0 +1,378 @@
+//go:build cuda || cudaemu
+
+package cuda
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"unsafe"
+
+	"github.com/netssm/netssm/gpu"
+)
+
+const (
+	normThreads = 256
+	normMaxK    = 16 // MAXK in norm.cu
+	convMaxW    = 8  // CONV_MAXW in conv.cu
+	ssdMaxS     = 8  // MAXS in ssd.cu
+	gemvMaxM    = 8  // GEMV_MAXM in gemm.cu
+)
+
+func begin(ctx context.Context, validate error, owned error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if validate != nil {
+		return validate
+	}
+	return owned
+}
+
+func notImpl(op, why string) error {
+	return fmt.Errorf("%w: cuda: %s: %s", gpu.ErrNotImplemented, op, why)
+}
+
+func (b *Backend) floatBuf(op string, g gpu.Buffer) (*buffer, error) {
+	buf, err := b.own(g)
+	if err != nil {
+		return nil, err
+	}
+	if !buf.dt.IsFloat() {
+		return nil, fmt.Errorf("cuda: %s: %v buffer", op, buf.dt)
+	}
+	return buf, nil
+}
+
+// Fill implements gpu.Ops.
+func (b *Backend) Fill(ctx context.Context, g gpu.Buffer, v float32) error {
+	buf, err := b.floatBuf("fill", g)
+	if err != nil || buf.n == 0 {
+		return err
+	}
+	return b.do(func() error {
+		return b.launch("k_fill", b.gridFor(int64(buf.n), 256), 1, 1, 256, 0, ptrArg(buf.ptr), i64Arg(buf.n), intArg(int(buf.dt)), f32Arg(v))
+	})
+}
+
+// Scale implements gpu.Ops.
+func (b *Backend) Scale(ctx context.Context, g gpu.Buffer, s float32) error {
+	buf, err := b.floatBuf("scale", g)
+	if err != nil || buf.n == 0 {
+		return err
+	}
+	return b.do(func() error {
+		return b.launch("k_scale", b.gridFor(int64(buf.n), 256), 1, 1, 256, 0, ptrArg(buf.ptr), i64Arg(buf.n), intArg(int(buf.dt)), f32Arg(s))
+	})
+}
+
+// Convert implements gpu.Ops.
+func (b *Backend) Convert(ctx context.Context, dst, src gpu.Buffer) error {
+	d, err := b.floatBuf("convert", dst)
+	if err != nil {
+		return err
+	}
+	s, err := b.floatBuf("convert", src)
+	if err != nil {
+		return err
+	}
+	if d.n != s.n {
+		return fmt.Errorf("cuda: convert: %v[%d] to %v[%d]", s.dt, s.n, d.dt, d.n)
+	}
+	if d.n == 0 {
+		return nil
+	}
+	return b.do(func() error {
+		return b.launch("k_convert", b.gridFor(int64(d.n), 256), 1, 1, 256, 0,
+			ptrArg(d.ptr), intArg(int(d.dt)), ptrArg(s.ptr), intArg(int(s.dt)), i64Arg(d.n))
+	})
+}
+
+// SumSquares implements gpu.Ops.
+func (b *Backend) SumSquares(ctx context.Context, bufs []gpu.Buffer) (float64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	var res float64
+	err := b.do(func() error {
+		acc, err := b.scratch(8)
+		if err != nil {
+			return err
+		}
+		if err := b.dev.memsetD8(acc, 0, 8); err != nil {
+			return fmt.Errorf("cuda: sum_squares: %v", err)
+		}
+		for _, g := range bufs {
+			buf, err := b.floatBuf("sum_squares", g)
+			if err != nil {
+				return err
+			}
+			if buf.n == 0 {
+				continue
+			}
+			if err := b.launch("k_sumsq", b.gridFor(int64(buf.n), 256), 1, 1, 256, 0, ptrArg(buf.ptr), i64Arg(buf.n), intArg(int(buf.dt)), ptrArg(acc)); err != nil {
+				return err
+			}
+		}
+		if err := b.dev.dtoh(unsafe.Pointer(&res), acc, 8); err != nil {
+			return fmt.Errorf("cuda: sum_squares: %v", err)
+		}
+		return nil
+	})
+	return res, err
+}
+
+// Embedding implements gpu.Ops.
+func (b *Backend) Embedding(ctx context.Context, a *gpu.EmbeddingArgs) error {
+	if err := begin(ctx, a.Validate(false), b.owned(a.IDs, a.Table, a.Out.Buf)); err != nil {
+		return err
+	}
+	return b.do(func() error {
+		tp, tdt := b.vec(a.Table)
+		op, os, odt := b.mat(a.Out)
+		return b.launch("k_embed", a.Rows, 1, 1, 128, 0, b.ptr(a.IDs), tp, tdt, op, os, odt,
+			intArg(a.Rows), intArg(a.Dim), intArg(a.Vocab(a.Table)))
+	})
+}
+
+// EmbeddingBackward implements gpu.Ops.
+func (b *Backend) EmbeddingBackward(ctx context.Context, a *gpu.EmbeddingArgs) error {
+	if err := begin(ctx, a.Validate(true), b.owned(a.IDs, a.DTable, a.DOut.Buf)); err != nil {
+		return err
+	}
+	return b.do(func() error {
+		dp, ds, ddt := b.mat(a.DOut)
+		return b.launch("k_embed_bwd", a.Rows, 1, 1, 128, 0, b.ptr(a.IDs), dp, ds, ddt, b.ptr(a.DTable),
+			intArg(a.Rows), intArg(a.Dim), intArg(a.Vocab(a.DTable)))
+	})
+}
+
+func optMat(b *Backend, m *gpu.Mat) (uint64, uint64, uint64) {
+	if m == nil {
+		return 0, 0, intArg(int(gpu.F32))
+	}
+	return b.mat(*m)
+}
+
+func optBuf(m *gpu.Mat) gpu.Buffer {
+	if m == nil {
+		return nil
+	}
+	return m.Buf
+}
+
+// rowsPerBlock spreads rows over about 4 blocks per SM for the backward
+// kernels that accumulate weight gradients per block.
+func (b *Backend) rowsPerBlock(rows int) int {
+	return max(1, (rows+b.sms*4-1)/(b.sms*4))
+}
+
+// AddRMSNorm implements gpu.Ops.
+func (b *Backend) AddRMSNorm(ctx context.Context, a *gpu.AddRMSNormArgs) error {
+	if err := begin(ctx, a.Validate(false), b.owned(a.X.Buf, optBuf(a.Residual), a.Weight, a.Out.Buf, a.ResidualOut.Buf, a.Rstd)); err != nil {
+		return err
+	}
+	return b.do(func() error {
+		xp, xs, xdt := b.mat(a.X)
+		rp, rs, rdt := optMat(b, a.Residual)
+		wp, wdt := b.vec(a.Weight)
+		op, os, odt := b.mat(a.Out)
+		rop, ros, _ := b.mat(a.ResidualOut)
+		return b.launch("k_add_rmsnorm", a.Rows, 1, 1, normThreads, 0, xp, xs, xdt, rp, rs, rdt, wp, wdt, op, os, odt,
+			rop, ros, b.ptr(a.Rstd), intArg(a.Rows), intArg(a.Dim), f32Arg(a.Eps))
+	})
+}
+
+// AddRMSNormBackward implements gpu.Ops.
+func (b *Backend) AddRMSNormBackward(ctx context.Context, a *gpu.AddRMSNormArgs) error {
+	if err := begin(ctx, a.Validate(true), b.owned(a.DOut.Buf, optBuf(a.DResidualOut), a.DX.Buf, a.DWeight, a.Weight, a.ResidualOut.Buf, a.Rstd)); err != nil {
+		return err
+	}
+	if a.Dim > normThreads*normMaxK {
+		return notImpl("add_rmsnorm backward", fmt.Sprintf("Dim %d > %d", a.Dim, normThreads*normMaxK))
+	}
+	rpb := b.rowsPerBlock(a.Rows)
+	return b.do(func() error {
+		dp, ds, ddt := b.mat(a.DOut)
+		rp, rs, rdt := optMat(b, a.DResidualOut)
+		rop, ros, _ := b.mat(a.ResidualOut)
+		wp, wdt := b.vec(a.Weight)
+		xp, xs, xdt := b.mat(a.DX)
+		return b.launch("k_add_rmsnorm_bwd", (a.Rows+rpb-1)/rpb, 1, 1, normThreads, 0, dp, ds, ddt, rp, rs, rdt, rop, ros,
+			b.ptr(a.Rstd), wp, wdt, xp, xs, xdt, b.ptr(a.DWeight), intArg(a.Rows), intArg(a.Dim), intArg(rpb))
+	})
+}
+
+// GatedRMSNorm implements gpu.Ops.
+func (b *Backend) GatedRMSNorm(ctx context.Context, a *gpu.GatedRMSNormArgs) error {
+	if err := begin(ctx, a.Validate(false), b.owned(a.X.Buf, a.Z.Buf, a.Weight, a.Out.Buf, a.Rstd)); err != nil {
+		return err
+	}
+	return b.do(func() error {
+		xp, xs, xdt := b.mat(a.X)
+		zp, zs, zdt := b.mat(a.Z)
+		wp, wdt := b.vec(a.Weight)
+		op, os, odt := b.mat(a.Out)
+		return b.launch("k_gated_rmsnorm", a.Rows, 1, 1, normThreads, 0, xp, xs, xdt, zp, zs, zdt, wp, wdt, op, os, odt,
+			b.ptr(a.Rstd), intArg(a.Rows), intArg(a.Dim), intArg(a.GroupSize), f32Arg(a.Eps))
+	})
+}
+
+// GatedRMSNormBackward implements gpu.Ops.
+func (b *Backend) GatedRMSNormBackward(ctx context.Context, a *gpu.GatedRMSNormArgs) error {
+	if err := begin(ctx, a.Validate(true), b.owned(a.X.Buf, a.Z.Buf, a.Weight, a.Rstd, a.DOut.Buf, a.DX.Buf, a.DZ.Buf, a.DWeight)); err != nil {
+		return err
+	}
+	if a.Dim > normThreads*normMaxK {
+		return notImpl("gated_rmsnorm backward", fmt.Sprintf("Dim %d > %d", a.Dim, normThreads*normMaxK))
+	}
+	rpb := b.rowsPerBlock(a.Rows)
+	return b.do(func() error {
+		xp, xs, xdt := b.mat(a.X)
+		zp, zs, zdt := b.mat(a.Z)
+		wp, wdt := b.vec(a.Weight)
+		dop, dos, dodt := b.mat(a.DOut)
+		dxp, dxs, dxdt := b.mat(a.DX)
+		dzp, dzs, dzdt := b.mat(a.DZ)
+		return b.launch("k_gated_rmsnorm_bwd", (a.Rows+rpb-1)/rpb, 1, 1, normThreads, 0, xp, xs, xdt, zp, zs, zdt, wp, wdt,
+			b.ptr(a.Rstd), dop, dos, dodt, dxp, dxs, dxdt, dzp, dzs, dzdt, b.ptr(a.DWeight),
+			intArg(a.Rows), intArg(a.Dim), intArg(a.GroupSize), intArg(rpb))
+	})
+}
+
+// Gemm implements gpu.Ops: bf16 inputs on tensor cores, f32 on the SIMT
+// kernel.
+func (b *Backend) Gemm(ctx context.Context, a *gpu.GemmArgs) error {
+	if err := begin(ctx, a.Validate(), b.owned(a.A.Buf, a.B.Buf, a.C.Buf)); err != nil {
+		return err
+	}
+	return b.do(func() error {
+		ap, as, adt := b.mat(a.A)
+		bp, bs, _ := b.mat(a.B)
+		cp, cs, cdt := b.mat(a.C)
+		ta, tb := intArg(0), intArg(0)
+		if a.TransA {
+			ta = intArg(1)
+		}
+		if a.TransB {
+			tb = intArg(1)
+		}
+		if a.M <= gemvMaxM && !a.TransA && a.TransB {
+			// decode: a few rows times a weight matrix stored [N, K]
+			_, _, bdt := b.mat(a.B)
+			return b.launch("k_gemv_tb", (a.N+7)/8, 1, 1, 256, 0, intArg(a.M), intArg(a.N), intArg(a.K),
+				f32Arg(a.Alpha), f32Arg(a.Beta), ap, as, adt, bp, bs, bdt, cp, cs, cdt)
+		}
+		args := []uint64{ta, tb, intArg(a.M), intArg(a.N), intArg(a.K), f32Arg(a.Alpha), f32Arg(a.Beta), ap, as, bp, bs, cp, cs, cdt}
+		gx, gy := (a.N+63)/64, (a.M+63)/64
+		if gy > 65535 {
+			return notImpl("gemm", fmt.Sprintf("M %d > %d", a.M, 65535*64))
+		}
+		if adt == intArg(int(gpu.BF16)) {
+			return b.launch("k_gemm_bf16", gx, gy, 1, 128, 0, args...)
+		}
+		return b.launch("k_gemm_f32", gx, gy, 1, 256, 0, args...)
+	})
+}
+
+// Conv1d implements gpu.Ops.
+func (b *Backend) Conv1d(ctx context.Context, a *gpu.Conv1dArgs) error {
+	if err := begin(ctx, a.Validate(false), b.owned(a.X.Buf, a.Weight, a.Bias, a.Out.Buf)); err != nil {
+		return err
+	}
+	return b.do(func() error {
+		xp, xs, xdt := b.mat(a.X)
+		wp, wdt := b.vec(a.Weight)
+		bp, bdt := b.vec(a.Bias)
+		op, os, odt := b.mat(a.Out)
+		n := int64(a.Batch) * int64(a.Seq) * int64(a.Channels)
+		return b.launch("k_conv1d", b.gridFor(n, 256), 1, 1, 256, 0, xp, xs, xdt, wp, wdt, bp, bdt, op, os, odt,
+			intArg(a.Batch), intArg(a.Seq), intArg(a.Channels), intArg(a.Width), boolArg(a.SiLU))
+	})
+}
+
+func boolArg(v bool) uint64 {
+	if v {
+		return 1
+	}
+	return 0
+}
+
+// Conv1dBackward implements gpu.Ops.
+func (b *Backend) Conv1dBackward(ctx context.Context, a *gpu.Conv1dArgs) error {
+	if err := begin(ctx, a.Validate(true), b.owned(a.X.Buf, a.Weight, a.Bias, a.DOut.Buf, a.DX.Buf, a.DWeight, a.DBias)); err != nil {
+		return err
+	}
+	if a.Width > convMaxW {
+		return notImpl("conv1d backward", fmt.Sprintf("Width %d > %d", a.Width, convMaxW))
+	}
+	return b.do(func() error {
+		xp, xs, xdt := b.mat(a.X)
+		wp, wdt := b.vec(a.Weight)
+		bp, bdt := b.vec(a.Bias)
+		dp, ds, ddt := b.mat(a.DOut)
+		dxp, dxs, dxdt := b.mat(a.DX)
+		rows := a.Batch * a.Seq
+		n := int64(rows) * int64(a.Channels)
+		if err := b.launch("k_conv1d_bwd_dx", b.gridFor(n, 256), 1, 1, 256, 0, xp, xs, xdt, wp, wdt, bp, bdt, dp, ds, ddt,
+			dxp, dxs, dxdt, intArg(a.Batch), intArg(a.Seq), intArg(a.Channels), intArg(a.Width), boolArg(a.SiLU)); err != nil {
+			return err
+		}
+		var db uint64
+		if a.Bias != nil {
+			db = b.ptr(a.DBias)
+		}
+		cblocks := (a.Channels + 127) / 128
+		spans := max(1, min((rows+63)/64, b.sms*8/cblocks))
+		span := (rows + spans - 1) / spans
+		return b.launch("k_conv1d_bwd_dw", cblocks, (rows+span-1)/span, 1, 128, 0, xp, xs, xdt, wp, wdt, bp, bdt, dp, ds, ddt,
+			b.ptr(a.DWeight), db, intArg(a.Batch), intArg(a.Seq), intArg(a.Channels), intArg(a.Width), boolArg(a.SiLU), intArg(span))
+	})
+}
+
+// Conv1dStep implements gpu.Ops.
+func (b *Backend) Conv1dStep(ctx context.Context, a *gpu.Conv1dStepArgs) error {
+	if err := begin(ctx, a.Validate(), b.owned(a.X.Buf, a.State, a.Weight, a.Bias, a.Out.Buf)); err != nil {
+		return err
+	}
+	return b.do(func() error {
+		xp, xs, xdt := b.mat(a.X)
+		wp, wdt := b.vec(a.Weight)
+		bp, bdt := b.vec(a.Bias)
+		op, os, odt := b.mat(a.Out)
+		n := a.Batch * a.Channels
+		return b.launch("k_conv1d_step", (n+255)/256, 1, 1, 256, 0, xp, xs, xdt, b.ptr(a.State), wp, wdt, bp, bdt, op, os, odt,
+			intArg(a.Batch), intArg(a.Channels), intArg(a.Width), boolArg(a.SiLU))
+	})
+}
+
+// CrossEntropy implements gpu.Ops.
+func (b *Backend) CrossEntropy(ctx context.Context, a *gpu.CrossEntropyArgs) error {
+	if err := begin(ctx, a.Validate(), b.owned(a.Logits.Buf, a.Labels, a.Losses, a.DLogits.Buf)); err != nil {
+		return err
+	}
+	return b.do(func() error {
+		lp, ls, ldt := b.mat(a.Logits)
+		var dp, ds, ddt uint64
+		if a.DLogits.Buf != nil {
+			dp, ds, ddt = b.mat(a.DLogits)
+		}
+		return b.launch("k_xent", a.Rows, 1, 1, 256, 0, lp, ls, ldt, b.ptr(a.Labels), b.ptr(a.Losses), dp, ds, ddt,
+			intArg(a.Rows), intArg(a.Vocab), f32Arg(a.GradScale))
+	})
+}
+
+// AdamW implements gpu.Ops.
+func (b *Backend) AdamW(ctx context.Context, a *gpu.AdamWArgs) error {
+	if err := begin(ctx, a.Validate(), b.owned(a.Param, a.Grad, a.M, a.V, a.Copy)); err != nil {
+		return err
+	}
+	bc1 := float32(1 - math.Pow(float64(a.Beta1), float64(a.Step)))
+	bc2 := float32(1 - math.Pow(float64(a.Beta2), float64(a.Step)))
+	return b.do(func() error {
+		cp, cdt := b.vec(a.Copy)
+		return b.launch("k_adamw", b.gridFor(int64(a.N), 256), 1, 1, 256, 0, b.ptr(a.Param), b.ptr(a.Grad), b.ptr(a.M), b.ptr(a.V),
+			cp, cdt, i64Arg(a.N), f32Arg(a.LR), f32Arg(a.Beta1), f32Arg(a.Beta2), f32Arg(a.Eps), f32Arg(a.WeightDecay),
+			f32Arg(a.GradScale), f32Arg(bc1), f32Arg(bc2))
+	})
+}

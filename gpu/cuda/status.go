@@ -1,0 +1,78 @@
+//go:build cuda
+
+package cuda
+
+/*
+#cgo LDFLAGS: -ldl -L${SRCDIR}/nolib
+int netssm_cuda_status(char* buf, int n);
+int netssm_capture_begin(void* stream);
+int netssm_capture_end(void* stream, void** exec);
+int netssm_graph_launch(void* exec, void* stream);
+int netssm_graph_destroy(void* exec);
+*/
+import "C"
+
+import (
+	"fmt"
+	"unsafe"
+
+	"github.com/netssm/netssm/gpu"
+	"gorgonia.org/cu"
+)
+
+// result names a CUresult (the codes a user is likely to meet here).
+func result(r int) string {
+	names := map[int]string{
+		1: "CUDA_ERROR_INVALID_VALUE", 2: "CUDA_ERROR_OUT_OF_MEMORY", 3: "CUDA_ERROR_NOT_INITIALIZED",
+		34: "CUDA_ERROR_STUB_LIBRARY", 35: "CUDA_ERROR_INSUFFICIENT_DRIVER (driver older than the CUDA API used)",
+		46: "CUDA_ERROR_DEVICES_UNAVAILABLE", 100: "CUDA_ERROR_NO_DEVICE (no CUDA-capable device)",
+		101: "CUDA_ERROR_INVALID_DEVICE", 218: "CUDA_ERROR_INVALID_PTX", 222: "CUDA_ERROR_UNSUPPORTED_PTX_VERSION",
+		500: "CUDA_ERROR_NOT_FOUND", 700: "CUDA_ERROR_ILLEGAL_ADDRESS", 701: "CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES",
+		719: "CUDA_ERROR_LAUNCH_FAILED", 999: "CUDA_ERROR_UNKNOWN",
+	}
+	if n, ok := names[r]; ok {
+		return fmt.Sprintf("%s (%d)", n, r)
+	}
+	return fmt.Sprintf("CUresult %d", r)
+}
+
+// driverStatus reports whether the driver loaded and cuInit succeeded.
+func driverStatus() error {
+	var buf [512]C.char
+	r := int(C.netssm_cuda_status(&buf[0], C.int(len(buf))))
+	msg := C.GoString(&buf[0])
+	switch {
+	case r == -1:
+		return fmt.Errorf("%w: cuda: cannot load the NVIDIA driver library (%s); is the NVIDIA driver installed?", gpu.ErrNoDevice, msg)
+	case r != 0:
+		return fmt.Errorf("%w: cuda: cuInit failed: %v", gpu.ErrNoDevice, result(int(r)))
+	}
+	return nil
+}
+
+// rawStream is the CUstream inside a cu.Stream (a struct of one C pointer).
+func rawStream(s *cu.Stream) unsafe.Pointer { return *(*unsafe.Pointer)(unsafe.Pointer(s)) }
+
+func captureBegin(s *cu.Stream) error {
+	if r := C.netssm_capture_begin(rawStream(s)); r != 0 {
+		return fmt.Errorf("cuda: begin stream capture: %v", result(int(r)))
+	}
+	return nil
+}
+
+func captureEnd(s *cu.Stream) (unsafe.Pointer, error) {
+	var exec unsafe.Pointer
+	if r := C.netssm_capture_end(rawStream(s), &exec); r != 0 {
+		return nil, fmt.Errorf("cuda: end stream capture: %v", result(int(r)))
+	}
+	return exec, nil
+}
+
+func graphLaunch(exec unsafe.Pointer, s *cu.Stream) error {
+	if r := C.netssm_graph_launch(exec, rawStream(s)); r != 0 {
+		return fmt.Errorf("cuda: graph launch: %v", result(int(r)))
+	}
+	return nil
+}
+
+func graphDestroy(exec unsafe.Pointer) { C.netssm_graph_destroy(exec) }

@@ -1,0 +1,254 @@
+package gputest
+
+import (
+	"fmt"
+	"math"
+	"testing"
+
+	"github.com/netssm/netssm/gpu"
+)
+
+// RunAll runs the whole conformance suite against dut.
+func RunAll(t *testing.T, dut gpu.Backend) {
+	t.Run("Basics", func(t *testing.T) { TestBasics(t, dut) })
+	t.Run("Embedding", func(t *testing.T) { TestEmbedding(t, dut) })
+	t.Run("AddRMSNorm", func(t *testing.T) { TestAddRMSNorm(t, dut) })
+	t.Run("Gemm", func(t *testing.T) { TestGemm(t, dut) })
+	t.Run("Conv1d", func(t *testing.T) { TestConv1d(t, dut) })
+	t.Run("SSD", func(t *testing.T) { TestSSD(t, dut) })
+	t.Run("SSDStep", func(t *testing.T) { TestSSDStep(t, dut) })
+	t.Run("GatedRMSNorm", func(t *testing.T) { TestGatedRMSNorm(t, dut) })
+	t.Run("CrossEntropy", func(t *testing.T) { TestCrossEntropy(t, dut) })
+	t.Run("AdamW", func(t *testing.T) { TestAdamW(t, dut) })
+	t.Run("BadArgs", func(t *testing.T) { TestBadArgs(t, dut) })
+	t.Run("TinyModel", func(t *testing.T) { TestTinyModel(t, dut) })
+	t.Run("Generate", func(t *testing.T) { TestGenerate(t, dut) })
+}
+
+var bothFloats = []gpu.DType{gpu.F32, gpu.BF16}
+
+// TestBasics covers Fill, Scale, Convert, SumSquares and ClipGradNorm.
+func TestBasics(t *testing.T, dut gpu.Backend) {
+	for _, dt := range bothFloats {
+		t.Run(dt.String(), func(t *testing.T) {
+			p := newPair(t, dut, 1)
+			a := p.floats(dt, 1000, normal(1))
+			f := p.floats(dt, 77, nil)
+			c := p.floats(gpu.F32, 1000, nil)
+			c2 := p.floats(gpu.BF16, 1000, nil)
+			p.run("fill", func(s int, be gpu.Backend) error { return be.Fill(p.ctx, f.b[s], 0.3) })
+			p.run("scale", func(s int, be gpu.Backend) error { return be.Scale(p.ctx, a.b[s], -1.7) })
+			p.run("convert", func(s int, be gpu.Backend) error {
+				if err := be.Convert(p.ctx, c.b[s], a.b[s]); err != nil {
+					return err
+				}
+				return be.Convert(p.ctx, c2.b[s], a.b[s])
+			})
+			p.check("fill", f, tolFor(dt))
+			p.check("scale", a, tolFor(dt))
+			p.check("convert f32", c, tolFor(dt))
+			p.check("convert bf16", c2, TolBF16)
+			var ss [2]float64
+			p.run("sum_squares", func(s int, be gpu.Backend) (err error) {
+				ss[s], err = be.SumSquares(p.ctx, []gpu.Buffer{a.b[s], f.b[s]})
+				return err
+			})
+			if math.Abs(ss[1]-ss[0]) > 1e-4*ss[0] {
+				t.Errorf("sum_squares: got %v, want %v", ss[1], ss[0])
+			}
+			g := p.floats(gpu.F32, 300, normal(2))
+			var norm [2]float64
+			p.run("clip", func(s int, be gpu.Backend) (err error) {
+				norm[s], err = gpu.ClipGradNorm(p.ctx, be, []gpu.Buffer{g.b[s]}, 1.0)
+				return err
+			})
+			if math.Abs(norm[1]-norm[0]) > 1e-4*norm[0] {
+				t.Errorf("clip: norm %v, want %v", norm[1], norm[0])
+			}
+			p.check("clipped grads", g, TolF32)
+			after, err := dut.SumSquares(p.ctx, []gpu.Buffer{g.b[1]})
+			if err != nil || math.Abs(math.Sqrt(after)-1) > 1e-4 {
+				t.Errorf("clip: norm after clipping %v (err %v), want 1", math.Sqrt(after), err)
+			}
+		})
+	}
+}
+
+// TestEmbedding covers the gather and its gradient with repeated ids.
+func TestEmbedding(t *testing.T, dut gpu.Backend) {
+	for _, dt := range bothFloats {
+		t.Run(dt.String(), func(t *testing.T) {
+			p := newPair(t, dut, 2)
+			const rows, dim, vocab = 53, 96, 40
+			ids := make([]int32, rows)
+			for i := range ids {
+				ids[i] = int32(p.rng.Intn(vocab))
+			}
+			ids[5], ids[9] = 3, 3
+			idb := p.ints(ids)
+			table := p.floats(dt, vocab*dim, normal(0.02))
+			out := p.floats(dt, rows*dim, nil)
+			dout := p.floats(dt, rows*dim, normal(1))
+			dtab := p.floats(gpu.F32, vocab*dim, normal(0.1))
+			mk := func(s int) *gpu.EmbeddingArgs {
+				return &gpu.EmbeddingArgs{Rows: rows, Dim: dim, IDs: idb.b[s], Table: table.b[s],
+					Out: out.m(s, dim), DOut: dout.m(s, dim), DTable: dtab.b[s]}
+			}
+			p.run("embedding", func(s int, be gpu.Backend) error { return be.Embedding(p.ctx, mk(s)) })
+			p.run("embedding backward", func(s int, be gpu.Backend) error { return be.EmbeddingBackward(p.ctx, mk(s)) })
+			p.check("out", out, tolFor(dt))
+			p.check("dtable", dtab, tolFor(dt))
+		})
+	}
+}
+
+// TestAddRMSNorm covers the fused add+norm with and without residual input,
+// with the residual gradient, in both dtypes.
+func TestAddRMSNorm(t *testing.T, dut gpu.Backend) {
+	for _, dt := range bothFloats {
+		for _, withRes := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%v/residual=%v", dt, withRes), func(t *testing.T) {
+				p := newPair(t, dut, 3)
+				const rows, dim = 19, 200
+				x := p.floats(dt, rows*dim, normal(1))
+				res := p.floats(gpu.F32, rows*dim, normal(1))
+				w := p.floats(gpu.F32, dim, uniform(0.5, 1.5))
+				out := p.floats(dt, rows*dim, nil)
+				ro := p.floats(gpu.F32, rows*dim, nil)
+				rstd := p.floats(gpu.F32, rows, nil)
+				dout := p.floats(dt, rows*dim, normal(1))
+				dro := p.floats(gpu.F32, rows*dim, normal(1))
+				dx := p.floats(dt, rows*dim, nil)
+				dw := p.floats(gpu.F32, dim, normal(0.1))
+				mk := func(s int) *gpu.AddRMSNormArgs {
+					a := &gpu.AddRMSNormArgs{Rows: rows, Dim: dim, Eps: 1e-5, X: x.m(s, dim), Weight: w.b[s],
+						Out: out.m(s, dim), ResidualOut: ro.m(s, dim), Rstd: rstd.b[s],
+						DOut: dout.m(s, dim), DX: dx.m(s, dim), DWeight: dw.b[s]}
+					if withRes {
+						r, d := res.m(s, dim), dro.m(s, dim)
+						a.Residual, a.DResidualOut = &r, &d
+					}
+					return a
+				}
+				p.run("add_rmsnorm", func(s int, be gpu.Backend) error { return be.AddRMSNorm(p.ctx, mk(s)) })
+				p.check("out", out, tolFor(dt))
+				p.check("residual_out", ro, TolF32)
+				p.check("rstd", rstd, TolF32)
+				p.run("add_rmsnorm backward", func(s int, be gpu.Backend) error { return be.AddRMSNormBackward(p.ctx, mk(s)) })
+				p.check("dx", dx, tolFor(dt))
+				p.check("dweight", dw, tolFor(dt))
+			})
+		}
+	}
+}
+
+// TestGemm covers the four transpose cases, both input dtypes, both output
+// dtypes, Beta 0 and 1, ragged and tile-aligned shapes, and strided views.
+func TestGemm(t *testing.T, dut gpu.Backend) {
+	shapes := [][3]int{{37, 45, 70}, {64, 128, 64}, {1, 272, 96}, {130, 33, 17}, {3, 200, 150}, {8, 64, 33}}
+	for _, in := range bothFloats {
+		for _, cdt := range bothFloats {
+			for _, tr := range [][2]bool{{false, false}, {false, true}, {true, false}, {true, true}} {
+				for si, sh := range shapes {
+					name := fmt.Sprintf("%v->%v/ta=%v,tb=%v/%dx%dx%d", in, cdt, tr[0], tr[1], sh[0], sh[1], sh[2])
+					t.Run(name, func(t *testing.T) {
+						p := newPair(t, dut, int64(10+si))
+						M, N, K := sh[0], sh[1], sh[2]
+						ar, ac := M, K
+						if tr[0] {
+							ar, ac = K, M
+						}
+						br, bc := K, N
+						if tr[1] {
+							br, bc = N, K
+						}
+						// A is a column slice of a wider matrix (stride ac+3, offset 2).
+						a := p.floats(in, ar*(ac+3), normal(1))
+						b := p.floats(in, br*bc, normal(1))
+						beta := float32(0)
+						if si%2 == 1 {
+							beta = 1
+						}
+						c := p.floats(cdt, M*N, normal(1))
+						if beta == 0 {
+							for s := range c.b { // NaN must not leak through Beta 0
+								if err := p.be[s].Fill(p.ctx, c.b[s], float32(math.NaN())); err != nil {
+									t.Fatal(err)
+								}
+							}
+						}
+						p.run("gemm", func(s int, be gpu.Backend) error {
+							return be.Gemm(p.ctx, &gpu.GemmArgs{TransA: tr[0], TransB: tr[1], M: M, N: N, K: K,
+								Alpha: 0.5, Beta: beta, A: a.view(s, ac+3, 2), B: b.m(s, bc), C: c.m(s, N)})
+						})
+						p.check("C", c, tolFor(in, cdt))
+					})
+				}
+			}
+		}
+	}
+}
+
+// TestConv1d covers the causal depthwise conv forward, backward and decode
+// step, with X as a column slice of a wider matrix (as xBC in zxbcdt).
+func TestConv1d(t *testing.T, dut gpu.Backend) {
+	for _, dt := range bothFloats {
+		for _, act := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%v/silu=%v", dt, act), func(t *testing.T) {
+				p := newPair(t, dut, 20)
+				const B, T, C, W, stride, off = 2, 23, 40, 4, 57, 9
+				x := p.floats(dt, B*T*stride, normal(1))
+				w := p.floats(gpu.F32, C*W, normal(0.5))
+				bias := p.floats(gpu.F32, C, normal(0.5))
+				out := p.floats(dt, B*T*C, nil)
+				dout := p.floats(dt, B*T*C, normal(1))
+				dx := p.floats(dt, B*T*stride, normal(1))
+				dw := p.floats(gpu.F32, C*W, normal(0.1))
+				db := p.floats(gpu.F32, C, normal(0.1))
+				mk := func(s int) *gpu.Conv1dArgs {
+					return &gpu.Conv1dArgs{Batch: B, Seq: T, Channels: C, Width: W, SiLU: act,
+						X: x.view(s, stride, off), Weight: w.b[s], Bias: bias.b[s], Out: out.m(s, C),
+						DOut: dout.m(s, C), DX: dx.view(s, stride, off), DWeight: dw.b[s], DBias: db.b[s]}
+				}
+				p.run("conv1d", func(s int, be gpu.Backend) error { return be.Conv1d(p.ctx, mk(s)) })
+				p.check("out", out, tolFor(dt))
+				p.run("conv1d backward", func(s int, be gpu.Backend) error { return be.Conv1dBackward(p.ctx, mk(s)) })
+				p.check("dx (and the untouched columns around it)", dx, tolFor(dt))
+				p.check("dweight", dw, tolFor(dt))
+				p.check("dbias", db, tolFor(dt))
+
+				// Decode: feeding the sequence step by step gives the same outputs.
+				state := p.floats(gpu.F32, B*C*W, nil)
+				xs := p.floats(dt, B*C, nil)
+				ys := p.floats(dt, B*C, nil)
+				fwd := p.read(out, 1)
+				xv := p.read(x, 1)
+				for step := 0; step < T; step++ {
+					row := make([]float32, B*C)
+					for b := 0; b < B; b++ {
+						copy(row[b*C:(b+1)*C], xv[(b*T+step)*stride+off:])
+					}
+					for s := range xs.b {
+						if err := p.be[s].Write(xs.b[s], 0, row); err != nil {
+							t.Fatal(err)
+						}
+					}
+					p.run("conv1d step", func(s int, be gpu.Backend) error {
+						return be.Conv1dStep(p.ctx, &gpu.Conv1dStepArgs{Batch: B, Channels: C, Width: W, SiLU: act,
+							X: xs.m(s, C), State: state.b[s], Weight: w.b[s], Bias: bias.b[s], Out: ys.m(s, C)})
+					})
+					p.check(fmt.Sprintf("step %d out", step), ys, tolFor(dt))
+					got := p.read(ys, 1)
+					want := make([]float32, B*C)
+					for b := 0; b < B; b++ {
+						copy(want[b*C:(b+1)*C], fwd[(b*T+step)*C:])
+					}
+					if err := Compare(got, want, tolFor(dt)); err != nil {
+						t.Fatalf("step %d differs from the full conv: %v", step, err)
+					}
+				}
+				p.check("state", state, tolFor(dt))
+			})
+		}
+	}
+}
