@@ -24,7 +24,7 @@ func init() {
 }
 
 func runZMQKernel(ctx context.Context, args []string) error {
-	fs := newFlagSet("zmq-kernel", "-f CONNECTION_FILE")
+	fs := newFlagSet("zmq-kernel", "-f CONNECTION_FILE [-memory-limit-mib N] [ignored args]")
 	file := fs.String("f", "", "Jupyter connection file (ports, ip, key, signature_scheme)")
 	memMiB := fs.Int64("memory-limit-mib", 0, "memory cap of the kernel's cell process in MiB (0 = none); a cell over it kills and restarts the kernel, not Jupyter")
 	if err := parseFlags(fs, args); err != nil {
@@ -33,9 +33,9 @@ func runZMQKernel(ctx context.Context, args []string) error {
 	if *file == "" {
 		return fmt.Errorf("%w: -f CONNECTION_FILE is required", errUsage)
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
-	}
+	// Extra arguments are ignored: `jupyter run FILE` appends the files it
+	// runs to the kernel's argv (jupyter_client's build_kernel_argv), and
+	// then sends their code itself.
 	if *memMiB < 0 {
 		return fmt.Errorf("%w: -memory-limit-mib %d is negative", errUsage, *memMiB)
 	}
