@@ -10,22 +10,24 @@ import (
 func init() {
 	Symbols["github.com/netssm/netssm/stdlib/display/display"] = map[string]reflect.Value{
 		// function, constant and variable definitions
-		"Clear":       reflect.ValueOf(display.Clear),
-		"Display":     reflect.ValueOf(display.Display),
-		"HTML":        reflect.ValueOf(display.HTML),
-		"JPEG":        reflect.ValueOf(display.JPEG),
-		"JSON":        reflect.ValueOf(display.JSON),
-		"MIME":        reflect.ValueOf(display.MIME),
-		"Markdown":    reflect.ValueOf(display.Markdown),
-		"New":         reflect.ValueOf(display.New),
-		"NewProgress": reflect.ValueOf(display.NewProgress),
-		"PNG":         reflect.ValueOf(display.PNG),
-		"SVG":         reflect.ValueOf(display.SVG),
-		"Text":        reflect.ValueOf(display.Text),
+		"Clear":         reflect.ValueOf(display.Clear),
+		"Display":       reflect.ValueOf(display.Display),
+		"HTML":          reflect.ValueOf(display.HTML),
+		"JPEG":          reflect.ValueOf(display.JPEG),
+		"JSON":          reflect.ValueOf(display.JSON),
+		"MIME":          reflect.ValueOf(display.MIME),
+		"Markdown":      reflect.ValueOf(display.Markdown),
+		"New":           reflect.ValueOf(display.New),
+		"NewLineWriter": reflect.ValueOf(display.NewLineWriter),
+		"NewProgress":   reflect.ValueOf(display.NewProgress),
+		"PNG":           reflect.ValueOf(display.PNG),
+		"SVG":           reflect.ValueOf(display.SVG),
+		"Text":          reflect.ValueOf(display.Text),
 
 		// type definitions
-		"Bundle":   reflect.ValueOf((*display.Bundle)(nil)),
-		"Handle":   reflect.ValueOf((*display.Handle)(nil)),
-		"Progress": reflect.ValueOf((*display.Progress)(nil)),
+		"Bundle":     reflect.ValueOf((*display.Bundle)(nil)),
+		"Handle":     reflect.ValueOf((*display.Handle)(nil)),
+		"LineWriter": reflect.ValueOf((*display.LineWriter)(nil)),
+		"Progress":   reflect.ValueOf((*display.Progress)(nil)),
 	}
 }

@@ -398,3 +398,29 @@ func TestShutdown(t *testing.T) {
 		t.Fatalf("restart via shutdown: %v closed=%v starts=%d", c, h.k.Closed(), h.eng.Starts())
 	}
 }
+
+// kernel_info is answered while a cell runs, and the kernel is reported
+// busy again afterwards.
+func TestKernelInfoWhileBusy(t *testing.T) {
+	h := start(t)
+	cell := h.send(wire.Shell, "execute_request", map[string]any{"code": "sleep 300ms\nout done"})
+	time.Sleep(50 * time.Millisecond)
+	t0 := time.Now()
+	ki := h.send(wire.Shell, "kernel_info_request", nil)
+	h.until(ki, "kernel_info_reply")
+	if d := time.Since(t0); d > 200*time.Millisecond {
+		t.Fatalf("kernel_info waited for the cell: %v", d)
+	}
+	select {
+	case m := <-h.rec.ch:
+		if m.Header.MsgType != "status" || state(m) != "busy" || m.ParentHeader.MsgID != cell.Header.MsgID {
+			t.Fatalf("after kernel_info's idle got %s %s, want busy for the running cell", m.Header.MsgType, m.Content)
+		}
+	case <-time.After(time.Second):
+		t.Fatal("no busy status after kernel_info")
+	}
+	if st, _ := h.k.State(); st != dispatch.Busy {
+		t.Fatalf("state %s while the cell runs", st)
+	}
+	h.until(cell, "execute_reply")
+}

@@ -207,18 +207,20 @@ func (k *Kernel) historyReq(conn Conn, m *wire.Message) {
 func (k *Kernel) handleControl(conn Conn, m *wire.Message) {
 	switch m.Header.MsgType {
 	case "interrupt_request":
-		err := k.Interrupt()
-		if err != nil {
-			k.replyError(conn, m, "InterruptFailed", err.Error())
-			return
-		}
-		k.reply(conn, m, wire.ReplyStatus{Status: "ok"})
+		k.setBusyIdle(m, func() {
+			if err := k.Interrupt(); err != nil {
+				k.replyError(conn, m, "InterruptFailed", err.Error())
+				return
+			}
+			k.reply(conn, m, wire.ReplyStatus{Status: "ok"})
+		})
 	case "shutdown_request":
 		var req wire.ShutdownRequest
 		if err := wire.DecodeContent(m, &req); err != nil {
 			k.replyError(conn, m, "BadRequest", err.Error())
 			return
 		}
+		k.publish(&m.Header, "status", wire.Status{ExecutionState: string(Busy)})
 		if req.Restart && !k.opt.ExitOnRestart {
 			if err := k.restart(context.Background(), &m.Header, false); err != nil {
 				k.replyError(conn, m, "RestartFailed", err.Error())

@@ -85,10 +85,13 @@ type Kernel struct {
 	state     State
 	activity  time.Time
 	cancel    context.CancelFunc // cancels the engine call in progress
+	serving   *wire.Header       // header of the shell request being served
 	input     chan string        // pending input_request, if any
 	closed    bool
 	done      chan struct{}
 	restartMu sync.Mutex // serialises restarts
+	// controlSlots bounds the control requests handled at once.
+	controlSlots chan struct{}
 }
 
 // New starts dispatching for opt.Engine. The caller must Close the kernel.
@@ -108,7 +111,8 @@ func New(opt Options) *Kernel {
 	if opt.Info.LanguageVersion == "" {
 		opt.Info.LanguageVersion = runtime.Version()[2:]
 	}
-	k := &Kernel{opt: opt, eng: opt.Engine, session: wire.NewID(), sessNum: 1, state: Idle, activity: time.Now(), done: make(chan struct{})}
+	k := &Kernel{opt: opt, eng: opt.Engine, session: wire.NewID(), sessNum: 1, state: Idle, activity: time.Now(),
+		done: make(chan struct{}), controlSlots: make(chan struct{}, 64)}
 	k.cond = sync.NewCond(&k.mu)
 	go k.worker()
 	go k.watch()
@@ -150,7 +154,15 @@ func (k *Kernel) Handle(conn Conn, m *wire.Message) {
 	case m.Channel == wire.Stdin || m.Header.MsgType == "input_reply":
 		k.handleInputReply(m)
 	case m.Channel == wire.Control || m.Header.MsgType == "interrupt_request" || m.Header.MsgType == "shutdown_request":
-		go k.handleControl(conn, m)
+		select {
+		case k.controlSlots <- struct{}{}:
+			go func() {
+				defer func() { <-k.controlSlots }()
+				k.handleControl(conn, m)
+			}()
+		default:
+			k.replyError(conn, m, "TooManyRequests", "too many control requests in flight")
+		}
 	case m.Channel == wire.IOPub:
 		k.replyError(conn, m, "InvalidChannel", "clients cannot send on iopub")
 	case m.Header.MsgType == "kernel_info_request":
@@ -182,10 +194,14 @@ func (k *Kernel) setBusyIdle(m *wire.Message, f func()) {
 	k.publish(&m.Header, "status", wire.Status{ExecutionState: string(Busy)})
 	f()
 	k.mu.Lock()
-	running := k.cancel != nil
+	cur := k.serving
 	k.mu.Unlock()
-	if running {
+	if cur != nil {
+		// A shell request is still being served: close this request's
+		// busy/idle pair (clients wait for it), then say busy again for
+		// the running one so front ends do not show an idle kernel.
 		k.publish(&m.Header, "status", wire.Status{ExecutionState: string(Idle)})
+		k.publish(cur, "status", wire.Status{ExecutionState: string(Busy)})
 		return
 	}
 	k.setState(Idle, &m.Header)
@@ -229,7 +245,13 @@ func (k *Kernel) serve(r request, abort bool) {
 	k.mu.Lock()
 	k.state = Busy
 	k.activity = time.Now()
+	k.serving = &m.Header
 	k.mu.Unlock()
+	defer func() {
+		k.mu.Lock()
+		k.serving = nil
+		k.mu.Unlock()
+	}()
 	k.publish(&m.Header, "status", wire.Status{ExecutionState: string(Busy)})
 	switch m.Header.MsgType {
 	case "execute_request":

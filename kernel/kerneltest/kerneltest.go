@@ -1,7 +1,3 @@
-// Package kerneltest is an in-process Jupyter front end for tests, in the
-// manner of net/http/httptest: [NewServer] serves a kernel server on an
-// ephemeral loopback port, and [Client] speaks to one kernel's websocket
-// in either framing and collects replies and iopub messages.
 package kerneltest
 
 import (
@@ -212,6 +208,17 @@ func (c *Client) SendMsg(ctx context.Context, m *wire.Message) error {
 // Wait returns the first message received for which match is true,
 // waiting until ctx is done.
 func (c *Client) Wait(ctx context.Context, match func(*wire.Message) bool) (*wire.Message, error) {
+	return c.waitFrom(ctx, 0, match)
+}
+
+// mark returns the number of messages received so far.
+func (c *Client) mark() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.msgs)
+}
+
+func (c *Client) waitFrom(ctx context.Context, from int, match func(*wire.Message) bool) (*wire.Message, error) {
 	stop := context.AfterFunc(ctx, func() {
 		c.mu.Lock()
 		c.cond.Broadcast()
@@ -220,7 +227,7 @@ func (c *Client) Wait(ctx context.Context, match func(*wire.Message) bool) (*wir
 	defer stop()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for i := 0; ; {
+	for i := from; ; {
 		for ; i < len(c.msgs); i++ {
 			if match(c.msgs[i]) {
 				return c.msgs[i], nil
@@ -238,10 +245,14 @@ func (c *Client) Wait(ctx context.Context, match func(*wire.Message) bool) (*wir
 
 // Children returns the messages received so far in reply to parent.
 func (c *Client) Children(parent *wire.Message) []*wire.Message {
+	return c.childrenFrom(0, parent)
+}
+
+func (c *Client) childrenFrom(from int, parent *wire.Message) []*wire.Message {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var out []*wire.Message
-	for _, m := range c.msgs {
+	for _, m := range c.msgs[from:] {
 		if m.ParentHeader != nil && m.ParentHeader.MsgID == parent.Header.MsgID {
 			out = append(out, m)
 		}
@@ -265,28 +276,33 @@ func (r *Reply) Content() map[string]any {
 
 // Request sends a request and waits for its reply and the idle status.
 func (c *Client) Request(ctx context.Context, channel, msgType string, content any) (*Reply, error) {
+	from := c.mark()
 	m, err := c.Send(ctx, channel, msgType, content)
 	if err != nil {
 		return nil, err
 	}
-	return c.Await(ctx, m)
+	return c.await(ctx, from, m)
 }
 
 // Await waits for the reply to m and the idle status that follows it.
 func (c *Client) Await(ctx context.Context, m *wire.Message) (*Reply, error) {
+	return c.await(ctx, 0, m)
+}
+
+func (c *Client) await(ctx context.Context, from int, m *wire.Message) (*Reply, error) {
 	child := func(x *wire.Message) bool { return x.ParentHeader != nil && x.ParentHeader.MsgID == m.Header.MsgID }
 	rt := wire.ReplyType(m.Header.MsgType)
-	reply, err := c.Wait(ctx, func(x *wire.Message) bool { return child(x) && x.Header.MsgType == rt })
+	reply, err := c.waitFrom(ctx, from, func(x *wire.Message) bool { return child(x) && x.Header.MsgType == rt })
 	if err != nil {
 		return nil, fmt.Errorf("waiting for %s: %w", rt, err)
 	}
-	if _, err := c.Wait(ctx, func(x *wire.Message) bool {
+	if _, err := c.waitFrom(ctx, from, func(x *wire.Message) bool {
 		return child(x) && x.Header.MsgType == "status" && strings.Contains(string(x.Content), `"idle"`)
 	}); err != nil {
 		return nil, fmt.Errorf("waiting for idle after %s: %w", m.Header.MsgType, err)
 	}
 	r := &Reply{Reply: reply}
-	for _, x := range c.Children(m) {
+	for _, x := range c.childrenFrom(from, m) {
 		if x.Channel == wire.IOPub {
 			r.IOPub = append(r.IOPub, x)
 		}

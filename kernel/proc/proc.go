@@ -141,7 +141,13 @@ func (k *Kernel) startChild(ctx context.Context) (*child, error) {
 		return nil, fmt.Errorf("kernel: nonce: %w", err)
 	}
 	nonce := hex.EncodeToString(nb[:])
-	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	syscall.ForkLock.RLock() // no fork may inherit the fds before CloseOnExec
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
+	if err == nil {
+		syscall.CloseOnExec(fds[0])
+		syscall.CloseOnExec(fds[1])
+	}
+	syscall.ForkLock.RUnlock()
 	if err != nil {
 		return nil, fmt.Errorf("kernel: control socket: %w", err)
 	}

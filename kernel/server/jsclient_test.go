@@ -16,6 +16,7 @@ import (
 type DriverStep struct {
 	Op      string `json:"op"`
 	Code    string `json:"code,omitempty"`
+	After   string `json:"after,omitempty"`
 	AfterMs int    `json:"afterMs,omitempty"`
 }
 
@@ -40,6 +41,12 @@ type DriverOutput struct {
 		Running       []string         `json:"running"`
 		SessionKernel string           `json:"sessionKernel"`
 		Listed        []string         `json:"listed"`
+		Rejected      string           `json:"rejected"`
+		Seen          []string         `json:"seen"`
+		After         struct {
+			IOPub []map[string]any `json:"iopub"`
+			Reply map[string]any   `json:"reply"`
+		} `json:"after"`
 	} `json:"steps"`
 	Statuses []string `json:"statuses"`
 }
@@ -75,8 +82,8 @@ func runDriver(t *testing.T, baseURL, token, framing string, steps []DriverStep)
 
 // Cells of the standard driver scenario in one engine's language.
 type scenario struct {
-	print, png, fail, setVar, loop, getVar string
-	wantResult, wantVar                    string // text/plain of print's result and of getVar
+	print, png, fail, setVar, loop, getVar, die string
+	wantResult, wantVar                         string // text/plain of print's result and of getVar
 }
 
 func (sc scenario) steps() []DriverStep {
@@ -89,6 +96,7 @@ func (sc scenario) steps() []DriverStep {
 		{Op: "execute", Code: sc.getVar},
 		{Op: "restart"},
 		{Op: "execute", Code: sc.getVar},
+		{Op: "die", Code: sc.die, After: sc.print},
 		{Op: "session", Code: sc.print},
 		{Op: "shutdown"},
 	}
@@ -122,8 +130,8 @@ func checkScenario(t *testing.T, framing string, sc scenario, out *DriverOutput)
 	if out.Specs.Default != "netssm" || out.Info.ProtocolVersion != "5.3" || out.Info.LanguageInfo["name"] != "go" {
 		t.Errorf("specs %+v info %+v", out.Specs, out.Info)
 	}
-	if len(out.Steps) != 10 {
-		t.Fatalf("%d steps, want 10", len(out.Steps))
+	if len(out.Steps) != 11 {
+		t.Fatalf("%d steps, want 11", len(out.Steps))
 	}
 	s := out.Steps
 	if s[0].Reply["status"] != "ok" ||
@@ -154,17 +162,24 @@ func checkScenario(t *testing.T, framing string, sc scenario, out *DriverOutput)
 	if find(s[7].IOPub, "execute_result", textIs(sc.wantVar)) {
 		t.Errorf("state survived restart: %v", s[7].IOPub)
 	}
-	if s[8].SessionKernel != "netssm" || s[8].Reply["status"] != "ok" || len(s[8].Listed) != 1 || s[8].Listed[0] != "driver.ipynb" {
-		t.Errorf("session: %+v", s[8])
+	// The client sees the death (error reply, or its future cancelled by
+	// the restart), the 'restarting' status, and works again afterwards.
+	if d := s[8]; (d.Reply["status"] != "error" && d.Rejected == "") ||
+		(d.Reply["status"] == "error" && !find(d.IOPub, "status", func(m map[string]any) bool { return m["state"] == "restarting" })) ||
+		d.After.Reply["status"] != "ok" || !find(d.After.IOPub, "execute_result", textIs(sc.wantResult)) {
+		t.Errorf("kernel death: %+v\nall statuses: %v", d, out.Statuses)
 	}
-	if len(s[9].Running) != 0 {
-		t.Errorf("kernels still running after shutdown: %v", s[9].Running)
+	if s[9].SessionKernel != "netssm" || s[9].Reply["status"] != "ok" || len(s[9].Listed) != 1 || s[9].Listed[0] != "driver.ipynb" {
+		t.Errorf("session: %+v", s[9])
+	}
+	if len(s[10].Running) != 0 {
+		t.Errorf("kernels still running after shutdown: %v", s[10].Running)
 	}
 }
 
 var fakeScenario = scenario{
 	print: "out hello\nerr warn\n= 42", png: "png", fail: "panic boom",
-	setVar: "set v kept", loop: "loop", getVar: "= v",
+	setVar: "set v kept", loop: "loop", getVar: "= v", die: "exit",
 	wantResult: "42", wantVar: "kept",
 }
 

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf16"
 
 	"github.com/netssm/netssm/internal/testenv"
 	"github.com/netssm/netssm/kernel/dispatch"
@@ -138,6 +139,7 @@ var goScenario = scenario{
 	setVar:     "v := \"kept\"",
 	loop:       "for {\n}",
 	getVar:     "v",
+	die:        "import \"os\"\nos.Exit(3)",
 	wantResult: "42",
 	wantVar:    "kept",
 }
@@ -214,7 +216,11 @@ func TestNbconvertGatewayReal(t *testing.T) {
 // in process.
 func procServer(t testing.TB) *kerneltest.Server {
 	return kerneltest.NewServer(t, server.Options{NewEngine: func(ctx context.Context, o server.StartOptions) (dispatch.Engine, error) {
-		k, err := proc.Start(ctx, proc.Options{Exe: os.Args[0], Args: []string{"-test.run=^$"}, Dir: o.Dir})
+		var env []string
+		if len(o.Env) > 0 {
+			env = append(os.Environ(), o.Env...)
+		}
+		k, err := proc.Start(ctx, proc.Options{Exe: os.Args[0], Args: []string{"-test.run=^$"}, Dir: o.Dir, Env: env})
 		if err != nil {
 			return nil, err
 		}
@@ -356,5 +362,76 @@ func TestNetssmRun(t *testing.T) {
 	py := needPython(t, "nbformat")
 	if v, err := exec.Command(py, "-c", "import sys, nbformat; nbformat.validate(nbformat.read(sys.argv[1], as_version=4))", out).CombinedOutput(); err != nil {
 		t.Fatalf("nbformat.validate: %v\n%s", err, v)
+	}
+}
+
+// TestKernelEnvFiltering: of a start request's env only KERNEL_* reaches
+// the kernel, and KERNEL_WORKING_DIR is its working directory.
+func TestKernelEnvFiltering(t *testing.T) {
+	s := procServer(t)
+	dir := t.TempDir()
+	var m server.Model
+	code, err := s.Do("POST", "/api/kernels", map[string]any{"name": "netssm", "env": map[string]any{
+		"KERNEL_FOO": "bar", "NETSSM_SECRET_TEST": "leak", "KERNEL_WORKING_DIR": dir,
+	}}, &m)
+	if err != nil || code != 201 {
+		t.Fatalf("start: %d %v", code, err)
+	}
+	ctx := kerneltest.Timeout(t, 30*time.Second)
+	c, err := s.Dial(ctx, m.ID, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := c.Execute(ctx, "import \"os\"\nwd, _ := os.Getwd()\nos.Getenv(\"KERNEL_FOO\") + \"|\" + os.Getenv(\"NETSSM_SECRET_TEST\") + \"|\" + wd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "bar||" + dir
+	for _, x := range r.IOPub {
+		if x.Header.MsgType == "execute_result" {
+			var res struct{ Data map[string]any }
+			json.Unmarshal(x.Content, &res)
+			if res.Data["text/plain"] != want {
+				t.Fatalf("kernel saw %q, want %q", res.Data["text/plain"], want)
+			}
+			return
+		}
+	}
+	t.Fatalf("no result: %v", r.Content())
+}
+
+// TestCompleteInspectReal: completion of package members with JupyterLab's
+// UTF-16 cursor positions, inspection and is_complete on the real engine.
+func TestCompleteInspectReal(t *testing.T) {
+	s := procServer(t)
+	ctx := kerneltest.Timeout(t, 30*time.Second)
+	c, err := s.Dial(ctx, s.StartKernel(t), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Execute(ctx, "import \"strings\""); err != nil {
+		t.Fatal(err)
+	}
+	code := "s := \"😀\"; strings.ToU" // the emoji is 2 UTF-16 units, 4 bytes
+	units := len(utf16.Encode([]rune(code)))
+	r, err := c.Request(ctx, wire.Shell, "complete_request", map[string]any{"code": code, "cursor_pos": units})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc := r.Content()
+	ms, _ := cc["matches"].([]any)
+	if cc["status"] != "ok" || len(ms) == 0 || !strings.Contains(fmt.Sprint(ms), "ToUpper") ||
+		cc["cursor_end"] != float64(units) || cc["cursor_start"] != float64(units-3) {
+		t.Fatalf("complete_reply %v (cursor at %d units)", cc, units)
+	}
+	r, err = c.Request(ctx, wire.Shell, "inspect_request", map[string]any{"code": "strings.ToUpper", "cursor_pos": 12, "detail_level": 0})
+	if err != nil || r.Content()["status"] != "ok" || r.Content()["found"] != true {
+		t.Fatalf("inspect_reply %v %v", err, r.Content())
+	}
+	for code, want := range map[string]string{"for i := 0; i < 3; i++ {": "incomplete", "x := 1": "complete"} {
+		r, err = c.Request(ctx, wire.Shell, "is_complete_request", map[string]any{"code": code})
+		if err != nil || r.Content()["status"] != want {
+			t.Fatalf("is_complete(%q) = %v %v, want %s", code, err, r.Content(), want)
+		}
 	}
 }

@@ -116,6 +116,11 @@ func chainBefore(code string, end int) string {
 // after "value.", else the names in scope (cell variables, functions,
 // types, imported packages), keywords, builtins and package names.
 func (s *Session) Complete(ctx context.Context, code string, cursorByte int) (matches []string, start, end int) {
+	defer func() {
+		if recover() != nil { // a yaegi failure must not end the kernel
+			matches = nil
+		}
+	}()
 	cursorByte = min(max(cursorByte, 0), len(code))
 	for cursorByte > 0 && !utf8.RuneStart(code[cursorByte-1]) && cursorByte < len(code) && !utf8.RuneStart(code[cursorByte]) {
 		cursorByte-- // never cut a rune
@@ -184,8 +189,12 @@ func knownPackages() []string {
 // an imported one, else a known package with that name.
 func (s *Session) packageSymbols(name string) (path string, syms map[string]reflect.Value) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.packageSymbolsLocked(name)
+}
+
+func (s *Session) packageSymbolsLocked(name string) (path string, syms map[string]reflect.Value) {
 	p, ok := s.imports[name]
-	s.mu.Unlock()
 	for _, tab := range []map[string]map[string]reflect.Value{nstdlib.Symbols, ystdlib.Symbols} {
 		for k, v := range tab {
 			i := strings.LastIndexByte(k, '/')
@@ -265,6 +274,11 @@ func identAt(code string, cursor int) string {
 // and, for packages compiled in, the documentation `go doc` prints (when
 // the go command is installed; detail > 0 asks for all of it).
 func (s *Session) Inspect(ctx context.Context, code string, cursorByte, detail int) (data map[string]any, found bool) {
+	defer func() {
+		if recover() != nil { // a yaegi failure must not end the kernel
+			data, found = nil, false
+		}
+	}()
 	chain := identAt(code, cursorByte)
 	if chain == "" {
 		return nil, false

@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unicode"
 
 	"github.com/traefik/yaegi/interp"
 	ystdlib "github.com/traefik/yaegi/stdlib"
@@ -146,9 +147,16 @@ func (s *Session) Dir() string {
 // zero or several values), or a *CellError for compile errors, panics,
 // failed magics and interruption (ctx cancelled). Output goes to the
 // writers and Display callback of the Options while the cell runs.
-func (s *Session) Execute(ctx context.Context, code string) (*Result, error) {
+func (s *Session) Execute(ctx context.Context, code string) (res *Result, err error) {
+	// yaegi can panic on odd input outside the evaluation it guards; that
+	// must fail the cell, not the kernel.
+	defer func() {
+		if r := recover(); r != nil {
+			res, err = nil, &CellError{EName: "InterpreterError", EValue: fmt.Sprint(r),
+				Traceback: []string{fmt.Sprintf("InterpreterError: the Go interpreter failed on this cell: %v", r)}}
+		}
+	}()
 	segs := splitCell(code)
-	var res *Result
 	for i, seg := range segs {
 		if err := ctx.Err(); err != nil {
 			return nil, interrupted()
@@ -188,6 +196,10 @@ func (s *Session) evalGo(ctx context.Context, seg segment, last bool) (*Result, 
 	}
 	var imps, decls, stmts []item
 	for _, it := range items {
+		if strings.HasPrefix(src[it.start:it.end], "package") && strings.TrimSpace(src[it.start+len("package"):it.end]) != "" &&
+			isIdent(strings.TrimSpace(src[it.start+len("package"):it.end])) {
+			continue // a pasted program's package clause: cells live in main
+		}
 		switch it.kind {
 		case itemImport:
 			imps = append(imps, it)
@@ -202,11 +214,20 @@ func (s *Session) evalGo(ctx context.Context, seg segment, last bool) (*Result, 
 			return nil, err
 		}
 	}
+	hasMain := false
 	if len(decls) > 0 {
-		if _, err := s.eval(ctx, blankExcept(src, decls)); err != nil {
+		var declSrc string
+		declSrc, hasMain = renameMain(src, decls)
+		if _, err := s.eval(ctx, declSrc); err != nil {
 			return nil, err
 		}
 		s.recordDecls(src, decls)
+	}
+	if hasMain {
+		// A pasted program runs once, as with go run. (yaegi would run a
+		// function named main after every later evaluation.)
+		stmts = append(stmts, item{start: len(src), end: len(src) + len(mainCall), kind: itemStmt})
+		src += mainCall
 	}
 	if len(stmts) == 0 {
 		return nil, nil
@@ -232,11 +253,116 @@ func (s *Session) evalGo(ctx context.Context, seg segment, last bool) (*Result, 
 	// The value, as compiled code sees it, then the method checks done
 	// inside the interpreter.
 	line := strings.Count(src[:trailing.start], "\n")
-	v, err := s.eval(ctx, strings.Repeat("\n", line)+"__netssm_r := ("+src[trailing.start:trailing.end]+")")
+	col := trailing.start - strings.LastIndexByte(src[:trailing.start], '\n') - 1
+	const assign = "__netssm_r := ("
+	v, err := s.eval(ctx, strings.Repeat("\n", line)+strings.Repeat(" ", max(col-len(assign), 0))+assign+src[trailing.start:trailing.end]+")")
 	if err != nil {
+		var ce *CellError
+		if errors.As(err, &ce) && col < len(assign) {
+			shiftColumns(ce, line, len(assign)-col)
+		}
 		return nil, err
 	}
 	return s.result(ctx, v), nil
+}
+
+// shiftColumns moves "cell:LINE:COL:" positions on the given cell line
+// left by delta columns.
+func shiftColumns(ce *CellError, cellLine, delta int) {
+	prefix := fmt.Sprintf("cell:%d:", cellLine)
+	fix := func(m string) string {
+		if !strings.HasPrefix(m, prefix) {
+			return m
+		}
+		rest := m[len(prefix):]
+		i := strings.IndexByte(rest, ':')
+		c, err := strconv.Atoi(rest[:max(i, 0)])
+		if i < 0 || err != nil {
+			return m
+		}
+		return prefix + strconv.Itoa(max(c-delta, 1)) + rest[i:]
+	}
+	for i := range ce.Traceback {
+		ce.Traceback[i] = fix(ce.Traceback[i])
+	}
+	if len(ce.Traceback) > 0 && ce.EName == ENameCompile {
+		if m := posRE.FindString(ce.Traceback[0]); m != "" {
+			ce.EValue = strings.TrimPrefix(ce.Traceback[0], m)
+		}
+	}
+}
+
+// explainUndefined finds the first name in src that nothing defines and
+// returns "cell:L:C: undefined: name".
+func (s *Session) explainUndefined(src string) (string, bool) {
+	fset := token.NewFileSet()
+	f, err := parser.ParseFile(fset, "", "package main; func main() {"+src+"\n}", 0)
+	if err != nil {
+		if f, err = parser.ParseFile(fset, "", "package main;"+src, 0); err != nil {
+			return "", false
+		}
+	}
+	known := s.globals()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, id := range f.Unresolved {
+		n := id.Name
+		if _, ok := known[n]; ok || s.declared[n] != "" || s.defined[n] || s.imports[n] != "" || universe[n] {
+			continue
+		}
+		p := fset.Position(id.Pos())
+		msg := "undefined: " + n
+		if _, syms := s.packageSymbolsLocked(n); syms != nil {
+			msg += " (missing import?)"
+		}
+		return fmt.Sprintf("cell:%d:%d: %s", max(p.Line-1, 1), p.Column, msg), true
+	}
+	return "", false
+}
+
+var universe = func() map[string]bool {
+	m := map[string]bool{}
+	for _, b := range builtins {
+		m[b] = true
+	}
+	return m
+}()
+
+const mainCall = "\n__netssm_main()"
+
+// renameMain lays out the declarations of src (the rest blanked), with a
+// `func main()` renamed to __netssm_main; it reports whether there was one.
+func renameMain(src string, decls []item) (string, bool) {
+	out := []byte(blankExcept(src, decls))
+	found := false
+	var b strings.Builder
+	prev := 0
+	for _, it := range decls {
+		f, err := parser.ParseFile(token.NewFileSet(), "", "package p\n"+src[it.start:it.end], 0)
+		if err != nil || len(f.Decls) != 1 {
+			continue
+		}
+		fd, ok := f.Decls[0].(*ast.FuncDecl)
+		if !ok || fd.Recv != nil || fd.Name.Name != "main" {
+			continue
+		}
+		at := it.start + int(fd.Name.Pos()) - 1 - len("package p\n")
+		b.Write(out[prev:at])
+		b.WriteString("__netssm_main")
+		prev = at + len("main")
+		found = true
+	}
+	b.Write(out[prev:])
+	return b.String(), found
+}
+
+func isIdent(s string) bool {
+	for i, r := range s {
+		if !(r == '_' || unicode.IsLetter(r) || (i > 0 && unicode.IsDigit(r))) {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // evalStmts evaluates statements, in as many Evals as redefinitions need.
@@ -556,6 +682,12 @@ func (s *Session) eval(ctx context.Context, src string) (reflect.Value, error) {
 		ce := s.cellError(err)
 		if ce.EName == ENamePanic {
 			ce.Traceback = append(ce.Traceback, trace...)
+		}
+		if strings.Contains(err.Error(), "constant definition loop") {
+			// What yaegi says about an undefined name at top level.
+			if msg, ok := s.explainUndefined(src); ok {
+				ce.EValue, ce.Traceback = msg[strings.Index(msg, ": ")+2:], []string{msg}
+			}
 		}
 		return v, ce
 	}

@@ -204,6 +204,14 @@ func TestPanicAndCompileErrors(t *testing.T) {
 	if tb := strings.Join(ce.Traceback, "\n"); !strings.Contains(tb, "cell:4:") {
 		t.Errorf("panic traceback %q does not name cell line 4", tb)
 	}
+	ce = cellErr(t, s, "y := 1\nz := y + zzz")
+	if ce.EValue != "undefined: zzz" || ce.Traceback[0] != "cell:2:10: undefined: zzz" {
+		t.Errorf("undefined name error = %+v", ce)
+	}
+	ce = cellErr(t, s, "strings.ToUpper(\"a\")")
+	if ce.EValue != "undefined: strings (missing import?)" {
+		t.Errorf("missing import error = %+v", ce)
+	}
 	ce = cellErr(t, s, "y := 1 +* 2")
 	if ce.EName != ENameCompile || !strings.HasPrefix(ce.Traceback[0], "cell:1:") {
 		t.Errorf("syntax error = %+v", ce)
@@ -256,6 +264,30 @@ func TestShellAndCd(t *testing.T) {
 	// `!` inside an open expression is Go's not.
 	if got := run(t, s, "ok := false\nr := true &&\n\t!ok\nr"); got != "true" {
 		t.Errorf("got %q", got)
+	}
+}
+
+func TestInterruptShell(t *testing.T) {
+	s, _, _ := newSession(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := s.Execute(ctx, "!sleep 30; echo not-reached")
+	var ce *CellError
+	if !errors.As(err, &ce) || ce.EName != ENameInterrupt {
+		t.Fatalf("err = %v, want Interrupted", err)
+	}
+	if d := time.Since(start); d > 1500*time.Millisecond {
+		t.Errorf("interrupting a shell command took %v", d)
+	}
+}
+
+func TestPastedProgram(t *testing.T) {
+	s, out, _ := newSession(t)
+	run(t, s, "package main\n\nimport \"fmt\"\n\nfunc main() {\n\tfmt.Println(\"hello\")\n}\n")
+	run(t, s, "1")
+	if out.String() != "hello\n" {
+		t.Errorf("stdout = %q", out.String())
 	}
 }
 

@@ -91,3 +91,27 @@ func TestProgressTerminal(t *testing.T) {
 		t.Errorf("terminal bar = %q", out)
 	}
 }
+
+func TestLineWriter(t *testing.T) {
+	msgs := capture(t)
+	w := NewLineWriter()
+	n, err := w.Write([]byte("step 1 loss 3.2\rstep 2 lo"))
+	if n != 25 || err != nil {
+		t.Fatalf("Write = %d, %v", n, err)
+	}
+	w.Write([]byte("ss 2.9\rstep 3 loss 2.5\n"))
+	w.Flush()
+	m := *msgs
+	if len(m) < 2 {
+		t.Fatalf("messages = %+v", m)
+	}
+	last := m[len(m)-1]
+	if last.Data["text/plain"] != "step 3 loss 2.5" || !last.Update || last.Transient["display_id"] != m[0].Transient["display_id"] {
+		t.Errorf("last = %+v", last)
+	}
+	for _, x := range m {
+		if s := x.Data["text/plain"]; s != "step 1 loss 3.2" && s != "step 2 loss 2.9" && s != "step 3 loss 2.5" {
+			t.Errorf("a partial line was shown: %q", s)
+		}
+	}
+}

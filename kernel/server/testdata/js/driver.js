@@ -91,6 +91,24 @@ async function main() {
       await kernel.interrupt();
       Object.assign(r, await p);
       r.interruptMs = Date.now() - t0;
+    } else if (step.op === 'die') {
+      // A cell that ends the kernel process: the server reports the death,
+      // says 'restarting' and restarts; the client reconnects by itself.
+      const seen = [];
+      const onStatus = (_, st) => seen.push(st);
+      kernel.statusChanged.connect(onStatus);
+      try {
+        Object.assign(r, await execute(kernel, step.code));
+      } catch (e) {
+        r.rejected = String((e && e.message) || e);
+      }
+      await new Promise(res => setTimeout(res, 300));
+      for (let i = 0; i < 100 && !(kernel.connectionStatus === 'connected' && kernel.status === 'idle'); i++) {
+        await new Promise(res => setTimeout(res, 100));
+      }
+      kernel.statusChanged.disconnect(onStatus);
+      r.seen = seen;
+      r.after = await execute(kernel, step.after);
     } else if (step.op === 'restart') {
       const t0 = Date.now();
       await kernel.restart();
