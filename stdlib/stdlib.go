@@ -12,4 +12,5 @@ var Symbols = map[string]map[string]reflect.Value{}
 // committed ones are stale. To expose a new netssmlib package, add its line.
 //
 //go:generate go run github.com/traefik/yaegi/cmd/yaegi extract -name stdlib github.com/netssm/netssm/stdlib/display
+//go:generate go run github.com/traefik/yaegi/cmd/yaegi extract -name stdlib github.com/netssm/netssm/stdlib/plot
 //go:generate go run github.com/traefik/yaegi/cmd/yaegi extract -name stdlib github.com/netssm/netssm/netssmlib/checkpoint

@@ -88,7 +88,7 @@ func TestStreamsInOrderAndLive(t *testing.T) {
 	rec := newRecorder("early", "late")
 	code := `import ("fmt"; "os"; "log"; "time"; "sync")
 fmt.Println("early")
-time.Sleep(400 * time.Millisecond)
+time.Sleep(600 * time.Millisecond)
 for i := 0; i < 200; i++ { fmt.Printf("line %d\n", i) }
 os.Stdout.WriteString("direct\n")
 fmt.Fprintln(os.Stderr, "err-one")
@@ -124,7 +124,7 @@ fmt.Println("late")
 	rec.mu.Lock()
 	early := rec.first["early"]
 	rec.mu.Unlock()
-	if early.IsZero() || done.Sub(early) < 300*time.Millisecond {
+	if early.IsZero() || done.Sub(early) < 300*time.Millisecond { // the cell sleeps 600 ms after "early"
 		t.Errorf("output was not streamed while the cell ran: early at %v, cell done at %v", early, done)
 	}
 }
@@ -165,6 +165,13 @@ func TestInterruptKeepsState(t *testing.T) {
 	}
 	if res := exec1(t, k, "state", Handler{}); res.Data["text/plain"] != "123" {
 		t.Errorf("state after interrupt = %v", res.Data)
+	}
+	// An interrupt right as the cell is sent is not lost.
+	ctx0, cancel0 := context.WithCancel(context.Background())
+	cancel0()
+	_, err = k.Execute(ctx0, "for {}", Handler{})
+	if !errors.As(err, &ce) || ce.EName != session.ENameInterrupt {
+		t.Fatalf("err = %v, want an Interrupted CellError", err)
 	}
 	// Cancelling Execute's context interrupts too.
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
