@@ -19,7 +19,7 @@ import (
 // control and stdin (with one identity, as jupyter_client does), SUB for
 // iopub, REQ for the heartbeat.
 type client struct {
-	t                     *testing.T
+	t                     testing.TB
 	signer                *Signer
 	shell, control, stdin zmq4.Socket
 	iopub, hb             zmq4.Socket
@@ -45,7 +45,7 @@ func (l *logBuf) String() string {
 	return l.b.String()
 }
 
-func startKernel(t *testing.T, key string) (*Kernel, *dispatchtest.Engine, *logBuf) {
+func startKernel(t testing.TB, key string) (*Kernel, *dispatchtest.Engine, *logBuf) {
 	t.Helper()
 	eng := dispatchtest.New()
 	logs := &logBuf{}
@@ -58,7 +58,7 @@ func startKernel(t *testing.T, key string) (*Kernel, *dispatchtest.Engine, *logB
 	return k, eng, logs
 }
 
-func dial(t *testing.T, k *Kernel) *client {
+func dial(t testing.TB, k *Kernel) *client {
 	t.Helper()
 	ci := k.Connection()
 	s, err := NewSigner(ci.SignatureScheme, ci.Key)
@@ -371,5 +371,35 @@ func TestStartErrors(t *testing.T) {
 	_, err := Start(ctx, Options{Conn: &ci, Engine: dispatchtest.New(), Logf: t.Logf})
 	if err == nil || !strings.Contains(err.Error(), "shell socket") || !strings.Contains(err.Error(), fmt.Sprint(ci.ShellPort)) {
 		t.Errorf("port in use: %v", err)
+	}
+}
+
+// BenchmarkExecuteRoundTrip measures one trivial execute_request over ZMQ
+// through the dispatcher (fake engine): request sent until the reply and
+// the idle status arrived, as a notebook front end waits for them.
+func BenchmarkExecuteRoundTrip(b *testing.B) {
+	k, _, _ := startKernel(b, "secret-key")
+	c := dial(b, k)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		req := c.request(c.shell, wire.Shell, "execute_request", map[string]any{"code": "= x"})
+		c.recv(c.shell, wire.Shell)
+		c.iopubUntilIdle(req.Header.MsgID)
+	}
+}
+
+// BenchmarkSignVerify measures signing and verifying a typical reply.
+func BenchmarkSignVerify(b *testing.B) {
+	s, _ := NewSigner("hmac-sha256", "a0436f6c-1916-498b-8eb9-e81ab9368e84")
+	m, _ := wire.NewMessage(wire.Shell, "execute_reply", "sess", &wire.Header{MsgID: "p", MsgType: "execute_request"}, map[string]any{"status": "ok", "execution_count": 1})
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		frames, err := Encode([][]byte{[]byte("id")}, m, s)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, _, err := Decode(frames, wire.Shell, s); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
