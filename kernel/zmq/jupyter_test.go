@@ -11,12 +11,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"image/png"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -508,22 +511,98 @@ func TestJupyterConsole(t *testing.T) {
 	}
 }
 
-// processesOf lists the command lines of running processes of exe (Linux
-// /proc; nothing elsewhere).
+// processesOf lists the command lines of the live processes of exe
+// (Linux /proc; nothing elsewhere).
 func processesOf(exe string) []string {
 	var out []string
+	for _, pid := range pidsOf(exe) {
+		b, _ := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "cmdline"))
+		out = append(out, fmt.Sprintf("%d: %s", pid, strings.ReplaceAll(string(b), "\x00", " ")))
+	}
+	return out
+}
+
+// freePorts returns n TCP ports that were free a moment ago.
+func freePorts(t *testing.T, n int) []int {
+	t.Helper()
+	var ports []int
+	var lns []interface{ Close() error }
+	for i := 0; i < n; i++ {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		lns = append(lns, ln)
+		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
+	}
+	for _, ln := range lns {
+		ln.Close()
+	}
+	return ports
+}
+
+// TestOrphanedKernelExits kills the process that launched a kernel (as
+// when a front end is killed with SIGKILL): with JPY_PARENT_PID set, the
+// kernel and its cell process exit instead of lingering.
+func TestOrphanedKernelExits(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("checks processes through /proc")
+	}
+	bin := netssmBinary(t)
+	dir := t.TempDir()
+	p := freePorts(t, 5)
+	conn := fmt.Sprintf(`{"shell_port":%d,"iopub_port":%d,"stdin_port":%d,"control_port":%d,"hb_port":%d,"ip":"127.0.0.1","key":"k","transport":"tcp","signature_scheme":"hmac-sha256"}`, p[0], p[1], p[2], p[3], p[4])
+	cf := filepath.Join(dir, "kernel.json")
+	if err := os.WriteFile(cf, []byte(conn), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// sh is the launcher; the kernel runs as its child.
+	sh := exec.Command("sh", "-c", `"$0" zmq-kernel -f "$1" & wait`, bin, cf)
+	sh.Env = append(os.Environ(), "JPY_PARENT_PID=1")
+	if err := sh.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for _, pid := range pidsOf(bin) {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	for len(pidsOf(bin)) < 2 { // zmq-kernel and its _kernel-child
+		if time.Now().After(deadline) {
+			t.Fatalf("kernel did not start: %v", processesOf(bin))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	sh.Process.Kill()
+	sh.Wait()
+	deadline = time.Now().Add(10 * time.Second)
+	for len(pidsOf(bin)) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("kernel still running 10 s after its launcher died: %v", processesOf(bin))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// pidsOf lists the live processes of exe.
+func pidsOf(exe string) []int {
+	var out []int
 	ents, _ := os.ReadDir("/proc")
 	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
 		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
 		if err != nil || !bytes.HasPrefix(b, []byte(exe+"\x00")) {
 			continue
 		}
-		// Zombies have an empty cmdline; skip exited ones.
 		st, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
 		if f := strings.Fields(string(st)); len(f) > 2 && f[2] == "Z" {
 			continue
 		}
-		out = append(out, strings.ReplaceAll(string(b), "\x00", " "))
+		out = append(out, pid)
 	}
 	return out
 }
