@@ -39,7 +39,11 @@ func kernelspecCmd(args []string, out io.Writer) error {
 	default:
 		return fmt.Errorf("%w: unknown kernelspec command %q (install or remove)", errUsage, sub)
 	}
-	fs := newFlagSet("kernelspec "+sub, "[flags]")
+	usages := map[string]string{
+		"install": "[-user | -prefix DIR] [-name netssm] [-interrupt-mode message|signal] [-exe PATH]",
+		"remove":  "[-user | -prefix DIR] [-name netssm]",
+	}
+	fs := newFlagSet("kernelspec "+sub, usages[sub])
 	user := fs.Bool("user", false, "use the user's Jupyter data folder ($JUPYTER_DATA_DIR or ~/.local/share/jupyter)")
 	prefix := fs.String("prefix", "", "use PREFIX/share/jupyter (a virtualenv, conda env or a test's temp folder)")
 	name := fs.String("name", kernelspec.DefaultName, "kernelspec name")
