@@ -35,7 +35,8 @@ type Options struct {
 	Publish func(*wire.Message)
 	Info    Info
 	// OnShutdown is called once after a shutdown_request without restart
-	// has shut the engine down (the transport then forgets the kernel).
+	// (or with restart, under ExitOnRestart) has shut the engine down (the
+	// transport then forgets the kernel).
 	OnShutdown func()
 	// ExitOnRestart makes a shutdown_request with restart true shut the
 	// kernel down like one without (the reply still says restart true).
