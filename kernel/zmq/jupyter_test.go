@@ -606,3 +606,67 @@ func pidsOf(exe string) []int {
 	}
 	return out
 }
+
+// TestNbconvertQuickstart executes the project's quickstart notebook
+// (notebooks/quickstart.ipynb: preprocess, tokenize, train a tiny model,
+// resume, generate, convert, compare) with nbconvert through the
+// installed kernelspec, as a Jupyter user would batch-run it.
+func TestNbconvertQuickstart(t *testing.T) {
+	nbPath := filepath.Join(testenv.RepoRoot(), "notebooks", "quickstart.ipynb")
+	if _, err := os.Stat(nbPath); err != nil {
+		// The notebook comes with the nb branch; without it there is
+		// nothing to run (CI runs on the merged tree, where it must exist).
+		if testenv.InCI() {
+			t.Fatalf("CI=true but %s is absent: %v", nbPath, err)
+		}
+		t.Skipf("skipping: %s is absent", nbPath)
+	}
+	needPython(t, "nbconvert", "nbclient", "nbformat")
+	j := newJupyterEnv(t)
+	j.install("netssm", "message")
+	work := t.TempDir()
+	out := t.TempDir()
+	_, stderr, err := j.python("", 10*time.Minute, []string{"NETSSM_WORK=" + work}, "-m", "nbconvert",
+		"--to", "notebook", "--execute", "--ExecutePreprocessor.timeout=600", "--output-dir", out, nbPath)
+	if err != nil {
+		t.Fatalf("nbconvert --execute %s: %v\n%s", nbPath, err, stderr)
+	}
+	b, err := os.ReadFile(filepath.Join(out, "quickstart.ipynb"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var nb struct {
+		Cells []struct {
+			CellType string           `json:"cell_type"`
+			Outputs  []map[string]any `json:"outputs"`
+		} `json:"cells"`
+	}
+	if err := json.Unmarshal(b, &nb); err != nil {
+		t.Fatal(err)
+	}
+	var text strings.Builder
+	pngs := 0
+	for _, c := range nb.Cells {
+		for _, o := range c.Outputs {
+			if o["output_type"] == "error" {
+				t.Errorf("error output: %v %v", o["ename"], o["evalue"])
+			}
+			text.WriteString(nbText(o["text"]))
+			if data, ok := o["data"].(map[string]any); ok {
+				text.WriteString(nbText(data["text/plain"]))
+				if _, ok := data["image/png"]; ok {
+					pngs++
+				}
+			}
+		}
+	}
+	if !strings.Contains(text.String(), "resumed from step 90") {
+		t.Errorf("training did not resume from the step-90 checkpoint; outputs:\n%s", text.String())
+	}
+	if pngs < 2 {
+		t.Errorf("%d PNG outputs, want the loss curve and the comparison plot", pngs)
+	}
+	if st, err := os.Stat(filepath.Join(work, "quickstart", "synthetic.pcap")); err != nil || st.Size() == 0 {
+		t.Errorf("no synthetic.pcap written: %v", err)
+	}
+}
