@@ -48,6 +48,7 @@ type Kernel struct {
 	disp *dispatch.Kernel
 
 	dropped   atomic.Int64
+	dropLog   rateLog
 	done      chan struct{} // closed on shutdown_request or Close
 	doneOnce  sync.Once
 	closeOnce sync.Once
@@ -193,12 +194,12 @@ func (k *Kernel) serve(sock zmq4.Socket, channel string) {
 		ids, m, err := Decode(msg.Frames, channel, k.signer)
 		if err != nil {
 			k.dropped.Add(1)
-			k.logf("netssm zmq: dropped a message on %s: %v", channel, err)
+			k.dropLog.logf(k.logf, "netssm zmq: dropped a message on %s: %v", channel, err)
 			continue
 		}
 		if k.signer.Enabled() && !k.replay.check(signature(msg.Frames)) {
 			k.dropped.Add(1)
-			k.logf("netssm zmq: dropped %s on %s: %v", m.Header.MsgType, channel, ErrReplayed)
+			k.dropLog.logf(k.logf, "netssm zmq: dropped %s on %s: %v", m.Header.MsgType, channel, ErrReplayed)
 			continue
 		}
 		k.disp.Handle(&peer{k: k, ids: ids}, m)
@@ -266,4 +267,40 @@ func (p *peer) Send(m *wire.Message) error {
 		return err
 	}
 	return sock.SendMulti(zmq4.NewMsgFrom(frames...))
+}
+
+// rateLog limits the log lines about dropped messages to dropLogBurst per
+// dropLogWindow, so that a flood of forged messages cannot flood the log;
+// the number left out is logged with the next line that gets through.
+type rateLog struct {
+	mu         sync.Mutex
+	start      time.Time
+	n          int
+	suppressed int
+}
+
+const (
+	dropLogBurst  = 20
+	dropLogWindow = 10 * time.Second
+)
+
+func (r *rateLog) logf(logf func(string, ...any), format string, args ...any) {
+	r.mu.Lock()
+	now := time.Now()
+	if now.Sub(r.start) > dropLogWindow {
+		r.start, r.n = now, 0
+	}
+	r.n++
+	if r.n > dropLogBurst {
+		r.suppressed++
+		r.mu.Unlock()
+		return
+	}
+	sup := r.suppressed
+	r.suppressed = 0
+	r.mu.Unlock()
+	if sup > 0 {
+		logf("netssm zmq: %d more messages dropped (not logged)", sup)
+	}
+	logf(format, args...)
 }

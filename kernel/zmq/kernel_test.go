@@ -403,3 +403,20 @@ func BenchmarkSignVerify(b *testing.B) {
 		}
 	}
 }
+
+func TestDropLogIsRateLimited(t *testing.T) {
+	var r rateLog
+	var lines []string
+	logf := func(f string, a ...any) { lines = append(lines, fmt.Sprintf(f, a...)) }
+	for i := 0; i < 100; i++ {
+		r.logf(logf, "dropped %d", i)
+	}
+	if len(lines) != dropLogBurst {
+		t.Fatalf("%d lines logged, want %d", len(lines), dropLogBurst)
+	}
+	r.start = time.Now().Add(-2 * dropLogWindow) // the window passes
+	r.logf(logf, "dropped again")
+	if n := len(lines); n != dropLogBurst+2 || lines[n-2] != "netssm zmq: 80 more messages dropped (not logged)" || lines[n-1] != "dropped again" {
+		t.Fatalf("after the window: %q", lines[dropLogBurst:])
+	}
+}
