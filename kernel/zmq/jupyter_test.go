@@ -612,6 +612,9 @@ func pidsOf(exe string) []int {
 // resume, generate, convert, compare) with nbconvert through the
 // installed kernelspec, as a Jupyter user would batch-run it.
 func TestNbconvertQuickstart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipping: trains a tiny model through Jupyter (about 2 minutes); run without -short")
+	}
 	nbPath := filepath.Join(testenv.RepoRoot(), "notebooks", "quickstart.ipynb")
 	if _, err := os.Stat(nbPath); err != nil {
 		// The notebook comes with the nb branch; without it there is
