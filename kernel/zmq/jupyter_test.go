@@ -415,9 +415,17 @@ type tmux struct {
 	socket string
 }
 
+// cmd is a tmux command on the private server. TERM is set: tmux
+// refuses to start without one (CI shells have none).
+func (m *tmux) cmd(args ...string) *exec.Cmd {
+	c := exec.Command("tmux", append([]string{"-L", m.socket}, args...)...)
+	c.Env = append(os.Environ(), "TERM=xterm-256color")
+	return c
+}
+
 func (m *tmux) run(args ...string) string {
 	m.t.Helper()
-	out, err := exec.Command("tmux", append([]string{"-L", m.socket}, args...)...).CombinedOutput()
+	out, err := m.cmd(args...).CombinedOutput()
 	if err != nil {
 		m.t.Fatalf("tmux %q: %v\n%s", args, err, out)
 	}
@@ -425,7 +433,7 @@ func (m *tmux) run(args ...string) string {
 }
 
 func (m *tmux) screen() string {
-	out, _ := exec.Command("tmux", "-L", m.socket, "capture-pane", "-p", "-t", "console", "-S", "-200").CombinedOutput()
+	out, _ := m.cmd("capture-pane", "-p", "-t", "console", "-S", "-200").CombinedOutput()
 	return string(out)
 }
 
@@ -458,7 +466,7 @@ func TestJupyterConsole(t *testing.T) {
 	j := newJupyterEnv(t)
 	j.install("netssm", "message")
 	m := &tmux{t: t, socket: "netssm-zmq-test-" + fmt.Sprint(os.Getpid())}
-	t.Cleanup(func() { exec.Command("tmux", "-L", m.socket, "kill-server").Run() })
+	t.Cleanup(func() { m.cmd("kill-server").Run() })
 	env := []string{"env"}
 	for _, kv := range j.env {
 		if strings.HasPrefix(kv, "JUPYTER_") || strings.HasPrefix(kv, "PYDEVD_") {
@@ -493,7 +501,7 @@ func TestJupyterConsole(t *testing.T) {
 	m.run("send-keys", "-t", "console", "y", "Enter")
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		if err := exec.Command("tmux", "-L", m.socket, "has-session", "-t", "console").Run(); err != nil {
+		if err := m.cmd("has-session", "-t", "console").Run(); err != nil {
 			break // the console exited and its session closed
 		}
 		if time.Now().After(deadline) {
