@@ -221,7 +221,7 @@ func (k *Kernel) handleControl(conn Conn, m *wire.Message) {
 			return
 		}
 		k.publish(&m.Header, "status", wire.Status{ExecutionState: string(Busy)})
-		if req.Restart {
+		if req.Restart && !k.opt.ExitOnRestart {
 			if err := k.restart(context.Background(), &m.Header, false); err != nil {
 				k.replyError(conn, m, "RestartFailed", err.Error())
 				return
@@ -229,7 +229,7 @@ func (k *Kernel) handleControl(conn Conn, m *wire.Message) {
 			k.reply(conn, m, wire.ShutdownRequest{Status: "ok", Restart: true})
 			return
 		}
-		k.reply(conn, m, wire.ShutdownRequest{Status: "ok", Restart: false})
+		k.reply(conn, m, wire.ShutdownRequest{Status: "ok", Restart: req.Restart})
 		err := k.Close()
 		k.publish(&m.Header, "status", wire.Status{ExecutionState: string(Dead)})
 		if err != nil {

@@ -35,8 +35,15 @@ type Options struct {
 	Publish func(*wire.Message)
 	Info    Info
 	// OnShutdown is called once after a shutdown_request without restart
-	// has shut the engine down (the transport then forgets the kernel).
+	// (or with restart, under ExitOnRestart) has shut the engine down (the
+	// transport then forgets the kernel).
 	OnShutdown func()
+	// ExitOnRestart makes a shutdown_request with restart true shut the
+	// kernel down like one without (the reply still says restart true).
+	// Transports whose clients restart a kernel by starting a new process
+	// set it: over ZMQ, jupyter_client's KernelManager sends the request,
+	// waits for this process to exit and launches a fresh one.
+	ExitOnRestart bool
 	// Logf logs problems that no client can be told about; nil uses log.Printf.
 	Logf func(format string, args ...any)
 	// MaxQueue bounds the queued shell requests (default 10000); beyond
