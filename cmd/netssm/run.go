@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/netssm/netssm/internal/atomicfile"
 	"github.com/netssm/netssm/kernel/dispatch"
 	"github.com/netssm/netssm/kernel/nbrun"
 	"github.com/netssm/netssm/kernel/server"
@@ -107,19 +108,7 @@ func runNotebook(ctx context.Context, args []string) error {
 // writeFileAtomic writes data to a temporary file beside path and renames
 // it, so that a failed write never leaves half a notebook.
 func writeFileAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), ".netssm-run-*.ipynb")
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err != nil {
-		os.Remove(f.Name())
+	if err := atomicfile.WriteFile(path, data, 0o644); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil

@@ -1,11 +1,11 @@
 package checkpoint
 
 import (
-	"fmt"
 	"math"
 	"os"
-	"path/filepath"
 	"sort"
+
+	"github.com/netssm/netssm/internal/atomicfile"
 )
 
 // DType names a stored element type, with safetensors' spelling.
@@ -130,33 +130,6 @@ func F16FromF32(f float32) uint16 {
 // WriteFileAtomic writes a file through a temporary file in the same folder,
 // synced and renamed over the target, so readers see the old or the new
 // content and never a partial one.
-func WriteFileAtomic(path string, write func(f *os.File) error) (err error) {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if err = write(tmp); err != nil {
-		return err
-	}
-	if err = tmp.Sync(); err != nil {
-		return err
-	}
-	if err = tmp.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("rename %s: %w", path, err)
-	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
+func WriteFileAtomic(path string, write func(f *os.File) error) error {
+	return atomicfile.Write(path, 0o644, write)
 }

@@ -8,9 +8,9 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"time"
 
+	"github.com/netssm/netssm/internal/atomicfile"
 	"github.com/netssm/netssm/netssmlib/pcapio"
 )
 
@@ -331,21 +331,14 @@ func File(ctx context.Context, in, out string, opt Options) (Stats, error) {
 		defer f.Close()
 		r = f
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+".tmp*")
+	tmp, err := atomicfile.Create(out, 0o644)
 	if err != nil {
 		return Stats{}, err
 	}
-	defer os.Remove(tmp.Name()) // no-op after the rename
+	defer tmp.Abort() // no-op after Commit
 	st, err := Text(ctx, r, tmp, opt)
 	if err != nil {
-		tmp.Close()
 		return st, fmt.Errorf("%s: %w", in, err)
 	}
-	if err := tmp.Close(); err != nil {
-		return st, err
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return st, err
-	}
-	return st, os.Rename(tmp.Name(), out)
+	return st, tmp.Commit()
 }

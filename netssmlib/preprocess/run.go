@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -16,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/netssm/netssm/internal/atomicfile"
 	"github.com/netssm/netssm/netssmlib/pcapio"
 )
 
@@ -177,7 +177,7 @@ func Run(ctx context.Context, opt Options) (Stats, error) {
 	// Output.
 	var (
 		w       io.Writer
-		tmp     *os.File
+		tmp     *atomicfile.File
 		outFile *os.File
 	)
 	switch {
@@ -193,7 +193,7 @@ func Run(ctx context.Context, opt Options) (Stats, error) {
 		}
 		w = outFile
 	default:
-		tmp, err = os.CreateTemp(filepath.Dir(opt.Out), "."+filepath.Base(opt.Out)+".tmp-*")
+		tmp, err = atomicfile.Create(opt.Out, 0o644)
 		if err != nil {
 			return st, fmt.Errorf("output: %w", err)
 		}
@@ -219,20 +219,9 @@ func Run(ctx context.Context, opt Options) (Stats, error) {
 	switch {
 	case tmp != nil:
 		if runErr == nil {
-			runErr = tmp.Chmod(0o644)
+			runErr = tmp.Commit()
 		}
-		if runErr == nil {
-			runErr = tmp.Sync()
-		}
-		if cerr := tmp.Close(); runErr == nil {
-			runErr = cerr
-		}
-		if runErr == nil {
-			runErr = os.Rename(tmp.Name(), opt.Out)
-		}
-		if runErr != nil {
-			os.Remove(tmp.Name())
-		}
+		tmp.Abort()
 	case outFile != nil:
 		if cerr := outFile.Close(); runErr == nil {
 			runErr = cerr
