@@ -106,6 +106,9 @@ func runPreprocess(ctx context.Context, args []string) error {
 	}
 	st, err := preprocess.Run(ctx, opt)
 	bar.finish()
+	if err == nil && st.Files == 0 {
+		fmt.Fprintln(os.Stderr, "preprocess: warning: no captures (*.pcap, *.pcapng) found; wrote an empty output")
+	}
 	mbs := 0.0
 	if s := st.Elapsed.Seconds(); s > 0 {
 		mbs = float64(st.Bytes) / 1e6 / s
@@ -192,7 +195,7 @@ func init() {
 				if err := ctx.Err(); err != nil {
 					return err
 				}
-				line, ok, err := preprocess.ReferenceRecord(p, *label, -1)
+				line, ok, err := preprocess.ReferenceRecord(ctx, p, *label, -1)
 				if err != nil {
 					fmt.Fprintf(os.Stderr, "%s: %v\n", p, err)
 					continue

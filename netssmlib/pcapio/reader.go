@@ -14,14 +14,19 @@ import (
 // Link types (LINKTYPE_* values of the pcap and pcapng file formats) that
 // netssm decodes natively.
 const (
-	LinkTypeNull     uint32 = 0   // BSD loopback, 4-byte host-order family
-	LinkTypeEthernet uint32 = 1   // Ethernet II / 802.3
-	LinkTypeRaw      uint32 = 101 // raw IPv4 or IPv6, version from the first nibble
-	LinkTypeLoop     uint32 = 108 // OpenBSD loopback, 4-byte network-order family
-	LinkTypeLinuxSLL uint32 = 113 // Linux cooked capture v1 (16-byte header)
-	LinkTypeIPv4     uint32 = 228 // raw IPv4
-	LinkTypeIPv6     uint32 = 229 // raw IPv6
-	LinkTypeLinuxSL2 uint32 = 276 // Linux cooked capture v2 (20-byte header)
+	LinkTypeNull      uint32 = 0   // BSD loopback, 4-byte host-order family
+	LinkTypeEthernet  uint32 = 1   // Ethernet II / 802.3
+	LinkTypeRaw       uint32 = 101 // raw IPv4 or IPv6, version from the first nibble
+	LinkTypeLoop      uint32 = 108 // OpenBSD loopback, 4-byte network-order family
+	LinkTypeLinuxSLL  uint32 = 113 // Linux cooked capture v1 (16-byte header)
+	LinkTypeIPv4      uint32 = 228 // raw IPv4
+	LinkTypeIPv6      uint32 = 229 // raw IPv6
+	LinkTypeLinuxSLL2 uint32 = 276 // Linux cooked capture v2 (20-byte header)
+
+	// LinkTypeLinuxSL2 is the first spelling of LinkTypeLinuxSLL2.
+	//
+	// Deprecated: use LinkTypeLinuxSLL2.
+	LinkTypeLinuxSL2 = LinkTypeLinuxSLL2
 )
 
 // MaxRecordLen is the largest packet record (captured length) the reader
@@ -201,6 +206,15 @@ func (r *Reader) LinkType() uint32 {
 	}
 	if len(r.ifaces) > 0 {
 		return r.ifaces[0].link
+	}
+	return 0
+}
+
+// SnapLen is the snapshot length in a classic pcap file header (0 for
+// pcapng, whose interfaces have their own).
+func (r *Reader) SnapLen() uint32 {
+	if r.format == FormatPcap {
+		return r.snaplen
 	}
 	return 0
 }

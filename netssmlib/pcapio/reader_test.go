@@ -4,9 +4,13 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -354,4 +358,48 @@ func FuzzReader(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestAgainstTshark reads every test capture with this package and with
+// tshark (Wireshark's independent reader) and compares packet by packet:
+// captured and original lengths and the interface of each packet.
+func TestAgainstTshark(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: starts tshark for each capture")
+	}
+	tshark := testenv.NeedTool(t, "tshark")
+	for _, name := range []string{"two_linktypes.pcapng", "any_sll2.pcap", "null_bsd.pcap"} {
+		f := filepath.Join(testenv.RepoRoot(), "testdata", "pcap", name)
+		out, err := exec.Command(tshark, "-r", f, "-T", "fields", "-e", "frame.cap_len", "-e", "frame.len", "-e", "frame.interface_id").Output()
+		if err != nil {
+			t.Fatalf("tshark %s: %v", f, err)
+		}
+		want := strings.Split(strings.TrimSpace(string(out)), "\n")
+		r, err := Open(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for {
+			_, p, err := r.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatalf("%s: %v", f, err)
+			}
+			iface := strconv.Itoa(p.Interface)
+			if r.Format() == FormatPcap {
+				iface = "" // tshark has no interface id for pcap files
+			}
+			got = append(got, strings.TrimRight(fmt.Sprintf("%d\t%d\t%s", p.CapLen, p.OrigLen, iface), "\t"))
+		}
+		r.Close()
+		for i := range want {
+			want[i] = strings.TrimRight(want[i], "\t")
+		}
+		if strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Errorf("%s: %d packets differ from tshark's %d (first: %q vs %q)", filepath.Base(f), len(got), len(want), got[0], want[0])
+		}
+	}
 }

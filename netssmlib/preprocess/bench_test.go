@@ -56,7 +56,7 @@ func BenchmarkRunReference(b *testing.B) {
 	b.SetBytes(size)
 	for b.Loop() {
 		for _, p := range paths {
-			if _, _, err := ReferenceRecord(p, "bench", -1); err != nil {
+			if _, _, err := ReferenceRecord(context.Background(), p, "bench", -1); err != nil {
 				b.Fatal(err)
 			}
 		}

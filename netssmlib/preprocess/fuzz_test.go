@@ -36,7 +36,7 @@ func FuzzProcessFile(f *testing.F) {
 		case tr < 0:
 			nt = 0
 		}
-		want, ok, rerr := ReferenceRecord(path, "fz", nt)
+		want, ok, rerr := ReferenceRecord(context.Background(), path, "fz", nt)
 		if rerr != nil {
 			if err == nil {
 				t.Fatalf("reference failed (%v) but ProcessFile did not", rerr)

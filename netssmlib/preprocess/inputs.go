@@ -25,7 +25,14 @@ func ListDir(dir string) (paths []string, errs []error, err error) {
 		return nil, nil, fmt.Errorf("input directory: %w", err)
 	}
 	if !fi.IsDir() {
-		return nil, nil, fmt.Errorf("input directory %s: not a directory", dir)
+		// NetSSM's walk lists a capture given as the "directory" itself.
+		li, err := os.Lstat(dir)
+		if err == nil && li.Mode().IsRegular() {
+			if ext := filepath.Ext(dir); ext == ".pcap" || ext == ".pcapng" {
+				return []string{dir}, nil, nil
+			}
+		}
+		return nil, nil, fmt.Errorf("input directory %s: not a directory or a .pcap/.pcapng file", dir)
 	}
 	root := dir
 	if li, err := os.Lstat(dir); err == nil && li.Mode()&fs.ModeSymlink != 0 {

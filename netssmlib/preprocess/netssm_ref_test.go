@@ -1,11 +1,14 @@
 package preprocess
 
 import (
+	"context"
 	"testing"
 )
 
 // netssmEquivalent is ReferenceRecord, the NetSSM-equivalent baseline.
-var netssmEquivalent = ReferenceRecord
+func netssmEquivalent(path, label string, truncate int) ([]byte, bool, error) {
+	return ReferenceRecord(context.Background(), path, label, truncate)
+}
 
 func TestNetSSMTruncateReference(t *testing.T) {
 	// The reference truncation itself, on hand-checked cases.

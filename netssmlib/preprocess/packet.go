@@ -58,7 +58,7 @@ func fastPacket(dst []byte, link uint32, data []byte) ([]byte, Kind, bool) {
 		}
 		etype = be16(data[14:])
 		linkLen, linkInUDP, off = 16, true, 16
-	case pcapio.LinkTypeLinuxSL2:
+	case pcapio.LinkTypeLinuxSLL2:
 		if len(data) < 20 {
 			return dst, Skip, true
 		}
@@ -83,7 +83,7 @@ func fastPacket(dst []byte, link uint32, data []byte) ([]byte, Kind, bool) {
 			return dst, Skip, false
 		}
 		linkLen, off = 4, 4
-	case pcapio.LinkTypeRaw:
+	case pcapio.LinkTypeRaw, 12: // 12: DLT_RAW written as a link type
 		if len(data) == 0 {
 			return dst, Skip, true
 		}
@@ -105,7 +105,7 @@ func fastPacket(dst []byte, link uint32, data []byte) ([]byte, Kind, bool) {
 	// VLAN tags (gopacket's Dot1Q layers: contents kept for TCP, dropped for
 	// UDP as they are neither link nor network layers).
 	for {
-		if len(data) == off && link != pcapio.LinkTypeIPv4 && link != pcapio.LinkTypeIPv6 && link != pcapio.LinkTypeRaw {
+		if len(data) == off && linkLen > 0 {
 			return dst, Skip, true // no payload: gopacket stops decoding
 		}
 		switch etype {

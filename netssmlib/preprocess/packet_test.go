@@ -170,6 +170,7 @@ func vectors() []vector {
 		{"raw ipv6 udp", 101, ipv6(17, -1, udp5), UDP, 40 + 8 + 4},
 		{"raw version 5", 101, append([]byte{0x50}, seq(40)...), Skip, 0},
 		{"raw empty", 101, nil, Skip, 0},
+		{"dlt raw 12 ipv4 tcp", 12, ipv4(6, nil, 0, tcp), TCP, 20 + 32},
 		{"ipv4 linktype tcp", 228, ipv4(6, nil, 0, tcp), TCP, 20 + 32},
 		{"ipv6 linktype udp", 229, ipv6(17, -1, udp5), UDP, 40 + 8 + 4},
 		{"ppp (gopacket decoder) ipv4 tcp", 9, append([]byte{0x00, 0x21}, ipv4(6, nil, 0, tcp)...), TCP, -1},

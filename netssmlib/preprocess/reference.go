@@ -2,6 +2,7 @@ package preprocess
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
@@ -69,11 +70,22 @@ func gopacketDecoder(link uint32) (gopacket.Decoder, bool) {
 // preprocessed: the natively decoded types (Ethernet, Linux cooked v1/v2,
 // raw IP, loopback) and any other type gopacket has a decoder for.
 func LinkTypeSupported(link uint32) bool {
-	if link == pcapio.LinkTypeLinuxSL2 {
+	if link == pcapio.LinkTypeLinuxSLL2 {
 		return true
 	}
 	_, ok := gopacketDecoder(link)
 	return ok
+}
+
+// libpcapSnap returns how much of a record libpcap (which NetSSM reads
+// captures with) hands on: in a classic pcap file, a record longer than
+// the header's snapshot length is cut to it (when that length is below
+// libpcap's 262144-byte maximum; 0 means the maximum).
+func libpcapSnap(r *pcapio.Reader, data []byte) []byte {
+	if sl := r.SnapLen(); sl > 0 && sl < 262144 && len(data) > int(sl) {
+		return data[:sl]
+	}
+	return data
 }
 
 // ReferencePacket is the slow reference implementation of the per-packet
@@ -85,7 +97,7 @@ func LinkTypeSupported(link uint32) bool {
 // payload byte. Linux cooked v2 frames, which NetSSM's gopacket cannot
 // decode, keep their 20-byte header as the link layer, like Linux cooked v1.
 func ReferencePacket(dst []byte, link uint32, data []byte) ([]byte, Kind) {
-	if link == pcapio.LinkTypeLinuxSL2 {
+	if link == pcapio.LinkTypeLinuxSLL2 {
 		if len(data) < 20 {
 			return dst, Skip
 		}
@@ -199,14 +211,17 @@ func netssmTruncate(input string, n int) string {
 // packets). truncate uses NetSSM's flag semantics (-1 = off). Tests check
 // Run against it and the benchmarks compare their speed; it is not meant
 // for production use (memory grows with the capture).
-func ReferenceRecord(path, label string, truncate int) (line []byte, ok bool, err error) {
+func ReferenceRecord(ctx context.Context, path, label string, truncate int) (line []byte, ok bool, err error) {
 	r, err := pcapio.Open(path)
 	if err != nil {
 		return nil, false, err
 	}
 	defer r.Close()
 	var pkts []string
-	for {
+	for n := 0; ; n++ {
+		if n%4096 == 0 && ctx.Err() != nil {
+			return nil, false, ctx.Err()
+		}
 		data, p, err := r.Next()
 		if err == io.EOF || errors.Is(err, pcapio.ErrTruncated) {
 			break
@@ -214,7 +229,7 @@ func ReferenceRecord(path, label string, truncate int) (line []byte, ok bool, er
 		if err != nil {
 			return nil, false, err
 		}
-		b, kind := ReferencePacket(nil, p.LinkType, data)
+		b, kind := ReferencePacket(nil, p.LinkType, libpcapSnap(r, data))
 		if kind == Skip {
 			continue
 		}

@@ -201,6 +201,16 @@ func Run(ctx context.Context, opt Options) (Stats, error) {
 	}
 	bw := bufio.NewWriterSize(w, 1<<20)
 	inErrs := append([]error(nil), preErrs...)
+	if opt.OnFile != nil {
+		for _, e := range preErrs {
+			res := FileResult{Err: e}
+			var fe *FileError
+			if errors.As(e, &fe) {
+				res.Path = fe.Path
+			}
+			opt.OnFile(res)
+		}
+	}
 	st, runErr := process(ctx, opt, jobs, bw, &inErrs)
 	st.Failed += len(preErrs)
 	if runErr == nil {
@@ -291,6 +301,9 @@ type batch struct {
 }
 
 func (b *batch) reset(f *fileJob) {
+	if cap(b.data) > 4<<20 { // grown by a jumbo record: don't keep it
+		b.data, b.pkt = nil, nil
+	}
 	b.f, b.last, b.n = f, false, 0
 	b.data, b.ends, b.links, b.text = b.data[:0], b.ends[:0], b.links[:0], b.text[:0]
 	b.done = make(chan struct{})
@@ -589,7 +602,7 @@ func readCapture(ctx context.Context, f *fileJob, pf *prefetched, b *batch, get 
 				return nil
 			}
 		}
-		b.data = append(b.data, data...)
+		b.data = append(b.data, libpcapSnap(r, data)...)
 		b.ends = append(b.ends, int32(len(b.data)))
 		b.links = append(b.links, p.LinkType)
 	}

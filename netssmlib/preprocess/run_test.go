@@ -320,3 +320,95 @@ func TestProgressReported(t *testing.T) {
 		t.Fatalf("%d progress calls, last %+v", calls, last)
 	}
 }
+
+func TestInDirIsACapture(t *testing.T) {
+	chdirTemp(t)
+	setupInputs(t, "raw_ip.pcap")
+	if _, err := Run(context.Background(), Options{InDir: "in/raw_ip.pcap", Label: "x", Out: "out.jsonl"}); err != nil {
+		t.Fatal(err)
+	}
+	if recs := readRecords(t, "out.jsonl"); len(recs) != 1 || recs[0].Filename != "in/raw_ip.pcap" {
+		t.Fatalf("records %+v, want in/raw_ip.pcap (NetSSM lists a file given as -in-dir)", recs)
+	}
+}
+
+func TestInputListErrorsReported(t *testing.T) {
+	chdirTemp(t)
+	setupInputs(t, "raw_ip.pcap")
+	os.WriteFile("list.csv", []byte("File\n\"\",x\nin/raw_ip.pcap\n"), 0o644)
+	var results []FileResult
+	st, err := Run(context.Background(), Options{InCSV: "list.csv", Label: "x", Out: "out.jsonl", OnFile: func(r FileResult) { results = append(results, r) }})
+	var ie *InputErrors
+	if !errors.As(err, &ie) || st.Failed != 1 || st.Samples != 1 {
+		t.Fatalf("err %v stats %+v, want one failed row and one sample", err, st)
+	}
+	if len(results) != 2 || results[0].Err == nil || !strings.Contains(results[0].Err.Error(), "row 2") {
+		t.Fatalf("results %+v, want the empty row reported first", results)
+	}
+}
+
+// TestSparseBatches: TCP/UDP packets separated by many skipped packets, so
+// that with tiny batches some batches hold none and the first sample
+// packet waits for the second (the <=1-packet rule) across batches.
+func TestSparseBatches(t *testing.T) {
+	chdirTemp(t)
+	var buf bytes.Buffer
+	w, _ := pcapio.NewWriter(&buf, 1, 65535)
+	arp := ethFrame(0x0806, seq(28))
+	for i := range 3 {
+		w.WritePacket(pcapio.Packet{}, ethFrame(0x0800, ipv4(6, nil, 0, tcpSeg(5, seq(i)))))
+		for range 10 {
+			w.WritePacket(pcapio.Packet{}, arp)
+		}
+	}
+	w.WritePacket(pcapio.Packet{}, ethFrame(0x0800, ipv4(17, nil, 0, udpDgram(1, 2, -1, nil))))
+	w.Flush()
+	os.WriteFile("sparse.pcap", buf.Bytes(), 0o644)
+	want, ok, err := netssmEquivalent("sparse.pcap", "s", -1)
+	if err != nil || !ok {
+		t.Fatal(ok, err)
+	}
+	for _, pkts := range []int{1, 2, 3, 5, 4096} {
+		opt := Options{Files: []string{"sparse.pcap"}, Label: "s", Out: "out.jsonl", Workers: 3}
+		opt.batch.bytes, opt.batch.pkts = 1<<20, pkts
+		if _, err := Run(context.Background(), opt); err != nil {
+			t.Fatal(err)
+		}
+		got, _ := os.ReadFile("out.jsonl")
+		if !bytes.Equal(got, want) {
+			t.Fatalf("batches of %d packets: differs from the reference:\n%s", pkts, firstDiff(got, want))
+		}
+	}
+	if r := readRecords(t, "out.jsonl"); len(r) != 1 || r[0].OrigLen != 4 {
+		t.Fatalf("records %+v, want one with 4 TCP/UDP packets", r)
+	}
+}
+
+// TestSnapLenCut: libpcap cuts pcap records longer than the file header's
+// snapshot length, so NetSSM sees only that much of them.
+func TestSnapLenCut(t *testing.T) {
+	chdirTemp(t)
+	var buf bytes.Buffer
+	w, _ := pcapio.NewWriter(&buf, 1, 60) // snaplen 60, records longer
+	for range 3 {
+		w.WritePacket(pcapio.Packet{}, ethFrame(0x0800, ipv4(6, nil, 0, tcpSeg(8, seq(10)))))
+	}
+	w.Flush()
+	os.WriteFile("snap.pcap", buf.Bytes(), 0o644)
+	var out bytes.Buffer
+	if _, err := ProcessFile(context.Background(), &out, "snap.pcap", "s", 0); err != nil {
+		t.Fatal(err)
+	}
+	r := []record{}
+	var rec record
+	if err := json.Unmarshal(out.Bytes(), &rec); err != nil {
+		t.Fatal(err)
+	}
+	r = append(r, rec)
+	first := strings.Fields(strings.Split(r[0].Data, " <|pkt|> ")[0])[1:]
+	// 14 + 20 bytes of headers and 26 of the 32-byte TCP header survive
+	// the 60-byte snap (TCP options are NOPs, 1); the rest is padding.
+	if first[59] != "1" || first[60] != "0" || first[65] != "0" {
+		t.Fatalf("packet bytes %v: want 60 real bytes then zeros", first[:70])
+	}
+}

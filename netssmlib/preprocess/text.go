@@ -20,6 +20,9 @@ const pktSep = " <|pkt|> "
 // little-endian in the low 32 bits, and its length in the bits above.
 var decimal [256]uint64
 
+// zeroPad is the text of SampleBytes zero bytes, each followed by a space.
+var zeroPad = []byte(strings.Repeat("0 ", SampleBytes))
+
 func init() {
 	for i := range decimal {
 		txt := strconv.Itoa(i) + " "
@@ -47,10 +50,7 @@ func AppendPacketText(dst, pkt []byte) []byte {
 		binary.LittleEndian.PutUint32(buf[o:], uint32(d)) // always 4 bytes
 		o += int(d >> 32)
 	}
-	for range SampleBytes - len(pkt) {
-		buf[o], buf[o+1] = '0', ' '
-		o += 2
-	}
+	o += copy(buf[o:], zeroPad[:2*(SampleBytes-len(pkt))])
 	return dst[:n+o-1]
 }
 
