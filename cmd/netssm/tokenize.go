@@ -57,7 +57,26 @@ func runTokenize(ctx context.Context, args []string) error {
 		return err
 	}
 	start := time.Now()
-	st, err := dataset.Tokenize(ctx, tok, in, out, dataset.TokenizeOptions{MaxLen: maxLen, Padding: padding, Workers: workers})
+	opt := dataset.TokenizeOptions{MaxLen: maxLen, Padding: padding, Workers: workers}
+	if fi, err := os.Stderr.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+		var total int64
+		if fi, err := os.Stat(in); err == nil {
+			total = fi.Size()
+		}
+		last := time.Time{}
+		opt.Progress = func(st dataset.Stats) {
+			if now := time.Now(); now.Sub(last) > 200*time.Millisecond {
+				last = now
+				secs := max(now.Sub(start).Seconds(), 1e-9)
+				fmt.Fprintf(os.Stderr, "\rtokenizing: %d examples, %.0f/%.0f MB, %.0f MB/s   ",
+					st.Examples, float64(st.InputBytes)/1e6, float64(total)/1e6, float64(st.InputBytes)/1e6/secs)
+			}
+		}
+	}
+	st, err := dataset.Tokenize(ctx, tok, in, out, opt)
+	if opt.Progress != nil {
+		fmt.Fprint(os.Stderr, "\r\033[K") // clear the progress line
+	}
 	if err != nil {
 		return err
 	}

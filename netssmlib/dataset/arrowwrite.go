@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/binary"
 	"io"
+	"sync"
 	"unsafe"
 )
 
@@ -35,8 +36,25 @@ type streamWriter struct {
 	schema  bool
 }
 
+// batchBufs are the column buffers of a batch, recycled between writers:
+// growing them from empty for every shard costs more than filling them.
+type batchBufs struct {
+	ids     []int32
+	mask    []int8
+	offsets []int32
+}
+
+var batchPool = sync.Pool{New: func() any { return &batchBufs{} }}
+
 func newStreamWriter(w io.Writer) *streamWriter {
-	return &streamWriter{w: bufio.NewWriterSize(w, 1<<20), offsets: []int32{0}}
+	b := batchPool.Get().(*batchBufs)
+	return &streamWriter{w: bufio.NewWriterSize(w, 1<<20), ids: b.ids[:0], mask: b.mask[:0], offsets: append(b.offsets[:0], 0)}
+}
+
+// release returns the column buffers to the pool.
+func (s *streamWriter) release() {
+	batchPool.Put(&batchBufs{ids: s.ids[:0], mask: s.mask[:0], offsets: s.offsets[:0]})
+	s.ids, s.mask, s.offsets = nil, nil, nil
 }
 
 func (s *streamWriter) write(ex Example) error {
@@ -143,6 +161,7 @@ func (s *streamWriter) close() error {
 		return err
 	}
 	s.put([]byte{0xFF, 0xFF, 0xFF, 0xFF, 0, 0, 0, 0})
+	s.release()
 	return s.w.Flush()
 }
 

@@ -68,46 +68,54 @@ const digitWords = 1110
 func appendFast[S string | []byte](t *Tokenizer, dst []int32, s S, limit int) ([]int32, bool) {
 	body := len(dst)
 	n := len(s)
-	off, ids := t.digitOff, t.digitIDs
+	single := t.digitOne
 	for i := 0; i < n; {
+		c := s[i]
+		if c == ' ' {
+			i++
+			continue
+		}
 		if limit >= 0 && len(dst)-body >= limit {
 			return dst[:body+limit], true
 		}
-		c := s[i]
-		switch {
-		case c == ' ':
-			i++
-		case c-'0' <= 9:
-			v := int(c - '0')
+		if d := c - '0'; d <= 9 {
+			k := int(d)
 			j := i + 1
-			for j < n && s[j]-'0' <= 9 {
-				if j-i >= 3 {
-					return dst, false
+			if j < n {
+				if d := s[j] - '0'; d <= 9 {
+					k = 10 + k*10 + int(d)
+					j++
+					if j < n {
+						if d := s[j] - '0'; d <= 9 {
+							k = 110 + (k-10)*10 + int(d)
+							j++
+							if j < n && s[j]-'0' <= 9 {
+								return dst, false
+							}
+						}
+					}
 				}
-				v = v*10 + int(s[j]-'0')
-				j++
 			}
 			if j < n && s[j] != ' ' && s[j] != '<' {
 				return dst, false
 			}
-			k := digitBase[j-i] + v
-			a, b := off[k], off[k+1]
-			if b == a+1 {
-				dst = append(dst, ids[a])
+			if id := single[k]; id >= 0 {
+				dst = append(dst, id)
 			} else {
-				dst = append(dst, ids[a:b]...)
+				dst = append(dst, t.digitIDs[t.digitOff[k]:t.digitOff[k+1]]...)
 			}
 			i = j
-		case c == '<':
-			id, l := matchAt(&t.rawMatch, s, i)
-			if l == 0 {
-				return dst, false
-			}
-			dst = append(dst, id)
-			i += l
-		default:
+			continue
+		}
+		if c != '<' {
 			return dst, false
 		}
+		id, l := matchAt(&t.rawMatch, s, i)
+		if l == 0 {
+			return dst, false
+		}
+		dst = append(dst, id)
+		i += l
 	}
 	if limit >= 0 && len(dst)-body > limit {
 		dst = dst[:body+limit]
@@ -153,6 +161,12 @@ func (t *Tokenizer) buildFast() {
 		}
 	}
 	t.digitOff[digitWords] = int32(len(t.digitIDs))
+	for k := range t.digitOne {
+		t.digitOne[k] = -1
+		if t.digitOff[k+1] == t.digitOff[k]+1 {
+			t.digitOne[k] = t.digitIDs[t.digitOff[k]]
+		}
+	}
 	t.fast = true
 }
 

@@ -82,6 +82,23 @@ func TestConfigFilesGolden(t *testing.T) {
 			t.Errorf("%s is not JSON: %v", name, err)
 		}
 	}
+	// Re-saving the folder HF (transformers 5) wrote gives the 4.x-style files.
+	hfDir := testenv.Shared(t, "fixtures/hf-tokenizer/video_streaming_tok")
+	hf, err := Load(hfDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resaved := t.TempDir()
+	if err := hf.Save(resaved); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{TokenizerFile, ConfigFile, SpecialTokensFile} {
+		got, _ := os.ReadFile(filepath.Join(resaved, name))
+		want, _ := os.ReadFile(filepath.Join(dir, name))
+		if !bytes.Equal(got, want) {
+			t.Errorf("re-saved HF folder: %s differs from ours:\n%s", name, got)
+		}
+	}
 	// Loading the saved folder gives the same tokenizer back.
 	back, err := Load(dir)
 	if err != nil {

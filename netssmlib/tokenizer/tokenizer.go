@@ -64,13 +64,14 @@ type Tokenizer struct {
 	eosID, padID int32
 	maxID        int32
 
-	fast      bool      // fast path usable
-	digitOff  []int32   // offsets into digitIDs, 1111 entries (words "0".."999","00".."099","000"..)
-	digitIDs  []int32   // ids of digit words
-	raw       []byte    // tokenizer.json as loaded (nil when built by New)
-	rawConfig []byte    // tokenizer_config.json as loaded
-	source    string    // where it came from, for errors
-	extraCfg  configExt // what tokenizer_config.json said
+	fast      bool              // fast path usable
+	digitOff  []int32           // offsets into digitIDs, 1111 entries (words "0".."999","00".."099","000"..)
+	digitIDs  []int32           // ids of digit words
+	digitOne  [digitWords]int32 // the id of a digit word that is one token, else -1
+	raw       []byte            // tokenizer.json as loaded (nil when built by New)
+	rawConfig []byte            // tokenizer_config.json as loaded
+	source    string            // where it came from, for errors
+	extraCfg  configExt         // what tokenizer_config.json said
 }
 
 type configExt struct {
