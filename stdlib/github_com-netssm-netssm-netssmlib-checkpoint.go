@@ -4,6 +4,8 @@ package stdlib
 
 import (
 	"github.com/netssm/netssm/netssmlib/checkpoint"
+	"go/constant"
+	"go/token"
 	"reflect"
 )
 
@@ -12,21 +14,40 @@ func init() {
 		// function, constant and variable definitions
 		"BF16":              reflect.ValueOf(checkpoint.BF16),
 		"BF16FromF32":       reflect.ValueOf(checkpoint.BF16FromF32),
+		"CheckpointPrefix":  reflect.ValueOf(constant.MakeFromLiteral("\"checkpoint-\"", token.STRING, 0)),
+		"ConfigName":        reflect.ValueOf(constant.MakeFromLiteral("\"config.json\"", token.STRING, 0)),
+		"CopyFile":          reflect.ValueOf(checkpoint.CopyFile),
 		"DecodeSafetensors": reflect.ValueOf(checkpoint.DecodeSafetensors),
+		"DecodeTorch":       reflect.ValueOf(checkpoint.DecodeTorch),
 		"EncodeSafetensors": reflect.ValueOf(checkpoint.EncodeSafetensors),
+		"EncodeTorch":       reflect.ValueOf(checkpoint.EncodeTorch),
 		"F16":               reflect.ValueOf(checkpoint.F16),
 		"F16FromF32":        reflect.ValueOf(checkpoint.F16FromF32),
 		"F32":               reflect.ValueOf(checkpoint.F32),
 		"F32FromBF16":       reflect.ValueOf(checkpoint.F32FromBF16),
 		"F32FromF16":        reflect.ValueOf(checkpoint.F32FromF16),
+		"ListCheckpoints":   reflect.ValueOf(checkpoint.ListCheckpoints),
 		"NumElements":       reflect.ValueOf(checkpoint.NumElements),
+		"PruneCheckpoints":  reflect.ValueOf(checkpoint.PruneCheckpoints),
+		"ReadModelDir":      reflect.ValueOf(checkpoint.ReadModelDir),
 		"ReadSafetensors":   reflect.ValueOf(checkpoint.ReadSafetensors),
+		"ReadTorch":         reflect.ValueOf(checkpoint.ReadTorch),
+		"ReadTrainerState":  reflect.ValueOf(checkpoint.ReadTrainerState),
+		"SafetensorsName":   reflect.ValueOf(constant.MakeFromLiteral("\"model.safetensors\"", token.STRING, 0)),
+		"TorchName":         reflect.ValueOf(constant.MakeFromLiteral("\"pytorch_model.bin\"", token.STRING, 0)),
+		"TrainerStateName":  reflect.ValueOf(constant.MakeFromLiteral("\"trainer_state.json\"", token.STRING, 0)),
+		"WriteDirAtomic":    reflect.ValueOf(checkpoint.WriteDirAtomic),
 		"WriteFileAtomic":   reflect.ValueOf(checkpoint.WriteFileAtomic),
+		"WriteJSON":         reflect.ValueOf(checkpoint.WriteJSON),
 		"WriteSafetensors":  reflect.ValueOf(checkpoint.WriteSafetensors),
+		"WriteTorch":        reflect.ValueOf(checkpoint.WriteTorch),
 
 		// type definitions
-		"DType":     reflect.ValueOf((*checkpoint.DType)(nil)),
-		"StateDict": reflect.ValueOf((*checkpoint.StateDict)(nil)),
-		"Tensor":    reflect.ValueOf((*checkpoint.Tensor)(nil)),
+		"Checkpoint":   reflect.ValueOf((*checkpoint.Checkpoint)(nil)),
+		"DType":        reflect.ValueOf((*checkpoint.DType)(nil)),
+		"LogEntry":     reflect.ValueOf((*checkpoint.LogEntry)(nil)),
+		"StateDict":    reflect.ValueOf((*checkpoint.StateDict)(nil)),
+		"Tensor":       reflect.ValueOf((*checkpoint.Tensor)(nil)),
+		"TrainerState": reflect.ValueOf((*checkpoint.TrainerState)(nil)),
 	}
 }

@@ -13,3 +13,14 @@ var Symbols = map[string]map[string]reflect.Value{}
 //
 //go:generate go run github.com/traefik/yaegi/cmd/yaegi extract -name stdlib github.com/netssm/netssm/stdlib/display
 //go:generate go run github.com/traefik/yaegi/cmd/yaegi extract -name stdlib github.com/netssm/netssm/netssmlib/checkpoint
+//go:generate go run github.com/traefik/yaegi/cmd/yaegi extract -name stdlib github.com/netssm/netssm/netssmlib
+//go:generate go run github.com/traefik/yaegi/cmd/yaegi extract -name stdlib github.com/netssm/netssm/netssmlib/convert
+//go:generate go run github.com/traefik/yaegi/cmd/yaegi extract -name stdlib github.com/netssm/netssm/netssmlib/dataset
+//go:generate go run github.com/traefik/yaegi/cmd/yaegi extract -name stdlib github.com/netssm/netssm/netssmlib/fidelity
+//go:generate go run github.com/traefik/yaegi/cmd/yaegi extract -name stdlib github.com/netssm/netssm/netssmlib/generate
+//go:generate go run github.com/traefik/yaegi/cmd/yaegi extract -name stdlib github.com/netssm/netssm/netssmlib/mamba
+//go:generate go run github.com/traefik/yaegi/cmd/yaegi extract -name stdlib github.com/netssm/netssm/netssmlib/pcapio
+//go:generate go run github.com/traefik/yaegi/cmd/yaegi extract -name stdlib github.com/netssm/netssm/netssmlib/preprocess
+//go:generate go run github.com/traefik/yaegi/cmd/yaegi extract -name stdlib github.com/netssm/netssm/netssmlib/tokenizer
+//go:generate go run github.com/traefik/yaegi/cmd/yaegi extract -name stdlib github.com/netssm/netssm/netssmlib/train
+//go:generate go run github.com/traefik/yaegi/cmd/yaegi extract -name stdlib github.com/netssm/netssm/stdlib/plot
