@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -210,20 +212,49 @@ func checkTshark(t *testing.T, pcap string, want int) {
 	}
 }
 
+var (
+	buildOnce sync.Once
+	buildDir  string
+	buildErr  error
+)
+
+// buildNetssm builds the netssm binary once per test run.
+func buildNetssm(t *testing.T) string {
+	t.Helper()
+	goTool := testenv.NeedTool(t, "go")
+	buildOnce.Do(func() {
+		buildDir, buildErr = os.MkdirTemp("", "netssm-nbtest-")
+		if buildErr != nil {
+			return
+		}
+		out, err := exec.Command(goTool, "build", "-o", filepath.Join(buildDir, "netssm"), "github.com/netssm/netssm/cmd/netssm").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return filepath.Join(buildDir, "netssm")
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if buildDir != "" {
+		os.RemoveAll(buildDir)
+	}
+	os.Exit(code)
+}
+
 // TestRunNotebooks executes quickstart, finetune and gpu with netssm run on
 // a fresh work folder and checks what they produced.
 func TestRunNotebooks(t *testing.T) {
 	if testing.Short() {
 		t.Skip("trains two tiny models (about 3 minutes on 2 cores); skipped with -short")
 	}
-	goTool := testenv.NeedTool(t, "go")
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
-	bin := filepath.Join(t.TempDir(), "netssm")
-	build := exec.CommandContext(ctx, goTool, "build", "-o", bin, "github.com/netssm/netssm/cmd/netssm")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildNetssm(t)
 	work := t.TempDir()
 
 	nb := runNotebook(t, ctx, bin, "quickstart.ipynb", work)
