@@ -202,9 +202,12 @@ func checkLossFell(t *testing.T, glob string) {
 func checkTshark(t *testing.T, pcap string, want int) {
 	t.Helper()
 	tshark := testenv.NeedTool(t, "tshark")
-	out, err := exec.Command(tshark, "-r", pcap).CombinedOutput()
+	cmd := exec.Command(tshark, "-r", pcap)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr // "Running as user root" and other notes
+	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("tshark -r %s: %v\n%s", pcap, err, out)
+		t.Fatalf("tshark -r %s: %v\n%s%s", pcap, err, out, stderr.Bytes())
 	}
 	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
 	if len(lines) != want {
