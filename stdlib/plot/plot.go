@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"image/color"
+	"strconv"
 	"sync"
 
 	"gonum.org/v1/plot"
@@ -82,6 +83,7 @@ func (l *Loss) PNG() []byte {
 	p := plot.New()
 	p.Title.Text = l.title
 	p.X.Label.Text = "step"
+	p.X.Tick.Marker = intTicks{}
 	p.Y.Label.Text = "loss (nats/token)"
 	p.Add(plotter.NewGrid())
 	if len(pts) > 0 {
@@ -99,6 +101,20 @@ func (l *Loss) PNG() []byte {
 		return nil
 	}
 	return b
+}
+
+// intTicks are gonum's default ticks labelled as integers (steps).
+type intTicks struct{}
+
+// Ticks returns the default ticks for [min, max] with integer labels.
+func (intTicks) Ticks(min, max float64) []plot.Tick {
+	ts := plot.DefaultTicks{}.Ticks(min, max)
+	for i := range ts {
+		if ts[i].Label != "" {
+			ts[i].Label = strconv.FormatFloat(ts[i].Value, 'f', -1, 64)
+		}
+	}
+	return ts
 }
 
 var (
