@@ -12,10 +12,14 @@ func init() {
 		// function, constant and variable definitions
 		"Compare": reflect.ValueOf(plot.Compare),
 		"Field":   reflect.ValueOf(plot.Field),
-		"NewLoss": reflect.ValueOf(plot.NewLoss),
+		"Height":  reflect.ValueOf(plot.Height),
+		"Lines":   reflect.ValueOf(plot.Lines),
+		"NewLive": reflect.ValueOf(plot.NewLive),
+		"Width":   reflect.ValueOf(plot.Width),
 
 		// type definitions
-		"Image": reflect.ValueOf((*plot.Image)(nil)),
-		"Loss":  reflect.ValueOf((*plot.Loss)(nil)),
+		"Image":  reflect.ValueOf((*plot.Image)(nil)),
+		"Live":   reflect.ValueOf((*plot.Live)(nil)),
+		"Series": reflect.ValueOf((*plot.Series)(nil)),
 	}
 }

@@ -12,6 +12,7 @@ var Symbols = map[string]map[string]reflect.Value{}
 // committed ones are stale. To expose a new netssmlib package, add its line.
 //
 //go:generate go run github.com/traefik/yaegi/cmd/yaegi extract -name stdlib github.com/netssm/netssm/stdlib/display
+//go:generate go run github.com/traefik/yaegi/cmd/yaegi extract -name stdlib github.com/netssm/netssm/stdlib/plot
 //go:generate go run github.com/traefik/yaegi/cmd/yaegi extract -name stdlib github.com/netssm/netssm/netssmlib/checkpoint
 //go:generate go run github.com/traefik/yaegi/cmd/yaegi extract -name stdlib github.com/netssm/netssm/netssmlib
 //go:generate go run github.com/traefik/yaegi/cmd/yaegi extract -name stdlib github.com/netssm/netssm/netssmlib/convert
@@ -23,4 +24,3 @@ var Symbols = map[string]map[string]reflect.Value{}
 //go:generate go run github.com/traefik/yaegi/cmd/yaegi extract -name stdlib github.com/netssm/netssm/netssmlib/preprocess
 //go:generate go run github.com/traefik/yaegi/cmd/yaegi extract -name stdlib github.com/netssm/netssm/netssmlib/tokenizer
 //go:generate go run github.com/traefik/yaegi/cmd/yaegi extract -name stdlib github.com/netssm/netssm/netssmlib/train
-//go:generate go run github.com/traefik/yaegi/cmd/yaegi extract -name stdlib github.com/netssm/netssm/stdlib/plot

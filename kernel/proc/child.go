@@ -43,8 +43,10 @@ func ChildMain() int {
 		os.Unsetenv(v)
 	}
 	ch := &childServer{ctrl: ctrl, enc: json.NewEncoder(ctrl), prefix: framePrefix(nonce), inputs: map[uint64]chan message{}}
+	// fmt.Print* in cells write under the lock that display frames take,
+	// so a frame is never split by a goroutine's output.
 	sess, err := session.New(session.Options{
-		Stdout: os.Stdout, Stderr: os.Stderr,
+		Stdout: lockedFile{&ch.outMu, os.Stdout}, Stderr: lockedFile{&ch.outMu, os.Stderr},
 		Stdin:   &childStdin{c: ch},
 		Display: ch.display,
 	})
@@ -231,3 +233,17 @@ func (in *childStdin) Read(p []byte) (int, error) {
 	in.buf = in.buf[n:]
 	return n, nil
 }
+
+// lockedFile writes to f under mu. File gives ! commands the fd itself.
+type lockedFile struct {
+	mu *sync.Mutex
+	f  *os.File
+}
+
+func (w lockedFile) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.f.Write(p)
+}
+
+func (w lockedFile) File() *os.File { return w.f }

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -107,8 +108,9 @@ type child struct {
 }
 
 type execState struct {
-	seq uint64
-	h   Handler
+	seq         uint64
+	h           Handler
+	interrupted atomic.Bool // Interrupt was called while it ran
 }
 
 var streamNames = [2]string{"stdout", "stderr"}
@@ -141,7 +143,13 @@ func (k *Kernel) startChild(ctx context.Context) (*child, error) {
 		return nil, fmt.Errorf("kernel: nonce: %w", err)
 	}
 	nonce := hex.EncodeToString(nb[:])
-	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	syscall.ForkLock.RLock() // no fork may inherit the fds before CloseOnExec
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
+	if err == nil {
+		syscall.CloseOnExec(fds[0])
+		syscall.CloseOnExec(fds[1])
+	}
+	syscall.ForkLock.RUnlock()
 	if err != nil {
 		return nil, fmt.Errorf("kernel: control socket: %w", err)
 	}
@@ -500,6 +508,11 @@ func (k *Kernel) Execute(ctx context.Context, code string, h Handler) (*session.
 		return nil, c.err
 	}
 	cancelled := ctx.Done()
+	// An interrupt signal can beat the cell to the child (then nothing
+	// runs yet to cancel): while one is asked for, repeat it until the
+	// reply comes.
+	resend := time.NewTicker(200 * time.Millisecond)
+	defer resend.Stop()
 	var reply message
 wait:
 	for {
@@ -510,7 +523,12 @@ wait:
 			return nil, c.err
 		case <-cancelled:
 			cancelled = nil
+			ex.interrupted.Store(true)
 			_ = signalChild(c.cmd.Process.Pid, syscall.SIGINT)
+		case <-resend.C:
+			if ex.interrupted.Load() {
+				_ = signalChild(c.cmd.Process.Pid, syscall.SIGINT)
+			}
 		}
 	}
 	// Wait for the end markers: all output of the cell has been delivered.
@@ -577,6 +595,13 @@ func (k *Kernel) Interrupt() error {
 	if err != nil {
 		return err
 	}
+	c.mu.Lock()
+	ex := c.exec
+	c.mu.Unlock()
+	if ex == nil {
+		return nil // nothing runs; a signal now could hit the next cell
+	}
+	ex.interrupted.Store(true)
 	return signalChild(c.cmd.Process.Pid, syscall.SIGINT)
 }
 

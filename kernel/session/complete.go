@@ -227,7 +227,26 @@ func (s *Session) members(ctx context.Context, chain string) []string {
 	if err != nil || !v.IsValid() {
 		return nil
 	}
-	return fieldsAndMethods(v)
+	out := fieldsAndMethods(v)
+	// Methods of cell-declared types are invisible to reflect: try the
+	// ones cells declared (compiling only, nothing runs).
+	s.mu.Lock()
+	var methods []string
+	for k := range s.declared {
+		if i := strings.IndexByte(k, '.'); i > 0 {
+			methods = append(methods, k[i+1:])
+		}
+	}
+	s.mu.Unlock()
+	for i, m := range methods {
+		if i == 200 {
+			break
+		}
+		if _, err := s.interp.Compile(chain + "." + m); err == nil {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 func fieldsAndMethods(v reflect.Value) []string {

@@ -12,8 +12,9 @@
 // side. Errors name cell line numbers.
 //
 // Completion, inspection and is_complete work on the same source and the
-// interpreter's state. A Session is not safe for concurrent Execute calls;
-// Complete, Inspect and IsComplete may run while a cell runs.
+// interpreter's state. A Session is not safe for concurrent use (yaegi is
+// not): kernel/proc runs one request at a time against it and answers
+// completion with nothing while a cell runs. IsComplete needs no session.
 //
 // The session runs in-process; kernel/proc puts each one in its own child
 // process so that crashes, os.Exit and memory exhaustion end only that kernel.

@@ -18,6 +18,7 @@ import (
 	"strings"
 	"sync"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/traefik/yaegi/interp"
 	ystdlib "github.com/traefik/yaegi/stdlib"
@@ -68,6 +69,12 @@ type noStdin struct{}
 
 func (noStdin) Read([]byte) (int, error) { return 0, errNoStdin }
 
+const noGoPath = "/nonexistent/netssm-kernel-gopath"
+
+// maxPlain caps the text/plain form of a cell's result (front ends choke
+// on megabytes of text in one output; printing shows everything).
+const maxPlain = 1 << 20
+
 // resultMethods are the methods that make a value displayable, with the
 // MIME type each gives. They are called as `__netssm_r.M()` inside the
 // interpreter, so methods of types declared in cells count, not only those
@@ -110,7 +117,10 @@ func New(opts Options) (*Session, error) {
 	}
 	s.interp = interp.New(interp.Options{
 		Stdout: opts.Stdout, Stderr: pf, Stdin: stdin,
-		Env: env, GoPath: os.Getenv("NETSSM_NO_GOPATH"), // only compiled-in packages are importable
+		// Only compiled-in packages are importable: a GOPATH that does not
+		// exist keeps yaegi from interpreting sources found under
+		// $GOPATH/src (or ./src, with an empty GOPATH).
+		Env: env, GoPath: noGoPath,
 	})
 	for _, syms := range []interp.Exports{ystdlib.Symbols, unrestricted.Symbols, interp.Exports(nstdlib.Symbols)} {
 		if err := s.interp.Use(syms); err != nil {
@@ -434,6 +444,13 @@ func (s *Session) result(ctx context.Context, v reflect.Value) *Result {
 	data = encodeBinary(data)
 	if _, ok := data["text/plain"]; !ok {
 		data["text/plain"] = v.String()
+	}
+	if t, ok := data["text/plain"].(string); ok && len(t) > maxPlain {
+		cut := maxPlain
+		for cut > 0 && !utf8.RuneStart(t[cut]) {
+			cut--
+		}
+		data["text/plain"] = fmt.Sprintf("%s\n... (%d more bytes of text; print the value to see it all)", t[:cut], len(t)-cut)
 	}
 	return &Result{Data: data, Metadata: map[string]any{}}
 }

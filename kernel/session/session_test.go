@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 type syncBuf struct {
@@ -94,6 +95,26 @@ func TestMixedCellAndImportTwice(t *testing.T) {
 	}
 }
 
+func TestUnknownImport(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	// A source package under ./src must not be picked up by yaegi.
+	if err := os.MkdirAll(filepath.Join(dir, "src", "evil"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "src", "evil", "e.go"), []byte("package evil\nfunc X() int { return 1 }\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s, _, _ := newSession(t)
+	ce := cellErr(t, s, "import \"evil\"\nevil.X()")
+	if !strings.Contains(ce.EValue, "evil") {
+		t.Errorf("error = %+v", ce)
+	}
+	if got := s.Imports(); len(got) != 0 {
+		t.Errorf("failed import recorded: %v", got)
+	}
+}
+
 func TestRedefinition(t *testing.T) {
 	s, _, _ := newSession(t)
 	run(t, s, `import "strings"`)
@@ -139,6 +160,14 @@ func TestTrailingExpression(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "printed\n") {
 		t.Errorf("stdout = %q", out.String())
+	}
+}
+
+func TestHugeResultIsCapped(t *testing.T) {
+	s, _, _ := newSession(t)
+	got := run(t, s, "import \"strings\"\nstrings.Repeat(\"é\", 1<<20)")
+	if len(got) > maxPlain+100 || !strings.Contains(got, "more bytes of text") || !utf8.ValidString(got) {
+		t.Errorf("result of %d bytes, valid UTF-8 %v", len(got), utf8.ValidString(got))
 	}
 }
 
@@ -348,6 +377,11 @@ func TestCompleteAndInspect(t *testing.T) {
 	m, _, _ = s.Complete(context.Background(), "str", 3)
 	if !contains(m, "strings") || !contains(m, "string") {
 		t.Errorf("Complete(str) = %v", m)
+	}
+	run(t, s, "func (m myType) Double() int { return 2 * m.Field }\nmv := myType{Field: 1}")
+	m, _, _ = s.Complete(context.Background(), "mv.", 3)
+	if !contains(m, "Field") || !contains(m, "Double") {
+		t.Errorf("Complete(mv.) = %v, want the field and the cell-declared method", m)
 	}
 	data, found := s.Inspect(context.Background(), "strings.Split(a, b)", 9, 0)
 	if !found || !strings.Contains(data["text/plain"].(string), "func(string, string) []string") {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,8 +23,8 @@ func (s *Session) shell(ctx context.Context, seg segment) error {
 	cmd := exec.CommandContext(ctx, "sh", "-c", seg.text)
 	cmd.Dir = s.Dir()
 	cmd.Env = s.opts.Env
-	cmd.Stdout = s.opts.Stdout
-	cmd.Stderr = s.opts.Stderr
+	cmd.Stdout = fileOf(s.opts.Stdout)
+	cmd.Stderr = fileOf(s.opts.Stderr)
 	cmd.WaitDelay = time.Second // background children holding the pipes
 	setProcessGroup(cmd)
 	err := cmd.Run()
@@ -94,4 +95,14 @@ func unquote(s string) (string, error) {
 		return s[1 : len(s)-1], nil
 	}
 	return s, errors.New("not quoted")
+}
+
+// fileOf returns the *os.File behind w when it offers one (File()), so that
+// commands write to the fd directly: no copying goroutine, and background
+// children cannot hold up the cell.
+func fileOf(w io.Writer) io.Writer {
+	if f, ok := w.(interface{ File() *os.File }); ok {
+		return f.File()
+	}
+	return w
 }

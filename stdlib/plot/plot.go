@@ -1,283 +1,191 @@
+// Package plot draws line charts for notebook cells with gonum/plot:
+// Lines renders a finished chart as PNG, and Live redraws one in place as
+// points arrive, such as a training loss curve fed from
+// train.Options.OnLog:
+//
+//	lp := plot.NewLive("training", "step", "loss")
+//	opts.OnLog = func(e train.Event) { lp.Add("loss", float64(e.Step), e.Loss) }
+//	... train ...
+//	lp.Flush()
+//
+// Live is throttled (two redraws a second at most; Flush draws the last
+// state) and shows nothing outside a notebook kernel, where its PNG method
+// still renders the chart.
 package plot
 
 import (
 	"bytes"
 	"fmt"
-	"image/color"
-	"strconv"
+	"math"
+	"sort"
 	"sync"
+	"time"
 
-	"gonum.org/v1/plot"
+	gplot "gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
-	"gonum.org/v1/plot/vg/draw"
-	"gonum.org/v1/plot/vg/vgimg"
 
-	"github.com/netssm/netssm/netssmlib/fidelity"
+	"github.com/netssm/netssm/internal/displayhook"
+	"github.com/netssm/netssm/stdlib/display"
 )
 
-// Image is an encoded PNG image; as a cell's result it shows as the image.
-type Image []byte
+// Size of the charts, in points.
+const (
+	Width  = 6 * vg.Inch
+	Height = 3.5 * vg.Inch
+)
 
-// PNG returns the encoded image.
-func (im Image) PNG() []byte { return []byte(im) }
-
-// String describes the image for text-only front ends.
-func (im Image) String() string { return fmt.Sprintf("<PNG image, %d bytes>", len(im)) }
-
-// Loss is a training-loss curve that grows as points are added. It is safe
-// for concurrent use (training calls back from its own goroutine).
-type Loss struct {
-	mu    sync.Mutex
-	title string
-	pts   plotter.XYs
-	W, H  vg.Length
+// Series is one named line of a chart.
+type Series struct {
+	Name string
+	X, Y []float64
 }
 
-// NewLoss returns an empty loss curve titled title, 6x3.5 inches.
-func NewLoss(title string) *Loss {
-	return &Loss{title: title, W: 6 * vg.Inch, H: 3.5 * vg.Inch}
-}
-
-// Add appends the loss at an optimizer step.
-func (l *Loss) Add(step int, loss float64) {
-	l.mu.Lock()
-	l.pts = append(l.pts, plotter.XY{X: float64(step), Y: loss})
-	l.mu.Unlock()
-}
-
-// Len is the number of points.
-func (l *Loss) Len() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return len(l.pts)
-}
-
-// Last returns the last point added (0, 0 when empty).
-func (l *Loss) Last() (step int, loss float64) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if len(l.pts) == 0 {
-		return 0, 0
-	}
-	p := l.pts[len(l.pts)-1]
-	return int(p.X), p.Y
-}
-
-// String summarises the curve for text-only front ends.
-func (l *Loss) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if len(l.pts) == 0 {
-		return l.title + ": no points"
-	}
-	a, b := l.pts[0], l.pts[len(l.pts)-1]
-	return fmt.Sprintf("%s: %d points, step %.0f loss %.4f -> step %.0f loss %.4f", l.title, len(l.pts), a.X, a.Y, b.X, b.Y)
-}
-
-// PNG draws the curve. An empty curve draws empty axes.
-func (l *Loss) PNG() []byte {
-	l.mu.Lock()
-	pts := append(plotter.XYs(nil), l.pts...)
-	l.mu.Unlock()
-	p := plot.New()
-	p.Title.Text = l.title
-	p.X.Label.Text = "step"
-	p.X.Tick.Marker = intTicks{}
-	p.Y.Label.Text = "loss (nats/token)"
+// Lines renders series as a PNG line chart. Points with NaN or infinite
+// coordinates are left out; X and Y must have the same length.
+func Lines(title, xlabel, ylabel string, series ...Series) ([]byte, error) {
+	p := gplot.New()
+	p.Title.Text = title
+	p.X.Label.Text = xlabel
+	p.Y.Label.Text = ylabel
 	p.Add(plotter.NewGrid())
-	if len(pts) > 0 {
-		line, points, err := plotter.NewLinePoints(pts)
-		if err == nil {
-			line.Color = color.RGBA{R: 31, G: 119, B: 180, A: 255}
-			points.Shape = draw.CircleGlyph{}
-			points.Radius = vg.Points(2)
-			points.Color = line.Color
-			p.Add(line, points)
+	for i, s := range series {
+		if len(s.X) != len(s.Y) {
+			return nil, fmt.Errorf("plot: series %q has %d x and %d y values", s.Name, len(s.X), len(s.Y))
+		}
+		pts := make(plotter.XYs, 0, len(s.X))
+		for j := range s.X {
+			if finite(s.X[j]) && finite(s.Y[j]) {
+				pts = append(pts, plotter.XY{X: s.X[j], Y: s.Y[j]})
+			}
+		}
+		if len(pts) == 0 {
+			continue
+		}
+		l, err := plotter.NewLine(pts)
+		if err != nil {
+			return nil, fmt.Errorf("plot: series %q: %w", s.Name, err)
+		}
+		l.Color = plotutil.Color(i)
+		l.Width = vg.Points(1.5)
+		p.Add(l)
+		if s.Name != "" {
+			p.Legend.Add(s.Name, l)
 		}
 	}
-	b, err := encode(p, l.W, l.H)
+	p.Legend.Top = true
+	w, err := p.WriterTo(Width, Height, "png")
+	if err != nil {
+		return nil, fmt.Errorf("plot: %w", err)
+	}
+	var buf bytes.Buffer
+	if _, err := w.WriteTo(&buf); err != nil {
+		return nil, fmt.Errorf("plot: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
+
+// Live is a chart that redraws in place (one display_id) as points are
+// added. It is safe for concurrent use.
+type Live struct {
+	title, xlabel, ylabel string
+
+	mu     sync.Mutex
+	series map[string]*Series
+	order  []string
+	h      *display.Handle // nil outside a kernel
+	last   time.Time
+	dirty  bool
+}
+
+// NewLive returns an empty live chart; it shows up with the first point.
+func NewLive(title, xlabel, ylabel string) *Live {
+	l := &Live{title: title, xlabel: xlabel, ylabel: ylabel, series: map[string]*Series{}}
+	if displayhook.Active() {
+		l.h = display.New()
+	}
+	return l
+}
+
+// Add appends the point (x, y) to the named series and redraws if the
+// last redraw is more than half a second old.
+func (l *Live) Add(series string, x, y float64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s := l.series[series]
+	if s == nil {
+		s = &Series{Name: series}
+		l.series[series] = s
+		l.order = append(l.order, series)
+	}
+	s.X = append(s.X, x)
+	s.Y = append(s.Y, y)
+	l.dirty = true
+	if time.Since(l.last) >= 500*time.Millisecond {
+		l.redraw()
+	}
+}
+
+// Flush redraws now if points were added since the last redraw.
+func (l *Live) Flush() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.dirty {
+		l.redraw()
+	}
+}
+
+// PNG renders the chart as it is now (it makes a Live displayable as a
+// cell's result).
+func (l *Live) PNG() []byte {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b, err := Lines(l.title, l.xlabel, l.ylabel, l.snapshot()...)
 	if err != nil {
 		return nil
 	}
 	return b
 }
 
-// intTicks are gonum's default ticks labelled as integers (steps).
-type intTicks struct{}
-
-// Ticks returns the default ticks for [min, max] with integer labels.
-func (intTicks) Ticks(min, max float64) []plot.Tick {
-	ts := plot.DefaultTicks{}.Ticks(min, max)
-	for i := range ts {
-		if ts[i].Label != "" {
-			ts[i].Label = strconv.FormatFloat(ts[i].Value, 'f', -1, 64)
-		}
+// snapshot copies the series in the order they were added; l.mu held.
+func (l *Live) snapshot() []Series {
+	out := make([]Series, 0, len(l.order))
+	for _, n := range l.order {
+		s := l.series[n]
+		out = append(out, Series{Name: s.Name, X: append([]float64(nil), s.X...), Y: append([]float64(nil), s.Y...)})
 	}
-	return ts
+	return out
 }
 
-var (
-	realColor = color.RGBA{R: 31, G: 119, B: 180, A: 255}
-	synColor  = color.RGBA{R: 255, G: 127, B: 14, A: 255}
-)
-
-// maxBins is the most bins a comparison chart shows; the rest are summed
-// into one "other" bar, the bins kept being the largest by combined share.
-const maxBins = 16
-
-// Field draws one field of a fidelity report: the share of real and of
-// synthetic packets in each bin, side by side.
-func Field(f *fidelity.Field) (Image, error) {
-	p, err := fieldPlot(f)
+// redraw publishes the chart; l.mu held.
+func (l *Live) redraw() {
+	l.last, l.dirty = time.Now(), false
+	if l.h == nil {
+		return
+	}
+	png, err := Lines(l.title, l.xlabel, l.ylabel, l.snapshot()...)
 	if err != nil {
-		return nil, err
+		l.h.Update(display.Text(err.Error()))
+		return
 	}
-	return encode(p, 7*vg.Inch, 3.5*vg.Inch)
+	b := display.PNG(png)
+	b["text/plain"] = l.summary()
+	l.h.Update(b)
 }
 
-// Compare draws the named fields of a report (all fields when none are
-// named), two charts per row.
-func Compare(r *fidelity.Report, fields ...string) (Image, error) {
-	if r == nil {
-		return nil, fmt.Errorf("plot: nil report")
-	}
-	var fs []*fidelity.Field
-	if len(fields) == 0 {
-		for i := range r.Fields {
-			fs = append(fs, &r.Fields[i])
+// summary is the text form: the last point of each series.
+func (l *Live) summary() string {
+	names := append([]string(nil), l.order...)
+	sort.Strings(names)
+	s := l.title
+	for _, n := range names {
+		se := l.series[n]
+		if k := len(se.X); k > 0 {
+			s += fmt.Sprintf("  %s: %g at %g", n, se.Y[k-1], se.X[k-1])
 		}
 	}
-	for _, name := range fields {
-		f := r.Field(name)
-		if f == nil {
-			return nil, fmt.Errorf("plot: the report has no field %q", name)
-		}
-		fs = append(fs, f)
-	}
-	if len(fs) == 0 {
-		return nil, fmt.Errorf("plot: the report has no fields")
-	}
-	cols := 2
-	if len(fs) == 1 {
-		cols = 1
-	}
-	rows := (len(fs) + cols - 1) / cols
-	w, h := vg.Length(cols)*6*vg.Inch, vg.Length(rows)*3.2*vg.Inch
-	img := vgimg.New(w, h)
-	dc := draw.New(img)
-	tiles := draw.Tiles{Rows: rows, Cols: cols, PadX: vg.Millimeter * 4, PadY: vg.Millimeter * 4,
-		PadTop: vg.Millimeter * 2, PadBottom: vg.Millimeter * 2, PadLeft: vg.Millimeter * 2, PadRight: vg.Millimeter * 2}
-	for i, f := range fs {
-		p, err := fieldPlot(f)
-		if err != nil {
-			return nil, err
-		}
-		p.Draw(tiles.At(dc, i%cols, i/cols))
-	}
-	var buf bytes.Buffer
-	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(&buf); err != nil {
-		return nil, err
-	}
-	return Image(buf.Bytes()), nil
-}
-
-func fieldPlot(f *fidelity.Field) (*plot.Plot, error) {
-	bins := topBins(f.Bins, maxBins)
-	if len(bins) == 0 {
-		return nil, fmt.Errorf("plot: field %s has no samples", f.Name)
-	}
-	realV := make(plotter.Values, len(bins))
-	synV := make(plotter.Values, len(bins))
-	names := make([]string, len(bins))
-	for i, b := range bins {
-		realV[i], synV[i], names[i] = b.Real, b.Synthetic, b.Label
-	}
-	p := plot.New()
-	p.Title.Text = fmt.Sprintf("%s (JSD %s)", f.Name, num(f.JSD))
-	p.Y.Label.Text = "share of packets"
-	p.Y.Min = 0
-	w := vg.Points(float64(300/len(bins)) + 2)
-	if w > vg.Points(14) {
-		w = vg.Points(14)
-	}
-	br, err := plotter.NewBarChart(realV, w)
-	if err != nil {
-		return nil, err
-	}
-	br.Color, br.LineStyle.Width, br.Offset = realColor, 0, -w/2
-	bs, err := plotter.NewBarChart(synV, w)
-	if err != nil {
-		return nil, err
-	}
-	bs.Color, bs.LineStyle.Width, bs.Offset = synColor, 0, w/2
-	p.Add(br, bs)
-	p.Legend.Add("real", br)
-	p.Legend.Add("synthetic", bs)
-	p.Legend.Top = true
-	p.NominalX(names...)
-	if len(names) > 6 {
-		p.X.Tick.Label.Rotation = 0.8
-		p.X.Tick.Label.XAlign = draw.XRight
-		p.X.Tick.Label.YAlign = draw.YCenter
-	}
-	return p, nil
-}
-
-// topBins keeps bins in their order, but at most max of them: the largest by
-// combined share, the others summed into a final "other" bin.
-func topBins(bins []fidelity.Bin, max int) []fidelity.Bin {
-	if len(bins) <= max {
-		return bins
-	}
-	idx := make([]int, len(bins))
-	for i := range idx {
-		idx[i] = i
-	}
-	// selection of the max-1 largest (small n: simple sort)
-	for i := 0; i < max-1; i++ {
-		best := i
-		for j := i + 1; j < len(idx); j++ {
-			a, b := bins[idx[j]], bins[idx[best]]
-			if a.Real+a.Synthetic > b.Real+b.Synthetic {
-				best = j
-			}
-		}
-		idx[i], idx[best] = idx[best], idx[i]
-	}
-	keep := make([]bool, len(bins))
-	for _, i := range idx[:max-1] {
-		keep[i] = true
-	}
-	var out []fidelity.Bin
-	other := fidelity.Bin{Label: "other"}
-	for i, b := range bins {
-		if keep[i] {
-			out = append(out, b)
-		} else {
-			other.Real += b.Real
-			other.Synthetic += b.Synthetic
-		}
-	}
-	return append(out, other)
-}
-
-func num(n fidelity.Num) string {
-	v := float64(n)
-	if v != v {
-		return "n/a"
-	}
-	return fmt.Sprintf("%.3f", v)
-}
-
-func encode(p *plot.Plot, w, h vg.Length) (Image, error) {
-	wt, err := p.WriterTo(w, h, "png")
-	if err != nil {
-		return nil, err
-	}
-	var buf bytes.Buffer
-	if _, err := wt.WriteTo(&buf); err != nil {
-		return nil, err
-	}
-	return Image(buf.Bytes()), nil
+	return s
 }

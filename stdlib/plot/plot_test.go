@@ -2,106 +2,54 @@ package plot
 
 import (
 	"bytes"
-	"context"
+	"encoding/base64"
 	"image/png"
-	"path/filepath"
-	"strings"
+	"math"
+	"sync"
 	"testing"
 
-	"github.com/netssm/netssm/internal/testenv"
-	"github.com/netssm/netssm/netssmlib/fidelity"
+	"github.com/netssm/netssm/internal/displayhook"
 )
 
-func decode(t *testing.T, b []byte) (w, h int) {
-	t.Helper()
-	im, err := png.Decode(bytes.NewReader(b))
+func TestLinesIsAPNG(t *testing.T) {
+	b, err := Lines("t", "x", "y", Series{Name: "a", X: []float64{0, 1, 2, math.NaN()}, Y: []float64{3, 1, 2, 5}})
 	if err != nil {
-		t.Fatalf("not a PNG: %v", err)
+		t.Fatal(err)
 	}
-	return im.Bounds().Dx(), im.Bounds().Dy()
-}
-
-func TestLoss(t *testing.T) {
-	l := NewLoss("loss")
-	if w, h := decode(t, l.PNG()); w < 100 || h < 100 {
-		t.Errorf("empty curve: %dx%d image", w, h)
+	cfg, err := png.DecodeConfig(bytes.NewReader(b))
+	if err != nil || cfg.Width < 400 || cfg.Height < 200 {
+		t.Fatalf("not a chart-sized PNG: %+v %v", cfg, err)
 	}
-	for i := 1; i <= 20; i++ {
-		l.Add(i*5, 5/float64(i))
-	}
-	if l.Len() != 20 {
-		t.Errorf("Len %d, want 20", l.Len())
-	}
-	if s, v := l.Last(); s != 100 || v != 0.25 {
-		t.Errorf("Last = %d, %v", s, v)
-	}
-	decode(t, l.PNG())
-	if got := l.String(); !strings.Contains(got, "20 points") || !strings.Contains(got, "loss 5.0000 -> step 100 loss 0.2500") {
-		t.Errorf("String() = %q", got)
+	if _, err := Lines("t", "x", "y", Series{Name: "bad", X: []float64{1}, Y: nil}); err == nil {
+		t.Error("mismatched series lengths accepted")
 	}
 }
 
-func TestCompare(t *testing.T) {
-	root := testenv.RepoRoot()
-	ctx := context.Background()
-	a, err := fidelity.ReadFile(ctx, filepath.Join(root, "testdata/pcap/lo_http_udp.pcap"), fidelity.ReadOptions{})
+func TestLiveUpdatesInPlace(t *testing.T) {
+	var mu sync.Mutex
+	var msgs []displayhook.Message
+	displayhook.SetPublisher(func(m displayhook.Message) { mu.Lock(); msgs = append(msgs, m); mu.Unlock() })
+	defer displayhook.SetPublisher(nil)
+	l := NewLive("training", "step", "loss")
+	for i := 1; i <= 50; i++ {
+		l.Add("loss", float64(i), 5/float64(i))
+	}
+	l.Flush()
+	if len(msgs) != 2 { // the first point draws at once; Flush draws the rest
+		t.Fatalf("%d display messages, want 2 (throttled)", len(msgs))
+	}
+	last := msgs[1]
+	if !last.Update || last.Transient["display_id"] != msgs[0].Transient["display_id"] {
+		t.Errorf("not an in-place update: %+v", last.Transient)
+	}
+	raw, err := base64.StdEncoding.DecodeString(last.Data["image/png"].(string))
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := fidelity.ReadFile(ctx, filepath.Join(root, "testdata/convert/loopback.pcap"), fidelity.ReadOptions{})
-	if err != nil {
-		t.Fatal(err)
+	if _, err := png.DecodeConfig(bytes.NewReader(raw)); err != nil {
+		t.Errorf("update is not a PNG: %v", err)
 	}
-	rep := fidelity.Compare(a, b)
-	one, err := Compare(rep, "dst_port")
-	if err != nil {
-		t.Fatal(err)
-	}
-	w1, _ := decode(t, one.PNG())
-	four, err := Compare(rep, "ip_proto", "dst_port", "ip_length", "tcp_flags")
-	if err != nil {
-		t.Fatal(err)
-	}
-	w4, h4 := decode(t, four.PNG())
-	if w4 <= w1 || h4 <= 0 {
-		t.Errorf("a 2-column grid (%dx%d) should be wider than one chart (%d)", w4, h4, w1)
-	}
-	all, err := Compare(rep)
-	if err != nil {
-		t.Fatal(err)
-	}
-	decode(t, all)
-	if _, err := Compare(rep, "no_such_field"); err == nil || !strings.Contains(err.Error(), "no_such_field") {
-		t.Errorf("unknown field: err = %v", err)
-	}
-	if _, err := Compare(nil); err == nil {
-		t.Error("nil report: no error")
-	}
-	f, err := Field(rep.Field("ip_length"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	decode(t, f)
-}
-
-func TestTopBins(t *testing.T) {
-	var bins []fidelity.Bin
-	for i := 0; i < 40; i++ {
-		bins = append(bins, fidelity.Bin{Label: string(rune('a' + i%26)), Real: float64(i) / 780, Synthetic: 0})
-	}
-	got := topBins(bins, 16)
-	if len(got) != 16 || got[15].Label != "other" {
-		t.Fatalf("%d bins, last %q", len(got), got[len(got)-1].Label)
-	}
-	sum := 0.0
-	for _, b := range got {
-		sum += b.Real
-	}
-	if sum < 0.999 || sum > 1.001 {
-		t.Errorf("shares sum to %v after folding, want 1", sum)
-	}
-	// the 15 kept are the largest (i = 25..39), in their original order
-	if got[0].Real != 25.0/780 || got[14].Real != 39.0/780 {
-		t.Errorf("kept bins %v .. %v", got[0].Real, got[14].Real)
+	if last.Data["text/plain"] != "training  loss: 0.1 at 50" {
+		t.Errorf("text = %q", last.Data["text/plain"])
 	}
 }
