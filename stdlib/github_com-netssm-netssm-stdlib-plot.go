@@ -10,12 +10,15 @@ import (
 func init() {
 	Symbols["github.com/netssm/netssm/stdlib/plot/plot"] = map[string]reflect.Value{
 		// function, constant and variable definitions
+		"Compare": reflect.ValueOf(plot.Compare),
+		"Field":   reflect.ValueOf(plot.Field),
 		"Height":  reflect.ValueOf(plot.Height),
 		"Lines":   reflect.ValueOf(plot.Lines),
 		"NewLive": reflect.ValueOf(plot.NewLive),
 		"Width":   reflect.ValueOf(plot.Width),
 
 		// type definitions
+		"Image":  reflect.ValueOf((*plot.Image)(nil)),
 		"Live":   reflect.ValueOf((*plot.Live)(nil)),
 		"Series": reflect.ValueOf((*plot.Series)(nil)),
 	}

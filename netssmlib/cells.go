@@ -1,0 +1,385 @@
+package netssmlib
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"html"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/netssm/netssm/netssmlib/checkpoint"
+	"github.com/netssm/netssm/netssmlib/convert"
+	"github.com/netssm/netssm/netssmlib/dataset"
+	"github.com/netssm/netssm/netssmlib/fidelity"
+	"github.com/netssm/netssm/netssmlib/generate"
+	"github.com/netssm/netssm/netssmlib/mamba"
+	"github.com/netssm/netssm/netssmlib/preprocess"
+	"github.com/netssm/netssm/netssmlib/tokenizer"
+	"github.com/netssm/netssm/netssmlib/train"
+)
+
+// This file is the cell-facing facade: small, concrete (non-generic)
+// functions over the stage packages, with the NetSSM walkthrough's steps as
+// names. Every long call takes a context.Context first.
+
+// Preprocess turns captures into NetSSM's JSONL samples at out, one sample
+// per capture, every sample labelled label. A single directory argument is
+// walked recursively for *.pcap and *.pcapng (NetSSM's -in-dir); otherwise
+// the arguments are capture files, in order. maxPackets > 0 keeps the first
+// maxPackets packets of each capture (NetSSM's -truncate, counted in
+// packets). Captures that fail are named in the error; the others are still
+// written.
+func Preprocess(ctx context.Context, out, label string, maxPackets int, captures ...string) (preprocess.Stats, error) {
+	if len(captures) == 0 {
+		return preprocess.Stats{}, errors.New("preprocess: no captures given")
+	}
+	opt := preprocess.Options{Label: label, Out: out, Truncate: -1}
+	if fi, err := os.Stat(captures[0]); len(captures) == 1 && err == nil && fi.IsDir() {
+		opt.InDir = captures[0]
+	} else {
+		opt.Files = captures
+	}
+	if maxPackets > 0 {
+		// the label, then 128 byte words and one <|pkt|> per packet, with
+		// no separator after the last packet
+		opt.Truncate = 1 + maxPackets*129 - 1
+	}
+	st, err := preprocess.Run(ctx, opt)
+	if err != nil {
+		return st, fmt.Errorf("preprocess: %w", err)
+	}
+	if st.Samples == 0 {
+		return st, fmt.Errorf("preprocess %s: no capture with at least two TCP/UDP packets", strings.Join(captures, ", "))
+	}
+	return st, nil
+}
+
+// NewTokenizer builds NetSSM's word-level tokenizer for the labels and
+// saves it (HuggingFace format) in dir.
+func NewTokenizer(dir string, labels ...string) (*tokenizer.Tokenizer, error) {
+	tok, err := tokenizer.New(labels)
+	if err != nil {
+		return nil, err
+	}
+	if err := tok.Save(dir); err != nil {
+		return nil, err
+	}
+	return tok, nil
+}
+
+// ExtendTokenizer loads the tokenizer at from, adds label tokens (old ids
+// kept) and saves the result in dir: fine-tuning on new labels.
+func ExtendTokenizer(from, dir string, labels ...string) (*tokenizer.Tokenizer, error) {
+	tok, err := tokenizer.Load(from)
+	if err != nil {
+		return nil, err
+	}
+	tok2, err := tok.WithLabels(labels...)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", from, err)
+	}
+	if err := tok2.Save(dir); err != nil {
+		return nil, err
+	}
+	return tok2, nil
+}
+
+// Tokenize writes the tokenized dataset (HuggingFace save_to_disk folder)
+// of the JSONL samples in jsonl to out; maxLen > 0 truncates each sample.
+func Tokenize(ctx context.Context, tok *tokenizer.Tokenizer, jsonl, out string, maxLen int) (dataset.Stats, error) {
+	if tok == nil {
+		return dataset.Stats{}, errors.New("tokenize: nil tokenizer")
+	}
+	return dataset.Tokenize(ctx, tok, jsonl, out, dataset.TokenizeOptions{MaxLen: maxLen})
+}
+
+// ModelConfig is the size of a model; the zero value is NetSSM's default
+// (d_model 768, 24 layers, d_state 128, headdim 64).
+type ModelConfig struct {
+	DModel, NLayer, DState, HeadDim, ChunkSize int
+}
+
+// TinyModel is a model small enough to train on two CPU cores in a minute.
+var TinyModel = ModelConfig{DModel: 64, NLayer: 2, DState: 16, HeadDim: 32, ChunkSize: 64}
+
+// WriteConfig writes NetSSM's config.json for c into dir (vocab_size 0:
+// the trainer sets it from the tokenizer) and returns dir.
+func WriteConfig(dir string, c ModelConfig) (string, error) {
+	cfg := mamba.DefaultConfig()
+	if c.DModel > 0 {
+		cfg.DModel = c.DModel
+	}
+	if c.NLayer > 0 {
+		cfg.NLayer = c.NLayer
+	}
+	if c.DState > 0 {
+		cfg.SSMCfg.DState = c.DState
+	}
+	if c.HeadDim > 0 {
+		cfg.SSMCfg.HeadDim = c.HeadDim
+	}
+	if c.ChunkSize > 0 {
+		cfg.SSMCfg.ChunkSize = c.ChunkSize
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	return dir, cfg.WriteFile(filepath.Join(dir, checkpoint.ConfigName))
+}
+
+// NewModel writes config.json for c into dir and returns a freshly
+// initialised model of that size for tok's vocabulary.
+func NewModel(dir string, c ModelConfig, tok *tokenizer.Tokenizer, seed int) (*mamba.Model, error) {
+	if _, err := WriteConfig(dir, c); err != nil {
+		return nil, err
+	}
+	return LoadModel(dir, tok, seed)
+}
+
+// LoadModel loads the model in dir: a config folder gives a new model sized
+// for tok; a folder with weights (checkpoint-N, <N>_epochs) is loaded, its
+// embedding grown when tok has new labels.
+func LoadModel(dir string, tok *tokenizer.Tokenizer, seed int) (*mamba.Model, error) {
+	if tok == nil {
+		return nil, errors.New("load model: nil tokenizer")
+	}
+	m, _, err := train.LoadModel(dir, tok.VocabSize(), uint64(seed))
+	return m, err
+}
+
+// TrainOptions are the cell-sized training options; zero values take
+// NetSSM's defaults (lr 5e-4, batch 1, checkpoint every 500 steps).
+type TrainOptions struct {
+	Device       string // "cpu" (default) or "cuda"
+	Epochs       int
+	LearningRate float64
+	SaveSteps    int
+	LoggingSteps int
+	MaxLen       int // truncate samples to MaxLen tokens (JSONL data only)
+	StopAfter    int // stop with a checkpoint after this many steps; run again to resume
+	Seed         int
+	// OnLog receives step and mean loss at every logging step (a live plot).
+	OnLog func(step int, loss float64)
+}
+
+// ErrNoGPU is returned for Device "cuda" when no NVIDIA GPU is present.
+var ErrNoGPU = errors.New("no NVIDIA GPU present")
+
+// ErrNoCUDABuild is returned for Device "cuda" when a GPU is present but
+// this build of netssm has no CUDA backend.
+var ErrNoCUDABuild = errors.New("this build of netssm has no CUDA backend")
+
+// CheckDevice says whether training and generation can run on device
+// ("cpu" or "cuda"): nil, or an error saying what is missing.
+func CheckDevice(device string) error {
+	switch strings.ToLower(device) {
+	case "", "cpu":
+		return nil
+	case "cuda", "gpu":
+		if !gpuPresent() {
+			return fmt.Errorf("device %q: %w (no /dev/nvidia0, no /proc/driver/nvidia/gpus)", device, ErrNoGPU)
+		}
+		return fmt.Errorf("device %q: %w (use \"cpu\")", device, ErrNoCUDABuild)
+	}
+	return fmt.Errorf("device %q: want cpu or cuda", device)
+}
+
+func gpuPresent() bool {
+	if _, err := os.Stat("/dev/nvidia0"); err == nil {
+		return true
+	}
+	ents, err := os.ReadDir("/proc/driver/nvidia/gpus")
+	return err == nil && len(ents) > 0
+}
+
+// Train trains m on data (a tokenized dataset folder or a JSONL file) and
+// saves checkpoint-N folders and the final <N>_epochs folder under out,
+// with tok. If out already holds checkpoints, training resumes from the
+// newest one.
+func Train(ctx context.Context, m *mamba.Model, tok *tokenizer.Tokenizer, data, out string, o TrainOptions) (*train.Result, error) {
+	if err := CheckDevice(o.Device); err != nil {
+		return nil, err
+	}
+	if m == nil || tok == nil {
+		return nil, errors.New("train: nil model or tokenizer")
+	}
+	ds, err := dataset.Open(data, dataset.Options{Tokenizer: tok, MaxLen: o.MaxLen})
+	if err != nil {
+		return nil, err
+	}
+	defer ds.Close()
+	opt := train.Options{
+		OutputDir: out, NumEpochs: o.Epochs, LearningRate: o.LearningRate,
+		SaveSteps: o.SaveSteps, LoggingSteps: o.LoggingSteps, StopAfter: o.StopAfter,
+		Seed: uint64(o.Seed), Tokenizer: tok,
+	}
+	if o.Seed == 0 {
+		opt.Seed = 42
+	}
+	if o.OnLog != nil {
+		f := o.OnLog
+		opt.OnLog = func(e train.Event) { f(e.Step, e.Loss) }
+	}
+	return train.Train(ctx, m, ds, opt)
+}
+
+// LossHistory reads the logged training losses (step, loss) from a
+// checkpoint or final folder's trainer_state.json.
+func LossHistory(dir string) (steps []int, losses []float64, err error) {
+	st, err := checkpoint.ReadTrainerState(filepath.Join(dir, checkpoint.TrainerStateName))
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, e := range st.LogHistory {
+		if e.Loss != nil {
+			steps = append(steps, e.Step)
+			losses = append(losses, *e.Loss)
+		}
+	}
+	if len(losses) == 0 {
+		return nil, nil, fmt.Errorf("%s: no logged loss", dir)
+	}
+	return steps, losses, nil
+}
+
+// GenerateOptions are NetSSM's sampling options; the zero value is greedy.
+type GenerateOptions struct {
+	Temperature, TopP, MinP, RepetitionPenalty float64
+	TopK, Seed                                 int
+	// OnPacket is called with the number of packets generated so far.
+	OnPacket func(n int)
+}
+
+// Generate samples one trace from m for the label (or any prompt text) and
+// returns its decoded text, as NetSSM's generated.txt. It asks for packets+1
+// packet separators, so that Convert, which drops the first piece (it holds
+// the label) and the last, yields the requested number of packets.
+func Generate(ctx context.Context, m *mamba.Model, tok *tokenizer.Tokenizer, prompt string, packets int, o GenerateOptions) (string, error) {
+	if m == nil || tok == nil {
+		return "", errors.New("generate: nil model or tokenizer")
+	}
+	if packets < 1 {
+		return "", fmt.Errorf("generate: packets %d: want at least 1", packets)
+	}
+	if !strings.HasPrefix(prompt, "<|") {
+		prompt = "<|" + prompt + "|>"
+	}
+	ids := tok.Encode(prompt)
+	for _, id := range ids {
+		if id == tok.Unk() {
+			return "", fmt.Errorf("generate: prompt %q has a token the tokenizer does not know (labels: %v)", prompt, tok.Labels())
+		}
+	}
+	pkt, ok := tok.TokenID(tokenizer.PktToken)
+	if !ok {
+		return "", errors.New("generate: the tokenizer has no <|pkt|> token")
+	}
+	gopt := generate.DefaultOptions()
+	if o.Temperature > 0 {
+		gopt.Temperature = float32(o.Temperature)
+	}
+	if o.TopK != 0 {
+		gopt.TopK = o.TopK
+	}
+	gopt.TopP, gopt.MinP = float32(o.TopP), float32(o.MinP)
+	if o.RepetitionPenalty > 0 {
+		gopt.RepetitionPenalty = float32(o.RepetitionPenalty)
+	}
+	gopt.Seed = uint64(o.Seed)
+	req := generate.Request{
+		Prompts: [][]int32{ids}, MaxPackets: packets + 1,
+		EOS: tok.EOS(), Pkt: pkt, Vocab: tok.VocabSize(), Special: tok.IsSpecial, Options: gopt,
+	}
+	if o.OnPacket != nil {
+		n, f := 0, o.OnPacket
+		req.OnPacket = func(int, []int32) { n++; f(n) }
+	}
+	seqs, err := generate.Generate(ctx, m, req)
+	if err != nil {
+		return "", err
+	}
+	return tok.Decode(seqs[0], false), nil
+}
+
+// Convert writes the generated text as a pcap at out, with headers repaired
+// (lengths, IPv4 checksums). With realCapture set, the gaps between packets
+// are drawn from that capture's (NetSSM's --ts_sample_gt), seeded by seed.
+func Convert(ctx context.Context, text, out, realCapture string, seed int) (convert.Stats, error) {
+	opt := convert.Options{Repair: true, Seed: uint64(seed)}
+	if realCapture != "" {
+		gaps, err := convert.GapsFromCapture(ctx, realCapture)
+		if err != nil {
+			return convert.Stats{}, err
+		}
+		opt.Gaps = gaps
+	}
+	var st convert.Stats
+	err := atomicText(out, func(tmp string) error {
+		if err := os.WriteFile(tmp, []byte(text), 0o644); err != nil {
+			return err
+		}
+		var err error
+		st, err = convert.File(ctx, tmp, out, opt)
+		return err
+	})
+	return st, err
+}
+
+// atomicText gives f a temporary file name beside out and removes it after.
+func atomicText(out string, f func(tmp string) error) error {
+	tmp, err := os.CreateTemp(filepath.Dir(out), ".generated-*.txt")
+	if err != nil {
+		return err
+	}
+	tmp.Close()
+	defer os.Remove(tmp.Name())
+	return f(tmp.Name())
+}
+
+// Table is a packet list like tshark's one-line summary. It shows as
+// preformatted HTML in a notebook and as text elsewhere.
+type Table struct {
+	Text string
+}
+
+func (t Table) String() string { return t.Text }
+
+// HTML shows the table preformatted.
+func (t Table) HTML() string {
+	return "<pre style=\"font-size:85%\">" + html.EscapeString(t.Text) + "</pre>"
+}
+
+// ReadTrace reads a capture (pcap or pcapng) for tables and comparisons.
+func ReadTrace(ctx context.Context, path string) (*fidelity.Trace, error) {
+	return fidelity.ReadFile(ctx, path, fidelity.ReadOptions{})
+}
+
+// Packets returns the summary table of the first max packets of a trace
+// (all when max <= 0).
+func Packets(t *fidelity.Trace, max int) (Table, error) {
+	if t == nil {
+		return Table{}, errors.New("packets: nil trace")
+	}
+	var b strings.Builder
+	if err := t.WriteSummary(&b, max); err != nil {
+		return Table{}, err
+	}
+	return Table{Text: b.String()}, nil
+}
+
+// Compare compares a synthetic trace with a real one (the fidelity report:
+// per-field distributions, well-formedness and TCP statefulness).
+func Compare(real, synthetic *fidelity.Trace) *fidelity.Report {
+	if real == nil || synthetic == nil {
+		return nil
+	}
+	return fidelity.Compare(real, synthetic)
+}
+
+// Since formats the time since t0 rounded to 0.1 s, for cell output.
+func Since(t0 time.Time) string {
+	return time.Since(t0).Round(100 * time.Millisecond).String()
+}

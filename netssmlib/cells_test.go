@@ -1,0 +1,132 @@
+package netssmlib
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/netssm/netssm/internal/testenv"
+)
+
+func TestCheckDevice(t *testing.T) {
+	if err := CheckDevice("cpu"); err != nil {
+		t.Errorf("cpu: %v", err)
+	}
+	err := CheckDevice("cuda")
+	if err == nil || !(errors.Is(err, ErrNoGPU) || errors.Is(err, ErrNoCUDABuild)) {
+		t.Errorf("cuda: %v, want ErrNoGPU or ErrNoCUDABuild", err)
+	}
+	if err := CheckDevice("tpu"); err == nil || !strings.Contains(err.Error(), "tpu") {
+		t.Errorf("tpu: %v", err)
+	}
+}
+
+func TestFacadeErrors(t *testing.T) {
+	ctx := context.Background()
+	if _, err := Preprocess(ctx, filepath.Join(t.TempDir(), "x.jsonl"), "l", 0); err == nil {
+		t.Error("Preprocess without captures: no error")
+	}
+	if _, err := Tokenize(ctx, nil, "a", "b", 0); err == nil {
+		t.Error("Tokenize(nil tokenizer): no error")
+	}
+	if _, err := Generate(ctx, nil, nil, "web", 5, GenerateOptions{}); err == nil {
+		t.Error("Generate(nil model): no error")
+	}
+	if _, err := Train(ctx, nil, nil, "a", "b", TrainOptions{Device: "cuda"}); err == nil {
+		t.Error("Train on cuda without a CUDA build: no error")
+	}
+	if _, err := Packets(nil, 3); err == nil {
+		t.Error("Packets(nil): no error")
+	}
+}
+
+// TestPipeline runs the facade end to end on a tiny model: the same calls
+// as notebooks/quickstart.ipynb, few steps.
+func TestPipeline(t *testing.T) {
+	ctx := context.Background()
+	root := testenv.RepoRoot()
+	dir := t.TempDir()
+	p := func(n string) string { return filepath.Join(dir, n) }
+	st, err := Preprocess(ctx, p("s.jsonl"), "web", 4, filepath.Join(root, "testdata/pcap/lo_http_udp.pcap"), filepath.Join(root, "testdata/convert/loopback.pcap"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Samples != 2 {
+		t.Fatalf("%d samples, want 2", st.Samples)
+	}
+	b, _ := os.ReadFile(p("s.jsonl"))
+	if n := strings.Count(strings.SplitN(string(b), "\n", 2)[0], "<|pkt|>"); n != 3 {
+		t.Errorf("4 packets per capture: %d separators in the first sample, want 3", n)
+	}
+	tok, err := NewTokenizer(p("tok"), "web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Tokenize(ctx, tok, p("s.jsonl"), p("ds"), 0); err != nil {
+		t.Fatal(err)
+	}
+	m, err := NewModel(p("cfg"), ModelConfig{DModel: 16, NLayer: 1, DState: 8, HeadDim: 8, ChunkSize: 16}, tok, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logged int
+	res, err := Train(ctx, m, tok, p("ds"), p("out"), TrainOptions{Epochs: 2, LoggingSteps: 1, OnLog: func(int, float64) { logged++ }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Steps != 4 || logged != 4 || res.FinalDir == "" {
+		t.Errorf("steps %d, logged %d, final %q; want 4 steps logged and a final folder", res.Steps, logged, res.FinalDir)
+	}
+	if _, losses, err := LossHistory(res.FinalDir); err != nil || len(losses) != 4 {
+		t.Errorf("LossHistory: %v, %d losses", err, len(losses))
+	}
+	if _, err := Generate(ctx, m, tok, "nosuchlabel", 3, GenerateOptions{}); err == nil || !strings.Contains(err.Error(), "nosuchlabel") {
+		t.Errorf("unknown label: %v", err)
+	}
+	// An untrained model rarely emits <|pkt|>: Generate is capped per packet.
+	text, err := Generate(ctx, m, tok, "web", 2, GenerateOptions{Temperature: 1, TopK: 0, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(text, "<|web|>") {
+		t.Errorf("text starts %.30q, want the label", text)
+	}
+	pieces := strings.Count(text, "<|pkt|>")
+	cst, err := Convert(ctx, text, p("x.pcap"), filepath.Join(root, "testdata/pcap/lo_http_udp.pcap"), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cst.Pieces != pieces+1 {
+		t.Errorf("convert saw %d pieces, text has %d separators", cst.Pieces, pieces)
+	}
+	if ents, _ := filepath.Glob(p(".generated-*")); len(ents) != 0 {
+		t.Errorf("temporary text left behind: %v", ents)
+	}
+	tr, err := ReadTrace(ctx, p("x.pcap"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tr.Packets) != cst.Packets {
+		t.Errorf("read %d packets, wrote %d", len(tr.Packets), cst.Packets)
+	}
+	real, err := ReadTrace(ctx, filepath.Join(root, "testdata/pcap/lo_http_udp.pcap"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tbl, err := Packets(real, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(strings.TrimSpace(tbl.String()), "\n"); n != 3 {
+		t.Errorf("table of 3 packets has %d lines after the header:\n%s", n, tbl)
+	}
+	if !strings.HasPrefix(tbl.HTML(), "<pre") {
+		t.Errorf("HTML() = %.40q", tbl.HTML())
+	}
+	if rep := Compare(real, real); rep == nil || float64(rep.Distance) != 0 {
+		t.Errorf("a trace compared with itself: %v", rep)
+	}
+}
