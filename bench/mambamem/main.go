@@ -53,7 +53,7 @@ func main() {
 		}
 	}
 	el := time.Since(start)
-	fmt.Printf("tokens %d  params %d  peak RSS %d MiB (before the model: %d MiB)  %.0f tokens/s\n",
+	fmt.Printf("tokens %d  params %d  peak RSS %d MiB (model weights alone: %d MiB)  %.0f tokens/s\n",
 		*tokens, m.NumParams(), peakRSS()>>20, base>>20, float64(*tokens**steps)/el.Seconds())
 }
 
