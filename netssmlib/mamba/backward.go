@@ -414,16 +414,26 @@ func (m *Model) ssdBackward(ctx context.Context, T int, c *layerCache, A, dy, dx
 			}
 			// (f) through M = CB ∘ L.
 			dcb := ws.dcb[h*Q*Q:]
+			colsum := sc.wst[:q] // free again: the state part is done
+			clear(colsum)
 			for t := 0; t < q; t++ {
-				drow := sc.decay[t*Q:]
-				for s := 0; s <= t; s++ {
-					dmv := sc.dm[t*Q+s]
-					dcb[t*Q+s] = dmv * drow[s]
-					wv := dmv * sc.m[t*Q+s]
-					dacum[t] += wv
-					dacum[s] -= wv
+				drow := sc.decay[t*Q : t*Q+t+1]
+				dmr := sc.dm[t*Q : t*Q+t+1]
+				mr := sc.m[t*Q : t*Q+t+1]
+				dcbr := dcb[t*Q : t*Q+t+1]
+				cs := colsum[:t+1]
+				var rowsum float32
+				for s, dmv := range dmr {
+					dcbr[s] = dmv * drow[s]
+					wv := dmv * mr[s]
+					rowsum += wv
+					cs[s] += wv
 				}
+				dacum[t] += rowsum
 				clear(dcb[t*Q+t+1 : t*Q+q])
+			}
+			for s, v := range colsum {
+				dacum[s] -= v
 			}
 			// (g) xdt = x*dt.
 			for s := 0; s < q; s++ {

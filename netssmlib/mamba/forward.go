@@ -65,7 +65,7 @@ func (m *Model) layerForward(ctx context.Context, li, T int, x, out []float32, c
 	cfg := m.Config
 	s := cfg.SSMCfg
 	l := &m.layers[li]
-	D, DI, H, G, N, P := cfg.DModel, cfg.DInner(), cfg.NHeads(), s.NGroups, s.DState, s.HeadDim
+	D, DI, H, G, P := cfg.DModel, cfg.DInner(), cfg.NHeads(), s.NGroups, s.HeadDim
 	CD, DP, K := cfg.ConvDim(), cfg.DInProj(), s.DConv
 
 	rmsNorm(T, D, x, l.norm.Data, c.u, c.rstd1)
@@ -147,7 +147,6 @@ func (m *Model) layerForward(ctx context.Context, li, T int, x, out []float32, c
 			}
 		}
 	})
-	_ = N
 	m.roundInput(c.yn[:T*DI])
 	gemmNT(T, D, DI, c.yn, DI, m.linW(l.outProj), DI, out, D, false)
 	return ctx.Err()

@@ -88,13 +88,17 @@ func gemmNTSerial(m, n, k int, a []float32, lda int, b []float32, ldb int, c []f
 					}
 				}
 				for ; i < i0+mb; i++ {
-					for jj := j; jj < j+4; jj++ {
-						s := dot(a[i*lda+k0:i*lda+k0+kb], b[jj*ldb+k0:jj*ldb+k0+kb])
-						if add {
-							c[i*ldc+jj] += s
-						} else {
-							c[i*ldc+jj] = s
-						}
+					// A single row: the 2x4 kernel with both rows the same
+					// (lda 0) still reads each B row once for 4 columns.
+					dot2x4(kb, a[i*lda+k0:], 0, bj, ldb, &out)
+					ci := c[i*ldc+j : i*ldc+j+4]
+					if add {
+						ci[0] += out[0]
+						ci[1] += out[1]
+						ci[2] += out[2]
+						ci[3] += out[3]
+					} else {
+						copy(ci, out[:4])
 					}
 				}
 			}

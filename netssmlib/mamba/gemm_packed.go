@@ -152,10 +152,17 @@ func gemmPacked(km, kn bool, m, n, k int, a []float32, lda int, b []float32, ldb
 				var tmp [96]float32
 				for i0 := lo; i0 < hi; i0 += gemmMC {
 					mb := min(gemmMC, hi-i0)
+					// A stored [m,k] is read in place by the micro-kernel for
+					// full 6-row tiles; only the tail rows are packed. A
+					// stored [k,m] is packed (its rows are columns).
+					direct := !km && havePacked() && gemmDirectA
 					if km {
 						packA(true, mb, kb, a[k0*lda+i0:], lda, *ap)
-					} else {
+					} else if !direct {
 						packA(false, mb, kb, a[i0*lda+k0:], lda, *ap)
+					} else if r := mb % 6; r != 0 {
+						ipt := mb / 6
+						packA(false, r, kb, a[(i0+ipt*6)*lda+k0:], lda, (*ap)[ipt*kb*6:])
 					}
 					for jp := 0; jp*16 < nb; jp++ {
 						bpan := (*bp)[jp*kb*16 : (jp+1)*kb*16]
@@ -164,11 +171,19 @@ func gemmPacked(km, kn bool, m, n, k int, a []float32, lda int, b []float32, ldb
 							apan := (*ap)[ip*kb*6 : (ip+1)*kb*6]
 							rows := min(6, mb-ip*6)
 							ci := (i0+ip*6)*ldc + j0 + jp*16
-							if rows == 6 && cols == 16 {
+							if direct && rows == 6 {
+								ai := a[(i0+ip*6)*lda+k0:]
+								if cols == 16 {
+									kern6x16A(kb, ai, lda, bpan, c[ci:], ldc, add)
+									continue
+								}
+								kern6x16A(kb, ai, lda, bpan, tmp[:], 16, false)
+							} else if rows == 6 && cols == 16 {
 								kern6x16(kb, apan, bpan, c[ci:], ldc, add)
 								continue
+							} else {
+								kern6x16(kb, apan, bpan, tmp[:], 16, false)
 							}
-							kern6x16(kb, apan, bpan, tmp[:], 16, false)
 							for r := 0; r < rows; r++ {
 								crow := c[ci+r*ldc : ci+r*ldc+cols]
 								if add {
@@ -216,3 +231,31 @@ func kern6x16Go(k int, a, b, c []float32, ldc int, acc bool) {
 		}
 	}
 }
+
+// kern6x16AGo is the portable kern6x16A.
+func kern6x16AGo(k int, a []float32, lda int, b, c []float32, ldc int, acc bool) {
+	var t [6][16]float32
+	for p := 0; p < k; p++ {
+		bv := b[p*16 : p*16+16]
+		for r := 0; r < 6; r++ {
+			av := a[r*lda+p]
+			row := &t[r]
+			for j := range row {
+				row[j] += av * bv[j]
+			}
+		}
+	}
+	for r := 0; r < 6; r++ {
+		crow := c[r*ldc : r*ldc+16]
+		for j := range crow {
+			if acc {
+				crow[j] += t[r][j]
+			} else {
+				crow[j] = t[r][j]
+			}
+		}
+	}
+}
+
+// gemmDirectA enables reading A in place (a var for A/B benchmarks).
+var gemmDirectA = true

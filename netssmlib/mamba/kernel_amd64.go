@@ -15,6 +15,22 @@ func dotAVX(k int, a, b *float32) float32
 //go:noescape
 func kern6x16AVX(k int, a, b, c *float32, ldc int, acc int)
 
+//go:noescape
+func kern6x16AAVX(k int, a *float32, lda int, b, c *float32, ldc int, acc int)
+
+// kern6x16A is kern6x16 with A read in place (6 rows, row stride lda)
+// instead of from a packed panel.
+func kern6x16A(k int, a []float32, lda int, b, c []float32, ldc int, acc bool) {
+	_ = a[5*lda+k-1]
+	_ = b[16*k-1]
+	_ = c[5*ldc+15]
+	ac := 0
+	if acc {
+		ac = 1
+	}
+	kern6x16AAVX(k, &a[0], lda, &b[0], &c[0], ldc, ac)
+}
+
 // havePacked reports whether the packed 6x16 kernel is available.
 func havePacked() bool { return hasAVX2FMA }
 

@@ -20,7 +20,8 @@ func expf(x float32) float32 {
 	if x > 88 {
 		return float32(math.Exp(float64(x)))
 	}
-	n := float32(math.Floor(float64(x*log2e + 0.5)))
+	// floor(x*log2e + 0.5), via truncation of a positive number.
+	n := float32(int32(x*log2e+0.5+128)) - 128
 	r := x - n*ln2hi - n*ln2lo
 	// e^r on [-0.35, 0.35] (Taylor to r^6; the truncation error is < 2e-8).
 	p := 1 + r*(1+r*(0.5+r*(1.0/6+r*(1.0/24+r*(1.0/120+r*(1.0/720))))))

@@ -40,6 +40,12 @@ type Model struct {
 	// Params in PyTorch state_dict order. With tied embeddings lm_head.weight
 	// is not a separate Param (it is backbone.embedding.weight).
 	Params []*Param
+	// ActivationBudget is how many bytes of activations ForwardBackward may
+	// keep for all layers at once; above it, each layer's forward pass is
+	// recomputed during the backward pass and only layer inputs are kept.
+	// 0 means 1 GiB; negative means always recompute. It takes effect when
+	// the workspace is (re)allocated (see FreeWorkspace).
+	ActivationBudget int64
 
 	embed  *Param
 	normF  *Param

@@ -113,7 +113,11 @@ func (m *Model) workspace(T int, training bool) *workspace {
 		for i := range ws.resid {
 			ws.resid[i] = f(T * D)
 		}
-		if T*cfg.NLayer*cfg.cacheFloatsPerToken() <= cacheAllBudget {
+		budget := cacheAllBudget
+		if m.ActivationBudget != 0 {
+			budget = int(max(m.ActivationBudget/4, 0))
+		}
+		if T*cfg.NLayer*cfg.cacheFloatsPerToken() <= budget {
 			ncache = cfg.NLayer
 		}
 	} else {
