@@ -56,6 +56,12 @@ func TestRedefinitionSequences(t *testing.T) {
 			{"n := 0\nouter:\nfor i := 0; i < 3; i++ {\n\tfor j := 0; j < 3; j++ {\n\t\tif j == 1 { continue outer }\n\t\tn++\n\t}\n}", ""},
 			{`i + n`, "45"},
 		}},
+		{"a function literal call runs once", []cell{
+			{`z := 0`, ""},
+			{"func() { z++ }()", ""},
+			{"func() { z += 10 }(); z += 100", ""},
+			{`z`, "111"},
+		}},
 		{"type change of a single name", []cell{
 			{`x := 1`, ""},
 			{`x := "s"`, ""},

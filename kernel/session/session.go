@@ -577,8 +577,12 @@ func (s *Session) rewriteRedefinitions(src string, stmts []item) []string {
 			}
 		}
 		if !ok {
-			if perr == nil && needsFuncScope(st, known) {
-				text = openFuncScope(&b) + text + "}()"
+			switch {
+			case perr != nil:
+			case needsFuncScope(st, known):
+				text = openScope(&b, "{ func() {") + text + "}() }"
+			case isFuncLitCall(st):
+				text = openScope(&b, "{") + text + " }"
 			}
 			b.WriteString(text)
 			prev = it.end
@@ -601,19 +605,37 @@ func (s *Session) rewriteRedefinitions(src string, stmts []item) []string {
 	return append(chunks, b.String())
 }
 
-// openFuncScope returns the text that opens `func() {` before a statement
-// about to be written to b: on the line before when the statement starts
-// its line (positions stay cell positions), else in front of it.
-func openFuncScope(b *strings.Builder) string {
+// isFuncLitCall reports whether st is `func() {...}()`. yaegi v0.16.1 runs
+// the whole Eval twice when such a call is a top-level statement of it; in
+// a block it runs once.
+func isFuncLitCall(st ast.Stmt) bool {
+	es, ok := st.(*ast.ExprStmt)
+	if !ok {
+		return false
+	}
+	call, ok := ast.Unparen(es.X).(*ast.CallExpr)
+	if !ok {
+		return false
+	}
+	_, ok = ast.Unparen(call.Fun).(*ast.FuncLit)
+	return ok
+}
+
+// openScope returns the text that puts opener before a statement about to
+// be written to b: on the line before when the statement starts its line
+// (positions stay cell positions), else in front of it. (The statement is
+// wrapped in `{ func() {` ... `}() }`: yaegi runs a top-level function
+// literal call twice, see isFuncLitCall.)
+func openScope(b *strings.Builder, opener string) string {
 	out := b.String()
 	nl := strings.LastIndexByte(out, '\n')
 	if nl < 0 || strings.TrimSpace(out[nl:]) != "" {
-		return "; func() { "
+		return "; " + opener + " "
 	}
 	lineStart := strings.LastIndexByte(out[:nl], '\n') + 1
-	sep := "func() {"
+	sep := opener
 	if strings.TrimSpace(out[lineStart:nl]) != "" {
-		sep = "; func() {"
+		sep = "; " + opener
 	}
 	b.Reset()
 	b.WriteString(out[:nl] + sep + out[nl:])
