@@ -24,6 +24,7 @@ import (
 	ystdlib "github.com/traefik/yaegi/stdlib"
 	"github.com/traefik/yaegi/stdlib/unrestricted"
 
+	"github.com/netssm/netssm/internal/cellctx"
 	"github.com/netssm/netssm/internal/displayhook"
 	nstdlib "github.com/netssm/netssm/stdlib"
 	"github.com/netssm/netssm/stdlib/display"
@@ -166,6 +167,9 @@ func (s *Session) Execute(ctx context.Context, code string) (res *Result, err er
 				Traceback: []string{fmt.Sprintf("InterpreterError: the Go interpreter failed on this cell: %v", r)}}
 		}
 	}()
+	// nb.Context() in the cell is ctx: an interrupt cancels library calls
+	// given it, not only the interpreted code.
+	defer cellctx.Set(ctx)()
 	segs := splitCell(code)
 	for i, seg := range segs {
 		if err := ctx.Err(); err != nil {
