@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"strings"
 	"testing"
 )
 
@@ -43,8 +44,10 @@ func TestRedefinitionSequences(t *testing.T) {
 		}},
 		{"exact notebook repro", []cell{
 			{"import (\"fmt\";\"net/url\";\"os\")\nwd, err := os.Getwd()", ""},
-			{"u, err := url.Parse(\"http://x\")\nn, err := fmt.Println(u.Host)", ""},
+			{"u, err := url.Parse(\"http://x\")\nn, err := fmt.Println(u.Host)\nhost := u.Host", ""},
 			{"n + len(wd) - len(wd)", "2"},
+			{"u2, err := url.Parse(\"http://y\")\nn, err := fmt.Println(u.Host)\nu3, err := url.Parse(\"http://z\")\nhost += u2.Host + u3.Host", ""},
+			{"host", "xyz"},
 		}},
 		{"shadowing statement mid-line and after a statement", []cell{
 			{`x := 1`, ""},
@@ -61,6 +64,14 @@ func TestRedefinitionSequences(t *testing.T) {
 			{"func() { z++ }()", ""},
 			{"func() { z += 10 }(); z += 100", ""},
 			{`z`, "111"},
+		}},
+		{"range, type switch, select and var in nested scopes", []cell{
+			{"import \"fmt\"\nv := \"keep\"\nvar any1 any = 3\nch := make(chan int, 1)\nsum := 0", ""},
+			{"for _, v := range []int{1, 2, 3} { sum += v }", ""},
+			{"switch v := any1.(type) { case int: sum += v * 10 }", ""},
+			{"ch <- 100\nselect {\ncase v := <-ch:\n\tsum += v\n}", ""},
+			{"if true {\n\tvar v int = 1000\n\tsum += v\n}", ""},
+			{`v + fmt.Sprint(sum)`, "keep1136"},
 		}},
 		{"type change of a single name", []cell{
 			{`x := 1`, ""},
@@ -108,5 +119,23 @@ func TestRedefinitionSequences(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestRedefinitionErrors: statements run in a function scope still report
+// cell positions and panics, and the session keeps its state.
+func TestRedefinitionErrors(t *testing.T) {
+	s, _, _ := newSession(t)
+	run(t, s, "x := 1")
+	ce := cellErr(t, s, "if true {\n\tx := 2\n\tnoSuchFunc(x)\n}")
+	if ce.EName != ENameCompile || !strings.HasPrefix(ce.Traceback[0], "cell:3:2: undefined: noSuchFunc") {
+		t.Errorf("compile error %q %q, want cell:3:2: undefined: noSuchFunc", ce.EName, ce.Traceback)
+	}
+	ce = cellErr(t, s, "for x := 0; x < 2; x++ {\n\tif x == 1 { panic(\"boom\") }\n}")
+	if ce.EName != ENamePanic || ce.EValue != "boom" {
+		t.Errorf("panic = %q %q, want panic boom", ce.EName, ce.EValue)
+	}
+	if got := run(t, s, "x"); got != "1" {
+		t.Errorf("x after the errors = %q, want 1", got)
 	}
 }
