@@ -13,6 +13,7 @@ var Symbols = map[string]map[string]reflect.Value{}
 //
 //go:generate go run github.com/traefik/yaegi/cmd/yaegi extract -name stdlib github.com/netssm/netssm/stdlib/display
 //go:generate go run github.com/traefik/yaegi/cmd/yaegi extract -name stdlib github.com/netssm/netssm/stdlib/plot
+//go:generate go run github.com/traefik/yaegi/cmd/yaegi extract -name stdlib github.com/netssm/netssm/stdlib/nb
 //go:generate go run github.com/traefik/yaegi/cmd/yaegi extract -name stdlib github.com/netssm/netssm/netssmlib/checkpoint
 //go:generate go run github.com/traefik/yaegi/cmd/yaegi extract -name stdlib github.com/netssm/netssm/netssmlib
 //go:generate go run github.com/traefik/yaegi/cmd/yaegi extract -name stdlib github.com/netssm/netssm/netssmlib/convert

@@ -103,3 +103,35 @@ func TestParseErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestUpdateDisplayAcrossCells: an update_display_data changes the output
+// with that display_id in whichever cell showed it (nbclient does so), not
+// only in the running cell.
+func TestUpdateDisplayAcrossCells(t *testing.T) {
+	nb, err := nbrun.Parse("u.ipynb", []byte(`{"cells":[
+ {"cell_type":"code","source":"display bar 0%","metadata":{},"outputs":[],"execution_count":null},
+ {"cell_type":"code","source":"out working\nupdate bar 50%","metadata":{},"outputs":[],"execution_count":null},
+ {"cell_type":"code","source":"display bar 60%\nupdate bar 100%","metadata":{},"outputs":[],"execution_count":null},
+ {"cell_type":"code","source":"update other 1%","metadata":{},"outputs":[],"execution_count":null}
+],"metadata":{},"nbformat":4,"nbformat_minor":4}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nbrun.Run(context.Background(), nb, dispatchtest.New(), nbrun.Options{Timeout: 5 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	text := func(o map[string]any) any { d, _ := o["data"].(map[string]any); return d["text/plain"] }
+	o0, o1, o2 := outputsOf(t, nb.Cells[0]), outputsOf(t, nb.Cells[1]), outputsOf(t, nb.Cells[2])
+	if len(o0) != 1 || text(o0[0]) != "100%" {
+		t.Errorf("cell 1 outputs %v, want its display updated by cells 2 and 3 to 100%%", o0)
+	}
+	if len(o1) != 1 || o1[0]["text"] != "working\n" {
+		t.Errorf("cell 2 outputs %v, want only its stream", o1)
+	}
+	if len(o2) != 1 || text(o2[0]) != "100%" {
+		t.Errorf("cell 3 outputs %v", o2)
+	}
+	if o3 := outputsOf(t, nb.Cells[3]); len(o3) != 0 {
+		t.Errorf("cell 4 (update of an unknown id) outputs %v", o3)
+	}
+}

@@ -59,6 +59,18 @@ func Run(ctx context.Context, nb *Notebook, eng dispatch.Engine, opt Options) er
 	defer k.Close()
 
 	setKernelMetadata(nb, opt.Info)
+	// update_display_data changes every output with its display_id, in any
+	// cell run so far (as nbclient does), so every cell's outputs are kept.
+	shared := &displays{refs: map[string][]displayRef{}, dirty: map[int]bool{}}
+	cellOuts := map[int]*outputs{}
+	rewriteDirty := func() {
+		for c := range shared.dirty {
+			if o := cellOuts[c]; o != nil {
+				nb.Cells[c].Raw["outputs"] = mustJSON(o.list())
+			}
+		}
+		clear(shared.dirty)
+	}
 	code := 0
 	for i := range nb.Cells {
 		cell := &nb.Cells[i]
@@ -67,7 +79,8 @@ func Run(ctx context.Context, nb *Notebook, eng dispatch.Engine, opt Options) er
 		}
 		code++
 		src := cell.Source()
-		out := &outputs{}
+		out := &outputs{cell: i, shared: shared}
+		cellOuts[i] = out
 		if strings.TrimSpace(src) == "" {
 			cell.Raw["outputs"] = json.RawMessage("[]")
 			cell.Raw["execution_count"] = json.RawMessage("null")
@@ -78,6 +91,8 @@ func Run(ctx context.Context, nb *Notebook, eng dispatch.Engine, opt Options) er
 		}
 		reply, err := execute(ctx, k, col, src, opt.Timeout, out)
 		cell.Raw["outputs"] = mustJSON(out.list())
+		delete(shared.dirty, i)
+		rewriteDirty()
 		if reply != nil {
 			cell.Raw["execution_count"] = mustJSON(reply.ExecutionCount)
 		}
@@ -166,8 +181,41 @@ func execute(ctx context.Context, k *dispatch.Kernel, col *collector, src string
 // outputs accumulates one cell's outputs as nbformat output dicts.
 type outputs struct {
 	items     []map[string]any
-	byDisplay map[string][]int // display_id -> output indexes
+	cell      int       // the cell's index in the notebook
+	shared    *displays // display_id -> outputs, across the notebook
 	clearWait bool
+}
+
+// displays maps display_ids to the outputs (of any cell) showing them.
+type displays struct {
+	refs  map[string][]displayRef
+	dirty map[int]bool // cells whose outputs an update changed
+}
+
+type displayRef struct {
+	cell int
+	item map[string]any
+}
+
+// clearCell forgets the display outputs of a cell whose outputs were
+// cleared (nbclient's clear_display_id_mapping).
+func (d *displays) clearCell(cell int) {
+	for id, refs := range d.refs {
+		kept := refs[:0]
+		for _, r := range refs {
+			if r.cell != cell {
+				kept = append(kept, r)
+			}
+		}
+		d.refs[id] = kept
+	}
+}
+
+func (o *outputs) reset() {
+	o.items = nil
+	if o.shared != nil {
+		o.shared.clearCell(o.cell)
+	}
 }
 
 func (o *outputs) list() []map[string]any {
@@ -184,7 +232,8 @@ func (o *outputs) add(m *wire.Message) {
 	}
 	t := m.Header.MsgType
 	if o.clearWait && t != "clear_output" && t != "update_display_data" {
-		o.items, o.byDisplay, o.clearWait = nil, nil, false
+		o.reset()
+		o.clearWait = false
 	}
 	switch t {
 	case "stream":
@@ -196,17 +245,21 @@ func (o *outputs) add(m *wire.Message) {
 		}
 		o.items = append(o.items, map[string]any{"output_type": "stream", "name": name, "text": text})
 	case "display_data":
-		o.items = append(o.items, map[string]any{"output_type": "display_data", "data": obj(c["data"]), "metadata": obj(c["metadata"])})
-		if id := displayID(c); id != "" {
-			if o.byDisplay == nil {
-				o.byDisplay = map[string][]int{}
-			}
-			o.byDisplay[id] = append(o.byDisplay[id], len(o.items)-1)
+		item := map[string]any{"output_type": "display_data", "data": obj(c["data"]), "metadata": obj(c["metadata"])}
+		o.items = append(o.items, item)
+		if id := displayID(c); id != "" && o.shared != nil {
+			o.shared.refs[id] = append(o.shared.refs[id], displayRef{o.cell, item})
 		}
 	case "update_display_data":
-		for _, i := range o.byDisplay[displayID(c)] {
-			o.items[i]["data"] = obj(c["data"])
-			o.items[i]["metadata"] = obj(c["metadata"])
+		if o.shared == nil {
+			return
+		}
+		for _, r := range o.shared.refs[displayID(c)] {
+			r.item["data"] = obj(c["data"])
+			r.item["metadata"] = obj(c["metadata"])
+			if r.cell != o.cell {
+				o.shared.dirty[r.cell] = true
+			}
 		}
 	case "execute_result":
 		o.items = append(o.items, map[string]any{"output_type": "execute_result", "data": obj(c["data"]), "metadata": obj(c["metadata"]), "execution_count": c["execution_count"]})
@@ -220,7 +273,7 @@ func (o *outputs) add(m *wire.Message) {
 		if w, _ := c["wait"].(bool); w {
 			o.clearWait = true
 		} else {
-			o.items, o.byDisplay = nil, nil
+			o.reset()
 		}
 	}
 }

@@ -24,6 +24,7 @@ import (
 	ystdlib "github.com/traefik/yaegi/stdlib"
 	"github.com/traefik/yaegi/stdlib/unrestricted"
 
+	"github.com/netssm/netssm/internal/cellctx"
 	"github.com/netssm/netssm/internal/displayhook"
 	nstdlib "github.com/netssm/netssm/stdlib"
 	"github.com/netssm/netssm/stdlib/display"
@@ -166,6 +167,9 @@ func (s *Session) Execute(ctx context.Context, code string) (res *Result, err er
 				Traceback: []string{fmt.Sprintf("InterpreterError: the Go interpreter failed on this cell: %v", r)}}
 		}
 	}()
+	// nb.Context() in the cell is ctx: an interrupt cancels library calls
+	// given it, not only the interpreted code.
+	defer cellctx.Set(ctx)()
 	segs := splitCell(code)
 	for i, seg := range segs {
 		if err := ctx.Err(); err != nil {
@@ -488,6 +492,9 @@ func (s *Session) isValueExpr(ctx context.Context, text string) bool {
 	if id, ok := fun.(*ast.Ident); ok && builtinsNoValue[id.Name] {
 		return false
 	}
+	if fl, ok := fun.(*ast.FuncLit); ok {
+		return fl.Type.Results.NumFields() == 1 // func() {...}() gives no value
+	}
 	if !isPureRef(fun) {
 		return true // f()(x) and friends: evaluating f() has effects; assume a value
 	}
@@ -518,12 +525,35 @@ func isPureRef(e ast.Expr) bool {
 }
 
 // rewriteRedefinitions lays out stmts (the rest of src blanked) as one or
-// more sources to evaluate in turn. Each top-level `a, b := rhs` that
-// redefines a name of an earlier cell becomes `t0, t1 := rhs` ending one
-// source and `a, b := t0, t1` starting the next: within one yaegi Eval the
-// new a would already be the one rhs sees (and it is zero).
+// more sources to evaluate in turn. It touches only the cell's top-level
+// statements:
+//
+//   - Each `a, b := rhs` that redefines a name already defined (by an
+//     earlier cell or an earlier statement of this one) becomes
+//     `t0, t1 := rhs` ending one source, then `a, b := t0, t1` alone in the
+//     next, and the rest after it: within one yaegi Eval the new a would
+//     already be the one rhs sees (and it is zero), and a temporary
+//     redefined with another type in the same Eval gives every use of it
+//     the last type. New names in the list are defined the same way, and a
+//     name whose type changes gets the new type.
+//   - A compound statement (if, for, switch, select, a block) that declares
+//     a name of a global in a nested scope runs inside `func() { ... }()`:
+//     yaegi, compiling statements at package level, would assign to the
+//     global instead of shadowing it (or fail with "undefined").
 func (s *Session) rewriteRedefinitions(src string, stmts []item) []string {
 	globals := s.globals()
+	known := map[string]bool{}
+	for n := range globals {
+		known[n] = true
+	}
+	s.mu.Lock()
+	for n := range s.declared {
+		known[n] = true
+	}
+	for n := range s.defined {
+		known[n] = true
+	}
+	s.mu.Unlock()
 	var chunks []string
 	var b strings.Builder
 	prev := 0
@@ -536,14 +566,28 @@ func (s *Session) rewriteRedefinitions(src string, stmts []item) []string {
 			}
 		}
 	}
-	newlines := func(from, to int) {
-		b.WriteString(strings.Repeat("\n", strings.Count(src[from:to], "\n")))
-	}
 	for _, it := range stmts {
 		blank(prev, it.start)
 		text := src[it.start:it.end]
-		first, second, ok := splitRedefinition(text, globals)
+		st, _, perr := parseStmt(text)
+		first, second, ok := splitRedefinition(text, known)
+		if perr == nil {
+			if as, isAssign := st.(*ast.AssignStmt); isAssign && as.Tok == token.DEFINE {
+				for _, l := range as.Lhs {
+					if id, isIdent := l.(*ast.Ident); isIdent && id.Name != "_" {
+						known[id.Name] = true
+					}
+				}
+			}
+		}
 		if !ok {
+			switch {
+			case perr != nil:
+			case needsFuncScope(st, known):
+				text = openScope(&b, "{ func() {") + text + "}() }"
+			case isFuncLitCall(st):
+				text = openScope(&b, "{") + text + " }"
+			}
 			b.WriteString(text)
 			prev = it.end
 			continue
@@ -554,11 +598,102 @@ func (s *Session) rewriteRedefinitions(src string, stmts []item) []string {
 		b.Reset()
 		blank(0, it.start)
 		b.WriteString(second)
-		newlines(it.start, it.end)
+		b.WriteString(strings.Repeat("\n", strings.Count(text, "\n")))
+		blank(it.end, len(src))
+		chunks = append(chunks, b.String())
+		b.Reset()
+		blank(0, it.end)
 		prev = it.end
 	}
 	blank(prev, len(src))
 	return append(chunks, b.String())
+}
+
+// isFuncLitCall reports whether st is `func() {...}()`. yaegi v0.16.1 runs
+// the whole Eval twice when such a call is a top-level statement of it; in
+// a block it runs once.
+func isFuncLitCall(st ast.Stmt) bool {
+	es, ok := st.(*ast.ExprStmt)
+	if !ok {
+		return false
+	}
+	call, ok := ast.Unparen(es.X).(*ast.CallExpr)
+	if !ok {
+		return false
+	}
+	_, ok = ast.Unparen(call.Fun).(*ast.FuncLit)
+	return ok
+}
+
+// openScope returns the text that puts opener before a statement about to
+// be written to b: on the line before when the statement starts its line
+// (positions stay cell positions), else in front of it. (The statement is
+// wrapped in `{ func() {` ... `}() }`: yaegi runs a top-level function
+// literal call twice, see isFuncLitCall.)
+func openScope(b *strings.Builder, opener string) string {
+	out := b.String()
+	nl := strings.LastIndexByte(out, '\n')
+	if nl < 0 || strings.TrimSpace(out[nl:]) != "" {
+		return "; " + opener + " "
+	}
+	lineStart := strings.LastIndexByte(out[:nl], '\n') + 1
+	sep := opener
+	if strings.TrimSpace(out[lineStart:nl]) != "" {
+		sep = "; " + opener
+	}
+	b.Reset()
+	b.WriteString(out[:nl] + sep + out[nl:])
+	return ""
+}
+
+// needsFuncScope reports whether st is a compound statement that declares,
+// in a scope of its own, a name in known, and can run inside a function
+// literal (it has no return, defer, goto or fallthrough outside function
+// literals, which would change meaning there).
+func needsFuncScope(st ast.Stmt, known map[string]bool) bool {
+	switch st.(type) {
+	case *ast.IfStmt, *ast.ForStmt, *ast.RangeStmt, *ast.SwitchStmt, *ast.TypeSwitchStmt,
+		*ast.SelectStmt, *ast.BlockStmt, *ast.LabeledStmt:
+	default:
+		return false
+	}
+	shadows, movable := false, true
+	def := func(e ast.Expr) {
+		if id, ok := e.(*ast.Ident); ok && known[id.Name] {
+			shadows = true
+		}
+	}
+	ast.Inspect(st, func(n ast.Node) bool {
+		switch x := n.(type) {
+		case *ast.FuncLit:
+			return false // its own function scope: yaegi gets that right
+		case *ast.ReturnStmt, *ast.DeferStmt:
+			movable = false
+		case *ast.BranchStmt:
+			if x.Tok == token.GOTO || x.Tok == token.FALLTHROUGH {
+				movable = movable && x.Tok == token.FALLTHROUGH
+			}
+		case *ast.AssignStmt:
+			if x.Tok == token.DEFINE {
+				for _, l := range x.Lhs {
+					def(l)
+				}
+			}
+		case *ast.RangeStmt:
+			if x.Tok == token.DEFINE {
+				def(x.Key)
+				def(x.Value)
+			}
+		case *ast.ValueSpec:
+			for _, id := range x.Names {
+				def(id)
+			}
+		case *ast.TypeSpec:
+			def(x.Name)
+		}
+		return true
+	})
+	return shadows && movable
 }
 
 // globals returns the names of the cells' global variables and constants.
@@ -583,7 +718,7 @@ func (s *Session) globals() (g map[string]reflect.Value) {
 
 // splitRedefinition splits `a, b := rhs` into `t0, t1 := rhs` and
 // `a, b := t0, t1` when a or b is a global already.
-func splitRedefinition(text string, globals map[string]reflect.Value) (first, second string, ok bool) {
+func splitRedefinition(text string, globals map[string]bool) (first, second string, ok bool) {
 	st, off, err := parseStmt(text)
 	if err != nil {
 		return "", "", false
@@ -598,7 +733,7 @@ func splitRedefinition(text string, globals map[string]reflect.Value) (first, se
 		if !isIdent {
 			return "", "", false
 		}
-		if _, ok := globals[id.Name]; ok && id.Name != "_" {
+		if globals[id.Name] && id.Name != "_" {
 			redefines = true
 		}
 	}
