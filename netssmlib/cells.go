@@ -24,19 +24,62 @@ import (
 // This file is the cell-facing facade: small, concrete (non-generic)
 // functions over the stage packages, with the NetSSM walkthrough's steps as
 // names. Every long call takes a context.Context first.
+//
+// The long calls (Preprocess, Tokenize, Train, Generate) take a
+// Progress func(done, total int64) in their options, for a progress bar
+// (display.NewProgress(label).Callback64() in a cell). It is called with
+// done not decreasing and done <= total; when the call succeeds, the last
+// call is (total, total).
+
+// ProgressFunc receives done of total units of a long call.
+type ProgressFunc = func(done, total int64)
+
+// progressTo wraps f (which may be nil) so that done never decreases and
+// never passes total, and remembers the last total for finish.
+type progressTo struct {
+	f           ProgressFunc
+	done, total int64
+}
+
+func (p *progressTo) report(done, total int64) {
+	if p.f == nil {
+		return
+	}
+	done = min(max(done, p.done), total)
+	p.done, p.total = done, total
+	p.f(done, total)
+}
+
+// finish reports the call complete (total, total) unless it already was.
+func (p *progressTo) finish(total int64) {
+	if p.f == nil || total <= 0 || (p.done == total && p.total == total) {
+		return
+	}
+	p.done, p.total = total, total
+	p.f(total, total)
+}
+
+// PreprocessOptions are Preprocess's options.
+type PreprocessOptions struct {
+	Label string // the label token of every sample, without <| |>
+	// MaxPackets > 0 keeps the first MaxPackets packets of each capture
+	// (NetSSM's -truncate, counted in packets).
+	MaxPackets int
+	// Progress receives captures done of captures to read.
+	Progress ProgressFunc
+}
 
 // Preprocess turns captures into NetSSM's JSONL samples at out, one sample
-// per capture, every sample labelled label. A single directory argument is
+// per capture, every sample labelled o.Label. A single directory argument is
 // walked recursively for *.pcap and *.pcapng (NetSSM's -in-dir); otherwise
-// the arguments are capture files, in order. maxPackets > 0 keeps the first
-// maxPackets packets of each capture (NetSSM's -truncate, counted in
-// packets). Captures that fail are named in the error; the others are still
-// written.
-func Preprocess(ctx context.Context, out, label string, maxPackets int, captures ...string) (preprocess.Stats, error) {
+// the arguments are capture files, in order. Captures that fail are named in
+// the error; the others are still written.
+func Preprocess(ctx context.Context, out string, o PreprocessOptions, captures ...string) (preprocess.Stats, error) {
 	if len(captures) == 0 {
 		return preprocess.Stats{}, errors.New("preprocess: no captures given")
 	}
-	opt := preprocess.Options{Label: label, Out: out, Truncate: -1}
+	maxPackets := o.MaxPackets
+	opt := preprocess.Options{Label: o.Label, Out: out, Truncate: -1}
 	if fi, err := os.Stat(captures[0]); len(captures) == 1 && err == nil && fi.IsDir() {
 		opt.InDir = captures[0]
 	} else {
@@ -47,6 +90,10 @@ func Preprocess(ctx context.Context, out, label string, maxPackets int, captures
 		// no separator after the last packet
 		opt.Truncate = 1 + maxPackets*129 - 1
 	}
+	pr := progressTo{f: o.Progress}
+	if pr.f != nil {
+		opt.Progress = func(p preprocess.Progress) { pr.report(int64(p.FilesDone), int64(p.Files)) }
+	}
 	st, err := preprocess.Run(ctx, opt)
 	if err != nil {
 		return st, fmt.Errorf("preprocess: %w", err)
@@ -54,6 +101,7 @@ func Preprocess(ctx context.Context, out, label string, maxPackets int, captures
 	if st.Samples == 0 {
 		return st, fmt.Errorf("preprocess %s: no capture with at least two TCP/UDP packets", strings.Join(captures, ", "))
 	}
+	pr.finish(pr.total)
 	return st, nil
 }
 
@@ -87,13 +135,33 @@ func ExtendTokenizer(from, dir string, labels ...string) (*tokenizer.Tokenizer, 
 	return tok2, nil
 }
 
+// TokenizeOptions are Tokenize's options.
+type TokenizeOptions struct {
+	MaxLen int // > 0: truncate each sample to MaxLen tokens
+	// Progress receives JSONL bytes tokenized of the file's size.
+	Progress ProgressFunc
+}
+
 // Tokenize writes the tokenized dataset (HuggingFace save_to_disk folder)
-// of the JSONL samples in jsonl to out; maxLen > 0 truncates each sample.
-func Tokenize(ctx context.Context, tok *tokenizer.Tokenizer, jsonl, out string, maxLen int) (dataset.Stats, error) {
+// of the JSONL samples in jsonl to out.
+func Tokenize(ctx context.Context, tok *tokenizer.Tokenizer, jsonl, out string, o TokenizeOptions) (dataset.Stats, error) {
 	if tok == nil {
 		return dataset.Stats{}, errors.New("tokenize: nil tokenizer")
 	}
-	return dataset.Tokenize(ctx, tok, jsonl, out, dataset.TokenizeOptions{MaxLen: maxLen})
+	opt := dataset.TokenizeOptions{MaxLen: o.MaxLen}
+	pr := progressTo{f: o.Progress}
+	var size int64
+	if pr.f != nil {
+		if fi, err := os.Stat(jsonl); err == nil && fi.Mode().IsRegular() {
+			size = fi.Size()
+		}
+		opt.Progress = func(st dataset.Stats) { pr.report(st.InputBytes, max(size, st.InputBytes)) }
+	}
+	st, err := dataset.Tokenize(ctx, tok, jsonl, out, opt)
+	if err == nil {
+		pr.finish(max(size, st.InputBytes))
+	}
+	return st, err
 }
 
 // ModelConfig is the size of a model; the zero value is NetSSM's default
@@ -163,6 +231,10 @@ type TrainOptions struct {
 	Seed         int
 	// OnLog receives step and mean loss at every logging step (a live plot).
 	OnLog func(step int, loss float64)
+	// Progress receives optimizer steps done of the steps this call trains
+	// to: the run's total, or StopAfter when that comes first. A resumed
+	// run starts at the checkpoint's step.
+	Progress ProgressFunc
 }
 
 // ErrNoGPU is returned for Device "cuda" when no NVIDIA GPU is present.
@@ -223,7 +295,24 @@ func Train(ctx context.Context, m *mamba.Model, tok *tokenizer.Tokenizer, data, 
 		f := o.OnLog
 		opt.OnLog = func(e train.Event) { f(e.Step, e.Loss) }
 	}
-	return train.Train(ctx, m, ds, opt)
+	pr := progressTo{f: o.Progress}
+	if pr.f != nil {
+		opt.OnStep = func(step, total int) {
+			if o.StopAfter > 0 && o.StopAfter < total {
+				total = o.StopAfter
+			}
+			pr.report(int64(step), int64(total))
+		}
+	}
+	res, err := train.Train(ctx, m, ds, opt)
+	if err == nil && res != nil {
+		total := res.TotalSteps
+		if o.StopAfter > 0 && o.StopAfter < total {
+			total = o.StopAfter
+		}
+		pr.finish(int64(total))
+	}
+	return res, err
 }
 
 // LossHistory reads the logged training losses (step, loss) from a
@@ -251,6 +340,11 @@ type GenerateOptions struct {
 	TopK, Seed                                 int
 	// OnPacket is called with the number of packets generated so far.
 	OnPacket func(n int)
+	// Progress receives packets generated of the packets asked for (the
+	// pieces Convert will write: the first <|pkt|> closes the label's
+	// piece). A trace that ends early (end of text) still ends at
+	// (total, total) when the call succeeds.
+	Progress ProgressFunc
 }
 
 // Generate samples one trace from m for the label (or any prompt text) and
@@ -293,14 +387,23 @@ func Generate(ctx context.Context, m *mamba.Model, tok *tokenizer.Tokenizer, pro
 		Prompts: [][]int32{ids}, MaxPackets: packets + 1,
 		EOS: tok.EOS(), Pkt: pkt, Vocab: tok.VocabSize(), Special: tok.IsSpecial, Options: gopt,
 	}
-	if o.OnPacket != nil {
+	pr := progressTo{f: o.Progress}
+	if o.OnPacket != nil || pr.f != nil {
 		n, f := 0, o.OnPacket
-		req.OnPacket = func(int, []int32) { n++; f(n) }
+		pr.report(0, int64(packets))
+		req.OnPacket = func(int, []int32) {
+			n++
+			if f != nil {
+				f(n)
+			}
+			pr.report(int64(n-1), int64(packets))
+		}
 	}
 	seqs, err := generate.Generate(ctx, m, req)
 	if err != nil {
 		return "", err
 	}
+	pr.finish(int64(packets))
 	return tok.Decode(seqs[0], false), nil
 }
 

@@ -26,10 +26,10 @@ func TestCheckDevice(t *testing.T) {
 
 func TestFacadeErrors(t *testing.T) {
 	ctx := context.Background()
-	if _, err := Preprocess(ctx, filepath.Join(t.TempDir(), "x.jsonl"), "l", 0); err == nil {
+	if _, err := Preprocess(ctx, filepath.Join(t.TempDir(), "x.jsonl"), PreprocessOptions{Label: "l"}); err == nil {
 		t.Error("Preprocess without captures: no error")
 	}
-	if _, err := Tokenize(ctx, nil, "a", "b", 0); err == nil {
+	if _, err := Tokenize(ctx, nil, "a", "b", TokenizeOptions{}); err == nil {
 		t.Error("Tokenize(nil tokenizer): no error")
 	}
 	if _, err := Generate(ctx, nil, nil, "web", 5, GenerateOptions{}); err == nil {
@@ -50,10 +50,13 @@ func TestPipeline(t *testing.T) {
 	root := testenv.RepoRoot()
 	dir := t.TempDir()
 	p := func(n string) string { return filepath.Join(dir, n) }
-	st, err := Preprocess(ctx, p("s.jsonl"), "web", 4, filepath.Join(root, "testdata/pcap/lo_http_udp.pcap"), filepath.Join(root, "testdata/convert/loopback.pcap"))
+	var prPre progressRec
+	st, err := Preprocess(ctx, p("s.jsonl"), PreprocessOptions{Label: "web", MaxPackets: 4, Progress: prPre.f},
+		filepath.Join(root, "testdata/pcap/lo_http_udp.pcap"), filepath.Join(root, "testdata/convert/loopback.pcap"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	prPre.check(t, "Preprocess", 2, 1)
 	if st.Samples != 2 {
 		t.Fatalf("%d samples, want 2", st.Samples)
 	}
@@ -65,18 +68,32 @@ func TestPipeline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Tokenize(ctx, tok, p("s.jsonl"), p("ds"), 0); err != nil {
+	var prTok progressRec
+	if _, err := Tokenize(ctx, tok, p("s.jsonl"), p("ds"), TokenizeOptions{Progress: prTok.f}); err != nil {
 		t.Fatal(err)
 	}
+	fi, err := os.Stat(p("s.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	prTok.check(t, "Tokenize", fi.Size(), 1)
 	m, err := NewModel(p("cfg"), ModelConfig{DModel: 16, NLayer: 1, DState: 8, HeadDim: 8, ChunkSize: 16}, tok, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
+	// StopAfter: the bar ends at the step the call stops at.
+	var prStop progressRec
+	if _, err := Train(ctx, m, tok, p("ds"), p("stop"), TrainOptions{Epochs: 2, StopAfter: 3, Progress: prStop.f}); err != nil {
+		t.Fatal(err)
+	}
+	prStop.check(t, "Train(StopAfter 3)", 3, 3)
 	var logged int
-	res, err := Train(ctx, m, tok, p("ds"), p("out"), TrainOptions{Epochs: 2, LoggingSteps: 1, OnLog: func(int, float64) { logged++ }})
+	var prTrain progressRec
+	res, err := Train(ctx, m, tok, p("ds"), p("out"), TrainOptions{Epochs: 2, LoggingSteps: 1, OnLog: func(int, float64) { logged++ }, Progress: prTrain.f})
 	if err != nil {
 		t.Fatal(err)
 	}
+	prTrain.check(t, "Train", 4, 4) // one call per step
 	if res.Steps != 4 || logged != 4 || res.FinalDir == "" {
 		t.Errorf("steps %d, logged %d, final %q; want 4 steps logged and a final folder", res.Steps, logged, res.FinalDir)
 	}
@@ -87,10 +104,12 @@ func TestPipeline(t *testing.T) {
 		t.Errorf("unknown label: %v", err)
 	}
 	// An untrained model rarely emits <|pkt|>: Generate is capped per packet.
-	text, err := Generate(ctx, m, tok, "web", 2, GenerateOptions{Temperature: 1, TopK: 0, Seed: 1})
+	var prGen progressRec
+	text, err := Generate(ctx, m, tok, "web", 2, GenerateOptions{Temperature: 1, TopK: 0, Seed: 1, Progress: prGen.f})
 	if err != nil {
 		t.Fatal(err)
 	}
+	prGen.check(t, "Generate", 2, 2) // (0, 2) first, (2, 2) last
 	if !strings.HasPrefix(text, "<|web|>") {
 		t.Errorf("text starts %.30q, want the label", text)
 	}
@@ -128,5 +147,35 @@ func TestPipeline(t *testing.T) {
 	}
 	if rep := Compare(real, real); rep == nil || float64(rep.Distance) != 0 {
 		t.Errorf("a trace compared with itself: %v", rep)
+	}
+}
+
+// progressRec records a long call's progress callbacks.
+type progressRec struct {
+	done, total []int64
+}
+
+func (r *progressRec) f(done, total int64) {
+	r.done = append(r.done, done)
+	r.total = append(r.total, total)
+}
+
+// check asserts that there were at least minCalls calls, all with total
+// want, done never decreasing and never above total, and that the last
+// call is (want, want).
+func (r *progressRec) check(t *testing.T, name string, want int64, minCalls int) {
+	t.Helper()
+	if len(r.done) < minCalls {
+		t.Errorf("%s: %d progress calls (%v of %v), want at least %d", name, len(r.done), r.done, r.total, minCalls)
+		return
+	}
+	for i := range r.done {
+		if r.total[i] != want || r.done[i] > r.total[i] || (i > 0 && r.done[i] < r.done[i-1]) {
+			t.Errorf("%s: progress call %d is (%d, %d) after %v: want done rising to total %d", name, i, r.done[i], r.total[i], r.done[:i], want)
+			return
+		}
+	}
+	if last := r.done[len(r.done)-1]; last != want {
+		t.Errorf("%s: last progress %d of %d, want %d", name, last, want, want)
 	}
 }

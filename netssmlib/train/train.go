@@ -82,6 +82,9 @@ type Options struct {
 	Progress io.Writer
 	// OnLog is called at every logging step (a notebook plots the loss).
 	OnLog func(Event)
+	// OnStep, if set, is called after every optimizer step with the steps
+	// done (counting those of a resumed run) and the run's total steps.
+	OnStep func(step, total int)
 	// StopAfter > 0 stops (with a checkpoint) once that many optimizer
 	// steps are done, as if interrupted; 0 trains to the end.
 	StopAfter int
@@ -500,6 +503,9 @@ func (t *trainer) logEvent(ev Event) {
 func round4(x float64) float64 { return math.Round(x*1e4) / 1e4 }
 
 func (t *trainer) progress(epoch, loss float64) {
+	if t.opt.OnStep != nil {
+		t.opt.OnStep(t.st.Step, t.total)
+	}
 	w := t.opt.Progress
 	if w == nil {
 		return
