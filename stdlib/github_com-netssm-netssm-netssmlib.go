@@ -31,9 +31,12 @@ func init() {
 		"WriteConfig":     reflect.ValueOf(netssmlib.WriteConfig),
 
 		// type definitions
-		"GenerateOptions": reflect.ValueOf((*netssmlib.GenerateOptions)(nil)),
-		"ModelConfig":     reflect.ValueOf((*netssmlib.ModelConfig)(nil)),
-		"Table":           reflect.ValueOf((*netssmlib.Table)(nil)),
-		"TrainOptions":    reflect.ValueOf((*netssmlib.TrainOptions)(nil)),
+		"GenerateOptions":   reflect.ValueOf((*netssmlib.GenerateOptions)(nil)),
+		"ModelConfig":       reflect.ValueOf((*netssmlib.ModelConfig)(nil)),
+		"PreprocessOptions": reflect.ValueOf((*netssmlib.PreprocessOptions)(nil)),
+		"ProgressFunc":      reflect.ValueOf((*netssmlib.ProgressFunc)(nil)),
+		"Table":             reflect.ValueOf((*netssmlib.Table)(nil)),
+		"TokenizeOptions":   reflect.ValueOf((*netssmlib.TokenizeOptions)(nil)),
+		"TrainOptions":      reflect.ValueOf((*netssmlib.TrainOptions)(nil)),
 	}
 }
