@@ -571,6 +571,9 @@ func readCapture(ctx context.Context, f *fileJob, pf *prefetched, b *batch, get 
 	}
 	defer r.Close()
 	var lastOff int64
+	if cap(b.data) < maxBytes && maxBytes <= 1<<20 {
+		b.data = make([]byte, 0, maxBytes) // once per pooled batch, not by doubling
+	}
 	readPackets(f, r, func(link uint32, data []byte) bool {
 		if len(b.ends) >= maxPkts || (len(b.data) > 0 && len(b.data)+len(data) > maxBytes) {
 			off := r.Offset()
@@ -580,6 +583,9 @@ func readCapture(ctx context.Context, f *fileJob, pf *prefetched, b *batch, get 
 			send(b)
 			if b = get(f); b == nil {
 				return false
+			}
+			if cap(b.data) < maxBytes && maxBytes <= 1<<20 {
+				b.data = make([]byte, 0, maxBytes)
 			}
 		}
 		b.data = append(b.data, data...)
