@@ -2,6 +2,11 @@
 // or the new, never half of it: data goes to a temporary file beside the
 // target, which is synced and renamed over it on Commit.
 //
+// A large file's data is synced in the background while it is written
+// (every few MiB written through File.Write), so that Commit's fsync only
+// waits for the tail instead of the whole file: the disk works in
+// parallel with whatever produces the data.
+//
 // A target that exists and is not a regular file (a device such as
 // /dev/null, a FIFO, a terminal) is written in place instead: renaming over
 // it would replace the device node with a plain file.
@@ -11,6 +16,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 )
 
 // File is an output file that takes effect on Commit.
@@ -20,6 +26,73 @@ type File struct {
 	perm   os.FileMode
 	direct bool // writing the target itself (not a regular file)
 	done   bool
+
+	// Background sync (see syncBehind).
+	written, kicked int64         // bytes written; bytes when a sync was last asked for
+	syncReq         chan struct{} // nil until the first background sync
+	syncWG          sync.WaitGroup
+	syncErr         error // first background sync error (read after syncWG.Wait)
+}
+
+// syncBehind is how much new data accumulates before a background sync is
+// asked for.
+const syncBehind = 8 << 20
+
+// Write writes to the file. Every syncBehind bytes it asks a background
+// goroutine to fsync what has been written so far, so that the disk writes
+// overlap with producing the rest and Commit's final fsync is short.
+// Durability is unchanged: Commit still syncs everything before the rename.
+func (f *File) Write(p []byte) (int, error) {
+	n, err := f.File.Write(p)
+	f.account(n)
+	return n, err
+}
+
+// WriteString is Write for a string (os.File's would bypass the accounting).
+func (f *File) WriteString(s string) (int, error) {
+	n, err := f.File.WriteString(s)
+	f.account(n)
+	return n, err
+}
+
+func (f *File) account(n int) {
+	if f.direct || f.done {
+		return
+	}
+	f.written += int64(n)
+	if f.written-f.kicked < syncBehind {
+		return
+	}
+	f.kicked = f.written
+	if f.syncReq == nil {
+		f.syncReq = make(chan struct{}, 1)
+		f.syncWG.Add(1)
+		go func() {
+			defer f.syncWG.Done()
+			for range f.syncReq {
+				// An fsync error is reported to a file descriptor once:
+				// keep it for Commit, whose own fsync may not see it again.
+				if err := f.File.Sync(); err != nil && f.syncErr == nil {
+					f.syncErr = err
+				}
+			}
+		}()
+	}
+	select {
+	case f.syncReq <- struct{}{}:
+	default: // one is pending: it will cover this data too
+	}
+}
+
+// stopSync waits for the background sync and returns its first error.
+func (f *File) stopSync() error {
+	if f.syncReq == nil {
+		return nil
+	}
+	close(f.syncReq)
+	f.syncReq = nil
+	f.syncWG.Wait()
+	return f.syncErr
 }
 
 // Create starts writing path. The caller must call Commit or Abort.
@@ -50,7 +123,10 @@ func (f *File) Commit() error {
 	if f.direct {
 		return f.File.Close()
 	}
-	err := f.File.Chmod(f.perm)
+	err := f.stopSync()
+	if err == nil {
+		err = f.File.Chmod(f.perm)
+	}
 	if err == nil {
 		err = f.File.Sync()
 	}
@@ -78,6 +154,7 @@ func (f *File) Abort() {
 		return
 	}
 	f.done = true
+	f.stopSync()
 	f.File.Close()
 	if !f.direct {
 		os.Remove(f.File.Name())

@@ -281,6 +281,7 @@ type batch struct {
 	f     *fileJob
 	last  bool
 	data  []byte
+	raw   []byte // a whole small capture, parsed by the decoder (pooled)
 	ends  []int32
 	links []uint32
 	text  []byte
@@ -293,7 +294,7 @@ func (b *batch) reset(f *fileJob) {
 	if cap(b.data) > 4<<20 { // grown by a jumbo record: don't keep it
 		b.data, b.pkt = nil, nil
 	}
-	b.f, b.last, b.n = f, false, 0
+	b.f, b.last, b.n, b.raw = f, false, 0, nil
 	b.data, b.ends, b.links, b.text = b.data[:0], b.ends[:0], b.links[:0], b.text[:0]
 	b.done = make(chan struct{})
 }
@@ -306,9 +307,9 @@ func process(ctx context.Context, opt Options, jobs []*fileJob, w *bufio.Writer,
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
-	maxBytes, maxPkts := 1<<20, 4096
-	if opt.batch.bytes > 0 {
-		maxBytes, maxPkts = opt.batch.bytes, opt.batch.pkts
+	maxBytes, maxPkts, whole := 1<<20, 4096, wholeFile
+	if opt.batch.bytes > 0 { // tests: every capture goes through the batching
+		maxBytes, maxPkts, whole = opt.batch.bytes, opt.batch.pkts, -1
 	}
 	nbuf := 2*workers + 2
 	parent := ctx
@@ -321,22 +322,22 @@ func process(ctx context.Context, opt Options, jobs []*fileJob, w *bufio.Writer,
 	}
 	order := make(chan *batch, nbuf)
 	work := make(chan *batch, nbuf)
+	var readBytes, readRecords atomic.Int64
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for b := range work {
-				b.decode()
+				b.decode(&readBytes, &readRecords)
 				close(b.done)
 			}
 		}()
 	}
-	var readBytes, readRecords atomic.Int64
 	go func() {
 		defer close(order)
 		defer close(work)
-		produce(ctx, jobs, free, order, work, maxBytes, maxPkts, &readBytes, &readRecords)
+		produce(ctx, jobs, free, order, work, maxBytes, maxPkts, whole, &readBytes, &readRecords)
 	}()
 
 	wr := &sampleWriter{w: w}
@@ -404,6 +405,12 @@ func process(ctx context.Context, opt Options, jobs []*fileJob, w *bufio.Writer,
 // small files one by one would make the single producer the bottleneck).
 // Larger captures are streamed by the producer.
 const smallFile = 1 << 20
+
+// wholeFile is the size up to which a loaded capture is parsed by a decoder
+// as one batch rather than cut into batches by the producer. It bounds a
+// batch's text: a capture this size holds at most ~4,500 TCP/UDP packets,
+// ~2.3 MB of text.
+const wholeFile = 256 << 10
 
 // prefetched is a capture loaded ahead of the producer.
 type prefetched struct {
@@ -498,7 +505,7 @@ func loadSmall(path string) ([]byte, bool, error) {
 }
 
 // produce reads the captures in order and cuts them into batches.
-func produce(ctx context.Context, jobs []*fileJob, free <-chan *batch, order, work chan<- *batch, maxBytes, maxPkts int, readBytes, readRecords *atomic.Int64) {
+func produce(ctx context.Context, jobs []*fileJob, free <-chan *batch, order, work chan<- *batch, maxBytes, maxPkts, whole int, readBytes, readRecords *atomic.Int64) {
 	loaded := prefetch(ctx, jobs, 2)
 	get := func(f *fileJob) *batch {
 		select {
@@ -526,7 +533,7 @@ func produce(ctx context.Context, jobs []*fileJob, free <-chan *batch, order, wo
 			return
 		}
 		if f.err == nil {
-			b = readCapture(ctx, f, pf, b, get, send, maxBytes, maxPkts, readBytes, readRecords)
+			b = readCapture(ctx, f, pf, b, get, send, maxBytes, maxPkts, whole, readBytes, readRecords)
 			if b == nil {
 				return
 			}
@@ -536,7 +543,7 @@ func produce(ctx context.Context, jobs []*fileJob, free <-chan *batch, order, wo
 	}
 }
 
-func readCapture(ctx context.Context, f *fileJob, pf *prefetched, b *batch, get func(*fileJob) *batch, send func(*batch), maxBytes, maxPkts int, readBytes, readRecords *atomic.Int64) *batch {
+func readCapture(ctx context.Context, f *fileJob, pf *prefetched, b *batch, get func(*fileJob) *batch, send func(*batch), maxBytes, maxPkts, whole int, readBytes, readRecords *atomic.Int64) *batch {
 	var (
 		r   *pcapio.Reader
 		err error
@@ -546,6 +553,10 @@ func readCapture(ctx context.Context, f *fileJob, pf *prefetched, b *batch, get 
 		err = pf.err
 	case pf.stream:
 		r, err = pcapio.Open(f.path)
+	case len(pf.data) <= whole:
+		// Parsed by a decoder: the producer only hands it on.
+		b.raw = pf.data
+		return b
 	default:
 		defer func() {
 			bp := &pf.data
@@ -559,8 +570,45 @@ func readCapture(ctx context.Context, f *fileJob, pf *prefetched, b *batch, get 
 		return b
 	}
 	defer r.Close()
-	lastLink, linkOK := ^uint32(0), false
 	var lastOff int64
+	if cap(b.data) < maxBytes && maxBytes <= 1<<20 {
+		b.data = make([]byte, 0, maxBytes) // once per pooled batch, not by doubling
+	}
+	readPackets(f, r, func(link uint32, data []byte) bool {
+		if len(b.ends) >= maxPkts || (len(b.data) > 0 && len(b.data)+len(data) > maxBytes) {
+			off := r.Offset()
+			readBytes.Add(off - lastOff)
+			lastOff = off
+			readRecords.Add(int64(len(b.ends)))
+			send(b)
+			if b = get(f); b == nil {
+				return false
+			}
+			if cap(b.data) < maxBytes && maxBytes <= 1<<20 {
+				b.data = make([]byte, 0, maxBytes)
+			}
+		}
+		b.data = append(b.data, data...)
+		b.ends = append(b.ends, int32(len(b.data)))
+		b.links = append(b.links, link)
+		return true
+	})
+	if b == nil {
+		return nil
+	}
+	readBytes.Add(f.bytes - lastOff)
+	readRecords.Add(int64(len(b.ends)))
+	if ctx.Err() != nil {
+		return nil
+	}
+	return b
+}
+
+// readPackets calls add with each packet record of f's capture r (cut to
+// the snap length as libpcap does) until the end, an error (recorded in f)
+// or add returns false. It sets f.records and f.bytes.
+func readPackets(f *fileJob, r *pcapio.Reader, add func(link uint32, data []byte) bool) {
+	lastLink, linkOK := ^uint32(0), false
 	for {
 		data, p, err := r.Next()
 		if err != nil {
@@ -581,55 +629,71 @@ func readCapture(ctx context.Context, f *fileJob, pf *prefetched, b *batch, get 
 			break
 		}
 		f.records++
-		if len(b.ends) >= maxPkts || (len(b.data) > 0 && len(b.data)+len(data) > maxBytes) {
-			off := r.Offset()
-			readBytes.Add(off - lastOff)
-			lastOff = off
-			readRecords.Add(int64(len(b.ends)))
-			send(b)
-			if b = get(f); b == nil {
-				return nil
-			}
+		if !add(p.LinkType, libpcapSnap(r, data)) {
+			return
 		}
-		b.data = append(b.data, libpcapSnap(r, data)...)
-		b.ends = append(b.ends, int32(len(b.data)))
-		b.links = append(b.links, p.LinkType)
 	}
 	f.bytes = r.Offset()
-	readBytes.Add(f.bytes - lastOff)
-	readRecords.Add(int64(len(b.ends)))
-	if ctx.Err() != nil {
-		return nil
-	}
-	return b
 }
 
 // decode turns the batch's packets into sample text (run by the workers).
-func (b *batch) decode() {
+func (b *batch) decode(readBytes, readRecords *atomic.Int64) {
 	if b.f.err != nil {
 		return
 	}
 	textDone := b.f.textDone.Load()
+	if b.raw != nil {
+		b.decodeWhole(textDone, readBytes, readRecords)
+		return
+	}
 	if need := len(b.ends) * (4*SampleBytes + len(pktSep)); !textDone && cap(b.text) < need {
 		b.text = make([]byte, 0, need) // at most this much: grow once, reused after
 	}
 	start := int32(0)
-	var kind Kind
 	for i, end := range b.ends {
-		b.pkt, kind = PacketBytes(b.pkt[:0], b.links[i], b.data[start:end])
+		b.packet(b.links[i], b.data[start:end], textDone)
 		start = end
-		if kind == Skip {
-			continue
-		}
-		b.n++
-		if textDone {
-			continue
-		}
-		if b.n > 1 {
-			b.text = append(b.text, pktSep...)
-		}
-		b.text = AppendPacketText(b.text, b.pkt)
 	}
+}
+
+// decodeWhole parses and decodes a whole small capture held in b.raw, so
+// that the producer, a single goroutine, does not parse small captures.
+func (b *batch) decodeWhole(textDone bool, readBytes, readRecords *atomic.Int64) {
+	f := b.f
+	defer func() {
+		buf := b.raw[:0]
+		b.raw = nil
+		fileBufPool.Put(&buf)
+	}()
+	r, err := pcapio.NewReaderBytes(b.raw, f.path)
+	if err != nil {
+		f.readErr = err
+		return
+	}
+	defer r.Close()
+	readPackets(f, r, func(link uint32, data []byte) bool {
+		b.packet(link, data, textDone)
+		return true
+	})
+	readBytes.Add(f.bytes)
+	readRecords.Add(f.records)
+}
+
+// packet decodes one packet into the batch's text.
+func (b *batch) packet(link uint32, data []byte, textDone bool) {
+	var kind Kind
+	b.pkt, kind = PacketBytes(b.pkt[:0], link, data)
+	if kind == Skip {
+		return
+	}
+	b.n++
+	if textDone {
+		return
+	}
+	if b.n > 1 {
+		b.text = append(b.text, pktSep...)
+	}
+	b.text = AppendPacketText(b.text, b.pkt)
 }
 
 // sampleWriter assembles the JSONL records from batches in order.
