@@ -23,6 +23,11 @@ type stEntry struct {
 
 // ReadSafetensors reads a whole .safetensors file.
 func ReadSafetensors(path string) (StateDict, error) {
+	return readFile(path, DecodeSafetensors)
+}
+
+// readFile opens path and decodes it with decode, naming the file in errors.
+func readFile(path string, decode func(io.ReaderAt, int64) (StateDict, error)) (StateDict, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -32,7 +37,7 @@ func ReadSafetensors(path string) (StateDict, error) {
 	if err != nil {
 		return nil, err
 	}
-	sd, err := DecodeSafetensors(f, st.Size())
+	sd, err := decode(f, st.Size())
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}

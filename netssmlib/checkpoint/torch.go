@@ -75,20 +75,7 @@ func storageDType(class string) (dt DType, width int) {
 
 // ReadTorch reads a pytorch_model.bin (or any torch.save'd state_dict).
 func ReadTorch(path string) (StateDict, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	sd, err := DecodeTorch(f, st.Size())
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return sd, nil
+	return readFile(path, DecodeTorch)
 }
 
 // DecodeTorch decodes a torch.save zip holding a state_dict: a dict of

@@ -2,13 +2,9 @@ package mamba
 
 import (
 	"context"
-	"encoding/binary"
 	"math"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"testing"
 
 	"github.com/netssm/netssm/internal/testenv"
@@ -18,7 +14,7 @@ import (
 // loadTiny loads the shared mamba-ssm fixture: model, ids and mamba-ssm's logits.
 func loadTiny(t *testing.T) (*Model, []int32, []float32) {
 	t.Helper()
-	dir := testenv.Shared(t, "fixtures/tiny-mamba2")
+	dir, ids, want := testenv.TinyMamba2(t)
 	cfg, err := ReadConfig(filepath.Join(dir, "config.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -30,26 +26,6 @@ func loadTiny(t *testing.T) (*Model, []int32, []float32) {
 	m, err := FromStateDict(cfg, sd)
 	if err != nil {
 		t.Fatal(err)
-	}
-	text, err := os.ReadFile(filepath.Join(dir, "ids.txt"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ids []int32
-	for _, f := range strings.Fields(string(text)) {
-		v, err := strconv.Atoi(f)
-		if err != nil {
-			t.Fatalf("ids.txt: %v", err)
-		}
-		ids = append(ids, int32(v))
-	}
-	raw, err := os.ReadFile(filepath.Join(dir, "logits_mamba_ssm.f32"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := make([]float32, len(raw)/4)
-	for i := range want {
-		want[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
 	}
 	if len(want) != len(ids)*cfg.PaddedVocab() {
 		t.Fatalf("logits file has %d values, want %d x %d", len(want), len(ids), cfg.PaddedVocab())

@@ -3,12 +3,10 @@ package train
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"math"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -391,7 +389,7 @@ func TestFinalTrainerStateHasHFSummary(t *testing.T) {
 // against mamba-ssm's: the torch reader, strict loading and the model
 // agree end to end.
 func TestLoadModelFromTorchFixture(t *testing.T) {
-	src := testenv.Shared(t, "fixtures/tiny-mamba2")
+	src, ids, want := testenv.TinyMamba2(t)
 	dir := t.TempDir()
 	for _, f := range []string{"config.json", "pytorch_model.bin"} {
 		if err := checkpoint.CopyFile(filepath.Join(dir, f), filepath.Join(src, f)); err != nil {
@@ -402,25 +400,9 @@ func TestLoadModelFromTorchFixture(t *testing.T) {
 	if err != nil || !fromWeights {
 		t.Fatalf("LoadModel: %v", err)
 	}
-	b, err := os.ReadFile(filepath.Join(src, "ids.txt"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ids []int32
-	for _, f := range strings.Fields(string(b)) {
-		n, err := strconv.Atoi(f)
-		if err != nil {
-			t.Fatalf("ids.txt: %v", err)
-		}
-		ids = append(ids, int32(n))
-	}
-	raw, err := os.ReadFile(filepath.Join(src, "logits_mamba_ssm.f32"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	V := m.Config.PaddedVocab()
-	if len(raw) != 4*len(ids)*V {
-		t.Fatalf("logits file has %d bytes for %d ids x %d", len(raw), len(ids), V)
+	if len(want) != len(ids)*V {
+		t.Fatalf("logits file has %d values for %d ids x %d", len(want), len(ids), V)
 	}
 	logits, err := m.Forward(context.Background(), ids)
 	if err != nil {
@@ -428,8 +410,7 @@ func TestLoadModelFromTorchFixture(t *testing.T) {
 	}
 	var worst float64
 	for i, got := range logits {
-		want := math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
-		worst = max(worst, math.Abs(float64(got-want)))
+		worst = max(worst, math.Abs(float64(got-want[i])))
 	}
 	// mamba-ssm computes in TF32 on the GPU: about 3e-4 from exact fp32.
 	if worst > 1e-3 {
