@@ -591,3 +591,188 @@ func (a *AdamWArgs) Validate() error {
 	}
 	return nil
 }
+
+// The fused decode ops (FusedDecoder). Each equals a sequence of the ops
+// above on a batch of Rows sequences at one token each, with the
+// intermediates they would store rounded the same way; the ops only save the
+// launches and memory round trips in between. Outputs must not overlap
+// inputs unless stated.
+
+// DecodeInProjArgs is RMSNorm of the residual stream, a linear layer and,
+// optionally, the conv1d decode step over a column range of its output:
+//
+//	u   = X * Rstd * NormWeight, Rstd = 1/sqrt(mean(X^2) + Eps)   (rounded to W's dtype)
+//	Out = u W^T
+//	ConvOut = Conv1dStep(X: columns [ConvOff, ConvOff+ConvDim) of Out, ConvState, ConvWeight, ConvBias, ConvSiLU)
+//
+// i.e. AddRMSNorm{X, Residual: nil, Out: u}, Gemm{TransB, A: u, B: W, C: Out}
+// and Conv1dStep in sequence. In Mamba2's decode X is the fp32 residual
+// (DecodeOutProj adds each layer's output into it), W is in_proj and the
+// conv runs over the xBC columns; with ConvDim 0 and W the tied embedding it
+// is the final norm and LM head.
+type DecodeInProjArgs struct {
+	Rows, Dim, N int
+	Eps          float32
+	X            Mat    // F32|BF16 [Rows, Dim]
+	NormWeight   Buffer // F32|BF16 [Dim]
+	W            Mat    // F32|BF16 [N, Dim]
+	Out          Mat    // F32|BF16 [Rows, N]
+
+	ConvDim, ConvOff, ConvWidth int    // ConvDim 0: no conv
+	ConvSiLU                    bool   // apply SiLU after the conv
+	ConvState                   Buffer // F32 [Rows*ConvDim*ConvWidth], updated in place
+	ConvWeight                  Buffer // F32|BF16 [ConvDim*ConvWidth]
+	ConvBias                    Buffer // optional F32|BF16 [ConvDim]
+	ConvOut                     Mat    // F32|BF16 [Rows, ConvDim]
+}
+
+// Validate checks the arguments.
+func (a *DecodeInProjArgs) Validate() error {
+	const op = "decode_in_proj"
+	if err := checkPos(op, "Rows", a.Rows, "Dim", a.Dim, "N", a.N); err != nil {
+		return err
+	}
+	if !(a.Eps > 0) {
+		return fmt.Errorf("%s: Eps must be > 0, got %v", op, a.Eps)
+	}
+	if err := checkMat(op, "X", a.X, a.Rows, a.Dim, floats...); err != nil {
+		return err
+	}
+	if err := checkVec(op, "NormWeight", a.NormWeight, a.Dim, floats...); err != nil {
+		return err
+	}
+	if err := checkMat(op, "W", a.W, a.N, a.Dim, floats...); err != nil {
+		return err
+	}
+	if err := checkMat(op, "Out", a.Out, a.Rows, a.N, floats...); err != nil {
+		return err
+	}
+	if a.ConvDim == 0 {
+		return nil
+	}
+	if a.ConvDim < 0 || a.ConvOff < 0 || a.ConvOff+a.ConvDim > a.N {
+		return fmt.Errorf("%s: conv columns [%d, %d) outside the %d output columns", op, a.ConvOff, a.ConvOff+a.ConvDim, a.N)
+	}
+	if err := checkPos(op, "ConvWidth", a.ConvWidth); err != nil {
+		return err
+	}
+	if err := checkVec(op, "ConvState", a.ConvState, a.Rows*a.ConvDim*a.ConvWidth, F32); err != nil {
+		return err
+	}
+	if err := checkVec(op, "ConvWeight", a.ConvWeight, a.ConvDim*a.ConvWidth, floats...); err != nil {
+		return err
+	}
+	if a.ConvBias != nil {
+		if err := checkVec(op, "ConvBias", a.ConvBias, a.ConvDim, floats...); err != nil {
+			return err
+		}
+	}
+	return checkMat(op, "ConvOut", a.ConvOut, a.Rows, a.ConvDim, floats...)
+}
+
+// DecodeMixerArgs is the SSD decode step (selective_state_update), exactly
+// SSDStepArgs' formula: dt = softplus(DT+DTBias), A = -exp(ALog),
+// State = exp(dt*A)*State + dt * x B^T; Y = State C + D x, per row and head.
+// In Mamba2's decode X, B and C are column views of DecodeInProj's ConvOut
+// and DT a column view of its Out.
+type DecodeMixerArgs struct {
+	Batch, Heads, HeadDim, Groups, StateDim int
+
+	X      Mat    // F32|BF16 [Batch, Heads*HeadDim]
+	DT     Mat    // F32|BF16 [Batch, Heads]
+	DTBias Buffer // F32 [Heads]
+	ALog   Buffer // F32 [Heads]
+	B, C   Mat    // F32|BF16 [Batch, Groups*StateDim]
+	D      Buffer // F32 [Heads]
+	Y      Mat    // F32|BF16 [Batch, Heads*HeadDim]
+	State  Buffer // F32 [Batch*Heads*HeadDim*StateDim], updated in place
+}
+
+// Validate checks the arguments.
+func (a *DecodeMixerArgs) Validate() error {
+	const op = "decode_mixer"
+	if err := checkPos(op, "Batch", a.Batch, "Heads", a.Heads, "HeadDim", a.HeadDim, "Groups", a.Groups, "StateDim", a.StateDim); err != nil {
+		return err
+	}
+	if a.Heads%a.Groups != 0 {
+		return fmt.Errorf("%s: Heads %d not a multiple of Groups %d", op, a.Heads, a.Groups)
+	}
+	hp, gn := a.Heads*a.HeadDim, a.Groups*a.StateDim
+	for _, c := range []struct {
+		n    string
+		m    Mat
+		cols int
+	}{{"X", a.X, hp}, {"DT", a.DT, a.Heads}, {"B", a.B, gn}, {"C", a.C, gn}, {"Y", a.Y, hp}} {
+		if err := checkMat(op, c.n, c.m, a.Batch, c.cols, floats...); err != nil {
+			return err
+		}
+	}
+	for _, c := range []struct {
+		n string
+		b Buffer
+	}{{"DTBias", a.DTBias}, {"ALog", a.ALog}, {"D", a.D}} {
+		if err := checkVec(op, c.n, c.b, a.Heads, F32); err != nil {
+			return err
+		}
+	}
+	return checkVec(op, "State", a.State, a.Batch*hp*a.StateDim, F32)
+}
+
+// StepArgs is the same step as the unfused op's arguments.
+func (a *DecodeMixerArgs) StepArgs() *SSDStepArgs {
+	return &SSDStepArgs{Batch: a.Batch, Heads: a.Heads, HeadDim: a.HeadDim, Groups: a.Groups, StateDim: a.StateDim,
+		X: a.X, DT: a.DT, DTBias: a.DTBias, ALog: a.ALog, B: a.B, C: a.C, D: a.D, Y: a.Y, State: a.State}
+}
+
+// DecodeOutProjArgs is the gated RMSNorm of the mixer output, a linear
+// layer and, optionally, the residual add:
+//
+//	g   = GatedRMSNorm(Y, Z, NormWeight, GroupSize, Eps)   (rounded to W's dtype)
+//	Out = g W^T
+//	Residual = Residual + Out   (F32, Out as stored, i.e. rounded to Out's dtype)
+//
+// i.e. GatedRMSNorm{X: Y, Z, Out: g}, Gemm{TransB, A: g, B: W, C: Out} and
+// the residual half of the next AddRMSNorm. In Mamba2's decode Z is the z
+// column view of in_proj's output and W is out_proj.
+type DecodeOutProjArgs struct {
+	Rows, Dim, N, GroupSize int
+	Eps                     float32
+	Y, Z                    Mat    // F32|BF16 [Rows, Dim]
+	NormWeight              Buffer // F32|BF16 [Dim]
+	W                       Mat    // F32|BF16 [N, Dim]
+	Out                     Mat    // F32|BF16 [Rows, N]
+	Residual                *Mat   // optional F32 [Rows, N], updated in place
+}
+
+// Validate checks the arguments.
+func (a *DecodeOutProjArgs) Validate() error {
+	const op = "decode_out_proj"
+	if err := checkPos(op, "Rows", a.Rows, "Dim", a.Dim, "N", a.N, "GroupSize", a.GroupSize); err != nil {
+		return err
+	}
+	if a.Dim%a.GroupSize != 0 {
+		return fmt.Errorf("%s: Dim %d not a multiple of GroupSize %d", op, a.Dim, a.GroupSize)
+	}
+	if !(a.Eps > 0) {
+		return fmt.Errorf("%s: Eps must be > 0, got %v", op, a.Eps)
+	}
+	if err := checkMat(op, "Y", a.Y, a.Rows, a.Dim, floats...); err != nil {
+		return err
+	}
+	if err := checkMat(op, "Z", a.Z, a.Rows, a.Dim, floats...); err != nil {
+		return err
+	}
+	if err := checkVec(op, "NormWeight", a.NormWeight, a.Dim, floats...); err != nil {
+		return err
+	}
+	if err := checkMat(op, "W", a.W, a.N, a.Dim, floats...); err != nil {
+		return err
+	}
+	if err := checkMat(op, "Out", a.Out, a.Rows, a.N, floats...); err != nil {
+		return err
+	}
+	if a.Residual != nil {
+		return checkMat(op, "Residual", *a.Residual, a.Rows, a.N, F32)
+	}
+	return nil
+}

@@ -199,3 +199,18 @@ func ClipGradNorm(ctx context.Context, b Backend, grads []Buffer, maxNorm float6
 	}
 	return norm, nil
 }
+
+// FusedDecoder is implemented by backends with fused decode ops: a Mamba2
+// layer's decode step in three launches instead of six (see the Args
+// structs for the exact formulas, each equal to a sequence of Ops). Callers
+// check for it with a type assertion and fall back to the unfused ops:
+//
+//	if fd, ok := be.(gpu.FusedDecoder); ok { ... }
+type FusedDecoder interface {
+	// DecodeInProj: RMSNorm of the residual, in_proj, conv1d step over xBC.
+	DecodeInProj(ctx context.Context, a *DecodeInProjArgs) error
+	// DecodeMixer: the SSD decode step per (row, head).
+	DecodeMixer(ctx context.Context, a *DecodeMixerArgs) error
+	// DecodeOutProj: gated RMSNorm, out_proj, residual add.
+	DecodeOutProj(ctx context.Context, a *DecodeOutProjArgs) error
+}
