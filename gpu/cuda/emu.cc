@@ -13,6 +13,7 @@
 #include "kernels/conv.cu"
 #include "kernels/gemm.cu"
 #include "kernels/ssd.cu"
+#include "kernels/decode.cu"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -134,6 +135,7 @@ const Kernel kernels[] = {
     K(k_gemm_f32), K(k_gemm_bf16), K(k_gemv_tb),
     K(k_ssd_fwd), K(k_ssd_chunk_state), K(k_ssd_chunk_pass), K(k_ssd_chunk_out), K(k_ssd_bwd), K(k_ssd_bwd_dstate),
     K(k_ssd_bwd_pass), K(k_ssd_bwd_dt), K(k_ssd_bwd_heads), K(k_copy2d), K(k_ssd_step),
+    K(k_dec_in), K(k_dec_ssd), K(k_dec_out),
 };
 
 }  // namespace

@@ -7,4 +7,5 @@ var Names = []string{
 	"k_conv1d", "k_conv1d_bwd_dx", "k_conv1d_bwd_dw", "k_conv1d_step",
 	"k_gemm_f32", "k_gemm_bf16", "k_gemv_tb",
 	"k_ssd_fwd", "k_ssd_chunk_state", "k_ssd_chunk_pass", "k_ssd_chunk_out", "k_ssd_bwd", "k_ssd_bwd_dstate", "k_ssd_bwd_pass", "k_ssd_bwd_dt", "k_ssd_bwd_heads", "k_copy2d", "k_ssd_step",
+	"k_dec_in", "k_dec_ssd", "k_dec_out",
 }

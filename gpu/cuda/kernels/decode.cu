@@ -1,0 +1,212 @@
+// Fused decode kernels (gpu.FusedDecoder): a Mamba2 layer's decode step in
+// three launches.
+//
+// k_dec_in:  RMSNorm of the residual rows -> u (shared memory), Out = u W^T,
+//            and the conv1d step (+SiLU) on the xBC columns of Out.
+// k_dec_ssd: the SSD state update and output per (row, head, p).
+// k_dec_out: gated RMSNorm of y with z -> g (shared memory), Out = g W^T,
+//            residual += Out.
+//
+// The GEMV kernels are built for batch 1 (bandwidth-bound on the weights):
+// one warp per output column, each lane streaming 16 bytes of the weight row
+// per load (8 bf16 or 4 f32) when the row is 16-byte aligned, dot products
+// against up to DEC_MAXM rows of the normalised input held in shared memory
+// (so the weights are read once per DEC_MAXM rows), warp-shuffle reductions.
+// Every block recomputes the norm of its rows (a few KB from L2) instead of
+// a separate launch. Grid: x over column groups (grid-stride), y over row
+// tiles of mb rows (mb <= DEC_MAXM, chosen on the host so that mb*K floats
+// fit in the dynamic shared memory).
+#include "common.cuh"
+
+#define DEC_MAXM 8
+
+struct __align__(16) dec_u4 {
+  unsigned x, y, z, w;
+};
+struct __align__(16) dec_f4 {
+  float x, y, z, w;
+};
+
+// dec_round rounds v as a store into a buffer of dtype dt would.
+__device__ __forceinline__ float dec_round(float v, int dt) { return dt == DT_BF16 ? bf2f(f2bf(v)) : v; }
+
+__device__ __forceinline__ void dec_fma8(float* acc, const float* su, int K, int mt, int k, const float* f) {
+#pragma unroll
+  for (int m = 0; m < DEC_MAXM; m++) {
+    if (m < mt) {
+      dec_f4 a = *(const dec_f4*)(su + m * K + k);
+      dec_f4 b = *(const dec_f4*)(su + m * K + k + 4);
+      acc[m] += f[0] * a.x + f[1] * a.y + f[2] * a.z + f[3] * a.w + f[4] * b.x + f[5] * b.y + f[6] * b.z + f[7] * b.w;
+    }
+  }
+}
+
+// dec_dot returns, on lane m < mt, the dot product of row m of su [mt, K]
+// with row n of w (stride ws, dtype wdt); vec: the row is 16-byte aligned
+// and K a multiple of 16 bytes. Warp-uniform.
+__device__ __forceinline__ float dec_dot(const float* su, int K, int mt, const void* w, i64 ws, int wdt, int vec, int n,
+                                         int lane) {
+  float acc[DEC_MAXM];
+#pragma unroll
+  for (int m = 0; m < DEC_MAXM; m++) acc[m] = 0.f;
+  if (vec && wdt == DT_BF16) {
+    const dec_u4* row = (const dec_u4*)((const unsigned short*)w + (i64)n * ws);
+#pragma unroll 2
+    for (int k = lane * 8; k < K; k += 256) {
+      dec_u4 q = row[k >> 3];
+      float f[8] = {__uint_as_float(q.x << 16), __uint_as_float(q.x & 0xffff0000u),
+                    __uint_as_float(q.y << 16), __uint_as_float(q.y & 0xffff0000u),
+                    __uint_as_float(q.z << 16), __uint_as_float(q.z & 0xffff0000u),
+                    __uint_as_float(q.w << 16), __uint_as_float(q.w & 0xffff0000u)};
+      dec_fma8(acc, su, K, mt, k, f);
+    }
+  } else if (vec) {
+    const dec_f4* row = (const dec_f4*)((const float*)w + (i64)n * ws);
+#pragma unroll 2
+    for (int k = lane * 8; k < K; k += 256) {
+      // K is a multiple of 4 here, not necessarily of 8
+      dec_f4 q0 = row[k >> 2];
+      dec_f4 q1 = k + 4 < K ? row[(k >> 2) + 1] : dec_f4{0.f, 0.f, 0.f, 0.f};
+      float f[8] = {q0.x, q0.y, q0.z, q0.w, q1.x, q1.y, q1.z, q1.w};
+      if (k + 4 < K) {
+        dec_fma8(acc, su, K, mt, k, f);
+      } else {
+#pragma unroll
+        for (int m = 0; m < DEC_MAXM; m++) {
+          if (m < mt) {
+            dec_f4 a = *(const dec_f4*)(su + m * K + k);
+            acc[m] += f[0] * a.x + f[1] * a.y + f[2] * a.z + f[3] * a.w;
+          }
+        }
+      }
+    }
+  } else {
+    for (int k = lane; k < K; k += 32) {
+      float wv = ld(w, (i64)n * ws + k, wdt);
+#pragma unroll
+      for (int m = 0; m < DEC_MAXM; m++)
+        if (m < mt) acc[m] += su[m * K + k] * wv;
+    }
+  }
+  float v = 0.f;
+#pragma unroll
+  for (int m = 0; m < DEC_MAXM; m++) {
+    if (m < mt) {
+      float s = warp_sum(acc[m]);
+      if (lane == m) v = s;
+    }
+  }
+  return v;
+}
+
+extern "C" __global__ void __launch_bounds__(128)
+    k_dec_in(const void* x, i64 xs, int xdt, const void* nw, int nwdt, const void* w, i64 ws, int wdt, void* out, i64 os,
+             int odt, int M, int N, int K, int mb, float eps, int vec, float* cstate, const void* cw, int cwdt,
+             const void* cb, int cbdt, void* cout, i64 cos, int codt, int cdim, int coff, int cwidth, int act) {
+  DYN_SMEM(su);
+  int lane = threadIdx.x & 31, wid = threadIdx.x >> 5, nwarp = blockDim.x >> 5;
+  int m0 = blockIdx.y * mb, mt = min(mb, M - m0);
+  // u = rmsnorm(x) * weight, rounded to the dtype of W, for the block's
+  // rows, a warp per row. Every warp runs the same number of iterations (and
+  // so of shuffles): the emulator treats shuffles as block-wide barriers.
+  for (int m0w = 0; m0w < mt; m0w += nwarp) {
+    int m = m0w + wid;
+    bool on = m < mt;
+    i64 xr = (i64)(m0 + m) * xs;
+    float ss = 0.f;
+    for (int k = lane; on && k < K; k += 32) {
+      float v = ld(x, xr + k, xdt);
+      ss += v * v;
+    }
+    ss = warp_sum(ss);
+    float rs = rsqrtf(ss / K + eps);
+    for (int k = lane; on && k < K; k += 32) su[m * K + k] = dec_round(ld(x, xr + k, xdt) * rs * ld(nw, k, nwdt), wdt);
+  }
+  __syncthreads();
+  for (int n = blockIdx.x * nwarp + wid; n < N; n += gridDim.x * nwarp) {
+    float v = dec_dot(su, K, mt, w, ws, wdt, vec, n, lane);
+    if (lane < mt) {
+      i64 r = m0 + lane;
+      float o = dec_round(v, odt);
+      st(out, r * os + n, odt, o);
+      if (n >= coff && n < coff + cdim) {  // conv1d step, as k_conv1d_step
+        int c = n - coff;
+        float* s = cstate + (r * cdim + c) * cwidth;
+        for (int k = 0; k + 1 < cwidth; k++) s[k] = s[k + 1];
+        s[cwidth - 1] = o;
+        float a = cb ? ld(cb, c, cbdt) : 0.f;
+        for (int k = 0; k < cwidth; k++) a += ld(cw, (i64)c * cwidth + k, cwdt) * s[k];
+        st(cout, r * cos + c, codt, act ? siluf_(a) : a);
+      }
+    }
+  }
+}
+
+extern "C" __global__ void __launch_bounds__(128)
+    k_dec_out(const void* y, i64 ys, int ydt, const void* z, i64 zs, int zdt, const void* nw, int nwdt, const void* w,
+              i64 ws, int wdt, void* out, i64 os, int odt, float* res, i64 rs, int M, int N, int K, int gs, int mb,
+              float eps, int vec) {
+  DYN_SMEM(su);
+  int lane = threadIdx.x & 31, wid = threadIdx.x >> 5, nwarp = blockDim.x >> 5;
+  int m0 = blockIdx.y * mb, mt = min(mb, M - m0);
+  // g = gated_rmsnorm(y, z) * weight per group, rounded to the dtype of W,
+  // a warp per row, every warp the same number of shuffles (see k_dec_in)
+  for (int m0w = 0; m0w < mt; m0w += nwarp) {
+    int m = m0w + wid;
+    bool on = m < mt;
+    i64 yr = (i64)(m0 + m) * ys, zr = (i64)(m0 + m) * zs;
+    for (int j = 0; j < K / gs; j++) {
+      float ss = 0.f;
+      for (int d = j * gs + lane; on && d < (j + 1) * gs; d += 32) {
+        float g = ld(y, yr + d, ydt) * siluf_(ld(z, zr + d, zdt));
+        ss += g * g;
+      }
+      ss = warp_sum(ss);
+      float rsd = rsqrtf(ss / gs + eps);
+      for (int d = j * gs + lane; on && d < (j + 1) * gs; d += 32) {
+        float g = ld(y, yr + d, ydt) * siluf_(ld(z, zr + d, zdt));
+        su[m * K + d] = dec_round(g * rsd * ld(nw, d, nwdt), wdt);
+      }
+    }
+  }
+  __syncthreads();
+  for (int n = blockIdx.x * nwarp + wid; n < N; n += gridDim.x * nwarp) {
+    float v = dec_dot(su, K, mt, w, ws, wdt, vec, n, lane);
+    if (lane < mt) {
+      i64 r = m0 + lane;
+      float o = dec_round(v, odt);
+      st(out, r * os + n, odt, o);
+      if (res) res[r * rs + n] += o;
+    }
+  }
+}
+
+// k_dec_ssd: one warp per (row b = blockIdx.z, head h = blockIdx.y, p), the
+// lanes over the state dimension; B and C of the head's group are staged in
+// shared memory (2N floats). Same arithmetic as k_ssd_step.
+extern "C" __global__ void __launch_bounds__(128)
+    k_dec_ssd(const void* x, i64 xs, int xdt, const void* dt, i64 dts, int dtdt, const float* dtbias, const float* alog,
+              const void* Bm, i64 bs, int bdt, const void* Cm, i64 cs, int cdt, const float* D, void* y, i64 ys, int ydt,
+              float* state, int H, int P, int G, int N) {
+  DYN_SMEM(sbc);
+  int b = blockIdx.z, h = blockIdx.y, g = h / (H / G);
+  for (int n = threadIdx.x; n < N; n += blockDim.x) {
+    sbc[n] = ld(Bm, (i64)b * bs + (i64)g * N + n, bdt);
+    sbc[N + n] = ld(Cm, (i64)b * cs + (i64)g * N + n, cdt);
+  }
+  __syncthreads();
+  int p = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5), lane = threadIdx.x & 31;
+  if (p >= P) return;  // warp-uniform, after the block's only barrier
+  float dtv = softplusf_(ld(dt, (i64)b * dts + h, dtdt) + dtbias[h]);
+  float a = expf(dtv * -expf(alog[h]));
+  float xp = ld(x, (i64)b * xs + (i64)h * P + p, xdt);
+  float* s = state + (((i64)b * H + h) * P + p) * N;
+  float acc = 0.f;
+  for (int n = lane; n < N; n += 32) {
+    float v = a * s[n] + dtv * xp * sbc[n];
+    s[n] = v;
+    acc += v * sbc[N + n];
+  }
+  acc = warp_sum(acc);
+  if (lane == 0) st(y, (i64)b * ys + (i64)h * P + p, ydt, acc + D[h] * xp);
+}
