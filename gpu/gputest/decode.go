@@ -32,6 +32,9 @@ type Decoder struct {
 	frstd gpu.Buffer
 	// Logits is F32 [Batch, V] after Step.
 	Logits gpu.Buffer
+	// Unfused makes Step use the unfused ops even when the backend
+	// implements gpu.FusedDecoder (for comparing the two paths).
+	Unfused bool
 }
 
 // NewDecoder allocates the decode buffers and zero states for batch sequences.
@@ -63,8 +66,12 @@ func (d *Decoder) SetTokens(ids []int32) error {
 
 // Step queues one decode step: the tokens set by SetTokens in, Logits out.
 // It issues only device work (no host synchronisation), so a CUDA backend
-// can capture it into a graph.
+// can capture it into a graph. On a backend with gpu.FusedDecoder (unless
+// Unfused is set) a layer is three fused ops instead of six.
 func (d *Decoder) Step(ctx context.Context) error {
+	if fd, ok := d.m.be.(gpu.FusedDecoder); ok && !d.Unfused {
+		return d.stepFused(ctx, fd)
+	}
 	m, be, c, B := d.m, d.m.be, d.m.cfg, d.Batch
 	D, I, CD, IP, H, GN := c.Dm, c.Inner, c.convDim(), c.inProj(), c.heads(), c.Groups*c.State
 	if err := be.Embedding(ctx, &gpu.EmbeddingArgs{Rows: B, Dim: D, IDs: d.ids, Table: m.emb.work, Out: gpu.Dense(d.h, D)}); err != nil {
@@ -111,6 +118,45 @@ func (d *Decoder) Step(ctx context.Context) error {
 			return be.Gemm(ctx, &gpu.GemmArgs{TransB: true, M: B, N: c.V, K: D, Alpha: 1, A: gpu.Dense(d.fin, D), B: gpu.Dense(m.emb.work, D), C: gpu.Dense(d.Logits, c.V)})
 		},
 	)
+}
+
+// stepFused is Step with the fused ops: the embedding goes straight into
+// the fp32 residual stream, DecodeInProj normalises it and runs in_proj and
+// the conv step, DecodeMixer the scan step, DecodeOutProj the gated norm and
+// out_proj and adds the layer's output into the residual; the final norm and
+// the tied LM head are one more DecodeInProj. Per token: 2 + 3*Layers
+// launches.
+func (d *Decoder) stepFused(ctx context.Context, fd gpu.FusedDecoder) error {
+	m, be, c, B := d.m, d.m.be, d.m.cfg, d.Batch
+	D, I, CD, IP, H, GN := c.Dm, c.Inner, c.convDim(), c.inProj(), c.heads(), c.Groups*c.State
+	res := gpu.Dense(d.res, D)
+	if err := be.Embedding(ctx, &gpu.EmbeddingArgs{Rows: B, Dim: D, IDs: d.ids, Table: m.emb.work, Out: res}); err != nil {
+		return err
+	}
+	for l, L := range m.layers {
+		if err := errs(
+			func() error {
+				return fd.DecodeInProj(ctx, &gpu.DecodeInProjArgs{Rows: B, Dim: D, N: IP, Eps: 1e-5, X: res, NormWeight: L.norm.w,
+					W: gpu.Dense(L.in.work, D), Out: gpu.Dense(d.zx, IP),
+					ConvDim: CD, ConvOff: I, ConvWidth: c.Conv, ConvSiLU: true, ConvState: d.conv[l], ConvWeight: L.convW.w,
+					ConvBias: L.convB.w, ConvOut: gpu.Dense(d.xbc, CD)})
+			},
+			func() error {
+				return fd.DecodeMixer(ctx, &gpu.DecodeMixerArgs{Batch: B, Heads: H, HeadDim: c.HeadDim, Groups: c.Groups, StateDim: c.State,
+					X: gpu.Cols(d.xbc, CD, 0), B: gpu.Cols(d.xbc, CD, I), C: gpu.Cols(d.xbc, CD, I+GN), DT: gpu.Cols(d.zx, IP, IP-H),
+					DTBias: L.dtBias.w, ALog: L.aLog.w, D: L.d.w, Y: gpu.Dense(d.y, I), State: d.ssd[l]})
+			},
+			func() error {
+				return fd.DecodeOutProj(ctx, &gpu.DecodeOutProjArgs{Rows: B, Dim: I, N: D, GroupSize: I / c.Groups, Eps: 1e-5,
+					Y: gpu.Dense(d.y, I), Z: gpu.Cols(d.zx, IP, 0), NormWeight: L.gnorm.w, W: gpu.Dense(L.out.work, I),
+					Out: gpu.Dense(d.h, D), Residual: &res})
+			},
+		); err != nil {
+			return fmt.Errorf("decode layer %d: %w", l, err)
+		}
+	}
+	return fd.DecodeInProj(ctx, &gpu.DecodeInProjArgs{Rows: B, Dim: D, N: c.V, Eps: 1e-5, X: res, NormWeight: m.normF.w,
+		W: gpu.Dense(m.emb.work, D), Out: gpu.Dense(d.Logits, c.V)})
 }
 
 // Greedy returns the argmax token of each sequence's logits (lowest id on ties).

@@ -23,6 +23,7 @@ func RunAll(t *testing.T, dut gpu.Backend) {
 	t.Run("BadArgs", func(t *testing.T) { TestBadArgs(t, dut) })
 	t.Run("TinyModel", func(t *testing.T) { TestTinyModel(t, dut) })
 	t.Run("Generate", func(t *testing.T) { TestGenerate(t, dut) })
+	t.Run("FusedDecode", func(t *testing.T) { TestFusedDecode(t, dut) })
 }
 
 var bothFloats = []gpu.DType{gpu.F32, gpu.BF16}
