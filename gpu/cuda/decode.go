@@ -16,7 +16,7 @@ var _ gpu.FusedDecoder = (*Backend)(nil)
 const (
 	decThreads  = 128      // 4 warps per block, one output column per warp
 	decMaxM     = 8        // DEC_MAXM in decode.cu: rows per block
-	decSmemMax  = 48 << 10 // dynamic shared memory without an opt-in
+	decSmemMax  = 47 << 10 // dynamic shared memory: 48 KiB without an opt-in, less the kernels' static 128 bytes
 	decSSDWarps = decThreads / 32
 )
 

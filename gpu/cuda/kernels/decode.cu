@@ -99,6 +99,18 @@ __device__ __forceinline__ float dec_dot(const float* su, int K, int mt, const v
   return v;
 }
 
+// dec_prefetch_row asks for row n of w to be brought into L2 (a hint: no
+// effect on results; nothing in the emulator), so that the weight stream of
+// a warp's first column overlaps the block's norm prologue.
+__device__ __forceinline__ void dec_prefetch_row(const void* w, i64 ws, int wdt, int K, int N, int n, int lane) {
+#ifndef NETSSM_EMU
+  if (n >= N) return;
+  int es = wdt == DT_BF16 ? 2 : 4;
+  const char* row = (const char*)w + (i64)n * ws * es;
+  for (int off = lane * 128; off < K * es; off += 32 * 128) asm volatile("prefetch.global.L2 [%0];" ::"l"(row + off));
+#endif
+}
+
 extern "C" __global__ void __launch_bounds__(128)
     k_dec_in(const void* x, i64 xs, int xdt, const void* nw, int nwdt, const void* w, i64 ws, int wdt, void* out, i64 os,
              int odt, int M, int N, int K, int mb, float eps, int vec, float* cstate, const void* cw, int cwdt,
@@ -106,21 +118,21 @@ extern "C" __global__ void __launch_bounds__(128)
   DYN_SMEM(su);
   int lane = threadIdx.x & 31, wid = threadIdx.x >> 5, nwarp = blockDim.x >> 5;
   int m0 = blockIdx.y * mb, mt = min(mb, M - m0);
+  __shared__ float scratch[32];
+  dec_prefetch_row(w, ws, wdt, K, N, blockIdx.x * nwarp + wid, lane);
   // u = rmsnorm(x) * weight, rounded to the dtype of W, for the block's
-  // rows, a warp per row. Every warp runs the same number of iterations (and
-  // so of shuffles): the emulator treats shuffles as block-wide barriers.
-  for (int m0w = 0; m0w < mt; m0w += nwarp) {
-    int m = m0w + wid;
-    bool on = m < mt;
+  // rows, the whole block on each row (at batch 1 the block has one row)
+  for (int m = 0; m < mt; m++) {
     i64 xr = (i64)(m0 + m) * xs;
+    float* u = su + m * K;
     float ss = 0.f;
-    for (int k = lane; on && k < K; k += 32) {
+    for (int k = threadIdx.x; k < K; k += blockDim.x) {
       float v = ld(x, xr + k, xdt);
+      u[k] = v;
       ss += v * v;
     }
-    ss = warp_sum(ss);
-    float rs = rsqrtf(ss / K + eps);
-    for (int k = lane; on && k < K; k += 32) su[m * K + k] = dec_round(ld(x, xr + k, xdt) * rs * ld(nw, k, nwdt), wdt);
+    float rs = rsqrtf(block_sum(ss, scratch) / K + eps);
+    for (int k = threadIdx.x; k < K; k += blockDim.x) u[k] = dec_round(u[k] * rs * ld(nw, k, nwdt), wdt);
   }
   __syncthreads();
   for (int n = blockIdx.x * nwarp + wid; n < N; n += gridDim.x * nwarp) {
@@ -149,24 +161,22 @@ extern "C" __global__ void __launch_bounds__(128)
   DYN_SMEM(su);
   int lane = threadIdx.x & 31, wid = threadIdx.x >> 5, nwarp = blockDim.x >> 5;
   int m0 = blockIdx.y * mb, mt = min(mb, M - m0);
+  __shared__ float scratch[32];
+  dec_prefetch_row(w, ws, wdt, K, N, blockIdx.x * nwarp + wid, lane);
   // g = gated_rmsnorm(y, z) * weight per group, rounded to the dtype of W,
-  // a warp per row, every warp the same number of shuffles (see k_dec_in)
-  for (int m0w = 0; m0w < mt; m0w += nwarp) {
-    int m = m0w + wid;
-    bool on = m < mt;
+  // the whole block on each (row, group)
+  for (int m = 0; m < mt; m++) {
     i64 yr = (i64)(m0 + m) * ys, zr = (i64)(m0 + m) * zs;
+    float* u = su + m * K;
     for (int j = 0; j < K / gs; j++) {
       float ss = 0.f;
-      for (int d = j * gs + lane; on && d < (j + 1) * gs; d += 32) {
+      for (int d = j * gs + threadIdx.x; d < (j + 1) * gs; d += blockDim.x) {
         float g = ld(y, yr + d, ydt) * siluf_(ld(z, zr + d, zdt));
+        u[d] = g;
         ss += g * g;
       }
-      ss = warp_sum(ss);
-      float rsd = rsqrtf(ss / gs + eps);
-      for (int d = j * gs + lane; on && d < (j + 1) * gs; d += 32) {
-        float g = ld(y, yr + d, ydt) * siluf_(ld(z, zr + d, zdt));
-        su[m * K + d] = dec_round(g * rsd * ld(nw, d, nwdt), wdt);
-      }
+      float rsd = rsqrtf(block_sum(ss, scratch) / gs + eps);
+      for (int d = j * gs + threadIdx.x; d < (j + 1) * gs; d += blockDim.x) u[d] = dec_round(u[d] * rsd * ld(nw, d, nwdt), wdt);
     }
   }
   __syncthreads();
@@ -190,6 +200,14 @@ extern "C" __global__ void __launch_bounds__(128)
               float* state, int H, int P, int G, int N) {
   DYN_SMEM(sbc);
   int b = blockIdx.z, h = blockIdx.y, g = h / (H / G);
+#ifndef NETSSM_EMU
+  {  // start fetching this warp's state row while B and C are staged (a hint)
+    int pp = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+    const float* sr = state + (((i64)b * H + h) * P + pp) * N;
+    if (pp < P)
+      for (int off = (threadIdx.x & 31) * 32; off < N; off += 32 * 32) asm volatile("prefetch.global.L2 [%0];" ::"l"(sr + off));
+  }
+#endif
   for (int n = threadIdx.x; n < N; n += blockDim.x) {
     sbc[n] = ld(Bm, (i64)b * bs + (i64)g * N + n, bdt);
     sbc[N + n] = ld(Cm, (i64)b * cs + (i64)g * N + n, cdt);
