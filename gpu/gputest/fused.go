@@ -39,6 +39,7 @@ func testDecodeInProj(t *testing.T, dut gpu.Backend) {
 		{rows: 3, dim: 36, n: 50, convOff: 10, convDim: 24, width: 3, xBF16: true},      // no 16-byte rows in bf16
 		{rows: 21, dim: 48, n: 40, convOff: 8, convDim: 24, width: 4, noBias: true},     // 3 row tiles, last partial
 		{rows: 64, dim: 32, n: 20, convOff: 4, convDim: 12, width: 2, wOff: 3, wPad: 1}, // unaligned W view
+		{rows: 1, dim: 768, n: 3352, convOff: 1536, convDim: 1792, width: 4},            // NetSSM's in_proj
 	}
 	for _, dt := range bothFloats {
 		for _, c := range cases {
@@ -104,7 +105,7 @@ func testDecodeInProj(t *testing.T, dut gpu.Backend) {
 
 func testDecodeMixer(t *testing.T, dut gpu.Backend) {
 	for _, dt := range bothFloats {
-		for _, sh := range []struct{ B, H, P, G, N int }{{1, 4, 8, 2, 16}, {3, 6, 6, 3, 12}, {64, 2, 4, 1, 40}} {
+		for _, sh := range []struct{ B, H, P, G, N int }{{1, 4, 8, 2, 16}, {3, 6, 6, 3, 12}, {64, 2, 4, 1, 40}, {1, 24, 64, 1, 128}} {
 			t.Run(fmt.Sprintf("%v/batch=%d/H=%d/P=%d/G=%d/N=%d", dt, sh.B, sh.H, sh.P, sh.G, sh.N), func(t *testing.T) {
 				p := newPair(t, dut, int64(50+sh.B))
 				hp, gn := sh.H*sh.P, sh.G*sh.N
@@ -139,7 +140,7 @@ func testDecodeOutProj(t *testing.T, dut gpu.Backend) {
 	cases := []struct {
 		rows, dim, n, gs int
 		residual         bool
-	}{{1, 64, 40, 64, true}, {3, 48, 36, 16, true}, {21, 32, 24, 32, false}, {9, 20, 12, 10, true}}
+	}{{1, 64, 40, 64, true}, {3, 48, 36, 16, true}, {21, 32, 24, 32, false}, {9, 20, 12, 10, true}, {9, 1536, 768, 1536, true}} // the last: NetSSM's out_proj, 2 row tiles in f32
 	for _, dt := range bothFloats {
 		for _, c := range cases {
 			t.Run(fmt.Sprintf("%v/rows=%d/dim=%d/n=%d/group=%d/residual=%v", dt, c.rows, c.dim, c.n, c.gs, c.residual), func(t *testing.T) {
