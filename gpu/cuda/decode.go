@@ -21,11 +21,13 @@ const (
 )
 
 // decTiling returns the rows per block and the grid of a fused GEMV over
-// rows x n outputs with k-wide inputs staged as floats in shared memory.
-func (b *Backend) decTiling(op string, rows, n, k int) (mb, gx, gy, smem int, err error) {
-	mb = min(decMaxM, rows, decSmemMax/(4*k))
+// rows x n outputs with k-wide inputs, and its dynamic shared memory: one
+// row of k floats (the prologue's raw values) and the block's normalised
+// rows, k elements each in the weights' dtype (wsz bytes).
+func (b *Backend) decTiling(op string, rows, n, k, wsz int) (mb, gx, gy, smem int, err error) {
+	mb = min(decMaxM, rows, (decSmemMax-4*k)/(wsz*k))
 	if mb < 1 {
-		return 0, 0, 0, 0, notImpl(op, fmt.Sprintf("input width %d > %d", k, decSmemMax/4))
+		return 0, 0, 0, 0, notImpl(op, fmt.Sprintf("input width %d > %d", k, decSmemMax/(4+wsz)))
 	}
 	gy = (rows + mb - 1) / mb
 	if gy > 65535 {
@@ -33,7 +35,7 @@ func (b *Backend) decTiling(op string, rows, n, k int) (mb, gx, gy, smem int, er
 	}
 	warps := decThreads / 32
 	gx = min((n+warps-1)/warps, b.sms*64)
-	return mb, gx, gy, mb * k * 4, nil
+	return mb, gx, gy, 4*k + mb*k*wsz, nil
 }
 
 // vec16 reports whether every row of the weight view w (k columns) starts
@@ -52,7 +54,7 @@ func (b *Backend) DecodeInProj(ctx context.Context, a *gpu.DecodeInProjArgs) err
 	if err := begin(ctx, a.Validate(), b.owned(a.X.Buf, a.NormWeight, a.W.Buf, a.Out.Buf, a.ConvState, a.ConvWeight, a.ConvBias, a.ConvOut.Buf)); err != nil {
 		return err
 	}
-	mb, gx, gy, smem, err := b.decTiling("decode_in_proj", a.Rows, a.N, a.Dim)
+	mb, gx, gy, smem, err := b.decTiling("decode_in_proj", a.Rows, a.N, a.Dim, a.W.Buf.DType().Size())
 	if err != nil {
 		return err
 	}
@@ -103,7 +105,7 @@ func (b *Backend) DecodeOutProj(ctx context.Context, a *gpu.DecodeOutProjArgs) e
 	if err := begin(ctx, a.Validate(), b.owned(a.Y.Buf, a.Z.Buf, a.NormWeight, a.W.Buf, a.Out.Buf, optBuf(a.Residual))); err != nil {
 		return err
 	}
-	mb, gx, gy, smem, err := b.decTiling("decode_out_proj", a.Rows, a.N, a.Dim)
+	mb, gx, gy, smem, err := b.decTiling("decode_out_proj", a.Rows, a.N, a.Dim, a.W.Buf.DType().Size())
 	if err != nil {
 		return err
 	}

@@ -11,11 +11,12 @@
 // one warp per output column, each lane streaming 16 bytes of the weight row
 // per load (8 bf16 or 4 f32) when the row is 16-byte aligned, dot products
 // against up to DEC_MAXM rows of the normalised input held in shared memory
-// (so the weights are read once per DEC_MAXM rows), warp-shuffle reductions.
+// in W's dtype (so the weights are read once per DEC_MAXM rows, and bf16 rows
+// halve the shared-memory traffic), warp-shuffle reductions.
 // Every block recomputes the norm of its rows (a few KB from L2) instead of
 // a separate launch. Grid: x over column groups (grid-stride), y over row
-// tiles of mb rows (mb <= DEC_MAXM, chosen on the host so that mb*K floats
-// fit in the dynamic shared memory).
+// tiles of mb rows (mb <= DEC_MAXM, chosen on the host so that K floats and
+// mb*K elements of W's dtype fit in the dynamic shared memory).
 #include "common.cuh"
 
 #define DEC_MAXM 8
@@ -30,6 +31,21 @@ struct __align__(16) dec_f4 {
 // dec_round rounds v as a store into a buffer of dtype dt would.
 __device__ __forceinline__ float dec_round(float v, int dt) { return dt == DT_BF16 ? bf2f(f2bf(v)) : v; }
 
+// dec_fma8_bf16: as dec_fma8 with the rows in bf16 (8 per 16-byte load).
+__device__ __forceinline__ void dec_fma8_bf16(float* acc, const unsigned short* su, int K, int mt, int k, const float* f) {
+#pragma unroll
+  for (int m = 0; m < DEC_MAXM; m++) {
+    if (m < mt) {
+      dec_u4 a = *(const dec_u4*)(su + m * K + k);
+      acc[m] += f[0] * __uint_as_float(a.x << 16) + f[1] * __uint_as_float(a.x & 0xffff0000u) +
+                f[2] * __uint_as_float(a.y << 16) + f[3] * __uint_as_float(a.y & 0xffff0000u) +
+                f[4] * __uint_as_float(a.z << 16) + f[5] * __uint_as_float(a.z & 0xffff0000u) +
+                f[6] * __uint_as_float(a.w << 16) + f[7] * __uint_as_float(a.w & 0xffff0000u);
+    }
+  }
+}
+
+// dec_fma8 adds f[0..7] . rows m < mt of su at columns k..k+7 to acc[m].
 __device__ __forceinline__ void dec_fma8(float* acc, const float* su, int K, int mt, int k, const float* f) {
 #pragma unroll
   for (int m = 0; m < DEC_MAXM; m++) {
@@ -42,9 +58,9 @@ __device__ __forceinline__ void dec_fma8(float* acc, const float* su, int K, int
 }
 
 // dec_dot returns, on lane m < mt, the dot product of row m of su [mt, K]
-// with row n of w (stride ws, dtype wdt); vec: the row is 16-byte aligned
-// and K a multiple of 16 bytes. Warp-uniform.
-__device__ __forceinline__ float dec_dot(const float* su, int K, int mt, const void* w, i64 ws, int wdt, int vec, int n,
+// (shared memory, in W's dtype) with row n of w (stride ws, dtype wdt); vec:
+// the row is 16-byte aligned and K a multiple of 16 bytes. Warp-uniform.
+__device__ __forceinline__ float dec_dot(const void* su, int K, int mt, const void* w, i64 ws, int wdt, int vec, int n,
                                          int lane) {
   float acc[DEC_MAXM];
 #pragma unroll
@@ -58,9 +74,10 @@ __device__ __forceinline__ float dec_dot(const float* su, int K, int mt, const v
                     __uint_as_float(q.y << 16), __uint_as_float(q.y & 0xffff0000u),
                     __uint_as_float(q.z << 16), __uint_as_float(q.z & 0xffff0000u),
                     __uint_as_float(q.w << 16), __uint_as_float(q.w & 0xffff0000u)};
-      dec_fma8(acc, su, K, mt, k, f);
+      dec_fma8_bf16(acc, (const unsigned short*)su, K, mt, k, f);
     }
   } else if (vec) {
+    const float* sf = (const float*)su;
     const dec_f4* row = (const dec_f4*)((const float*)w + (i64)n * ws);
 #pragma unroll 2
     for (int k = lane * 8; k < K; k += 256) {
@@ -69,12 +86,12 @@ __device__ __forceinline__ float dec_dot(const float* su, int K, int mt, const v
       dec_f4 q1 = k + 4 < K ? row[(k >> 2) + 1] : dec_f4{0.f, 0.f, 0.f, 0.f};
       float f[8] = {q0.x, q0.y, q0.z, q0.w, q1.x, q1.y, q1.z, q1.w};
       if (k + 4 < K) {
-        dec_fma8(acc, su, K, mt, k, f);
+        dec_fma8(acc, sf, K, mt, k, f);
       } else {
 #pragma unroll
         for (int m = 0; m < DEC_MAXM; m++) {
           if (m < mt) {
-            dec_f4 a = *(const dec_f4*)(su + m * K + k);
+            dec_f4 a = *(const dec_f4*)(sf + m * K + k);
             acc[m] += f[0] * a.x + f[1] * a.y + f[2] * a.z + f[3] * a.w;
           }
         }
@@ -85,7 +102,7 @@ __device__ __forceinline__ float dec_dot(const float* su, int K, int mt, const v
       float wv = ld(w, (i64)n * ws + k, wdt);
 #pragma unroll
       for (int m = 0; m < DEC_MAXM; m++)
-        if (m < mt) acc[m] += su[m * K + k] * wv;
+        if (m < mt) acc[m] += ld(su, m * K + k, wdt) * wv;
     }
   }
   float v = 0.f;
@@ -115,7 +132,8 @@ extern "C" __global__ void __launch_bounds__(128)
     k_dec_in(const void* x, i64 xs, int xdt, const void* nw, int nwdt, const void* w, i64 ws, int wdt, void* out, i64 os,
              int odt, int M, int N, int K, int mb, float eps, int vec, float* cstate, const void* cw, int cwdt,
              const void* cb, int cbdt, void* cout, i64 cos, int codt, int cdim, int coff, int cwidth, int act) {
-  DYN_SMEM(su);
+  DYN_SMEM(raw);                    // [K] floats: one row's raw values, then
+  void* su = (void*)(raw + K);      // [mb, K] in W's dtype: the normalised rows
   int lane = threadIdx.x & 31, wid = threadIdx.x >> 5, nwarp = blockDim.x >> 5;
   int m0 = blockIdx.y * mb, mt = min(mb, M - m0);
   __shared__ float scratch[32];
@@ -124,15 +142,14 @@ extern "C" __global__ void __launch_bounds__(128)
   // rows, the whole block on each row (at batch 1 the block has one row)
   for (int m = 0; m < mt; m++) {
     i64 xr = (i64)(m0 + m) * xs;
-    float* u = su + m * K;
     float ss = 0.f;
-    for (int k = threadIdx.x; k < K; k += blockDim.x) {
+    for (int k = threadIdx.x; k < K; k += blockDim.x) {  // each thread rereads only its own raw[k]
       float v = ld(x, xr + k, xdt);
-      u[k] = v;
+      raw[k] = v;
       ss += v * v;
     }
     float rs = rsqrtf(block_sum(ss, scratch) / K + eps);
-    for (int k = threadIdx.x; k < K; k += blockDim.x) u[k] = dec_round(u[k] * rs * ld(nw, k, nwdt), wdt);
+    for (int k = threadIdx.x; k < K; k += blockDim.x) st(su, m * K + k, wdt, raw[k] * rs * ld(nw, k, nwdt));
   }
   __syncthreads();
   for (int n = blockIdx.x * nwarp + wid; n < N; n += gridDim.x * nwarp) {
@@ -158,7 +175,8 @@ extern "C" __global__ void __launch_bounds__(128)
     k_dec_out(const void* y, i64 ys, int ydt, const void* z, i64 zs, int zdt, const void* nw, int nwdt, const void* w,
               i64 ws, int wdt, void* out, i64 os, int odt, float* res, i64 rs, int M, int N, int K, int gs, int mb,
               float eps, int vec) {
-  DYN_SMEM(su);
+  DYN_SMEM(raw);                    // [K] floats: one row's raw values, then
+  void* su = (void*)(raw + K);      // [mb, K] in W's dtype: the normalised rows
   int lane = threadIdx.x & 31, wid = threadIdx.x >> 5, nwarp = blockDim.x >> 5;
   int m0 = blockIdx.y * mb, mt = min(mb, M - m0);
   __shared__ float scratch[32];
@@ -167,16 +185,15 @@ extern "C" __global__ void __launch_bounds__(128)
   // the whole block on each (row, group)
   for (int m = 0; m < mt; m++) {
     i64 yr = (i64)(m0 + m) * ys, zr = (i64)(m0 + m) * zs;
-    float* u = su + m * K;
     for (int j = 0; j < K / gs; j++) {
       float ss = 0.f;
       for (int d = j * gs + threadIdx.x; d < (j + 1) * gs; d += blockDim.x) {
         float g = ld(y, yr + d, ydt) * siluf_(ld(z, zr + d, zdt));
-        u[d] = g;
+        raw[d] = g;
         ss += g * g;
       }
       float rsd = rsqrtf(block_sum(ss, scratch) / gs + eps);
-      for (int d = j * gs + threadIdx.x; d < (j + 1) * gs; d += blockDim.x) u[d] = dec_round(u[d] * rsd * ld(nw, d, nwdt), wdt);
+      for (int d = j * gs + threadIdx.x; d < (j + 1) * gs; d += blockDim.x) st(su, m * K + d, wdt, raw[d] * rsd * ld(nw, d, nwdt));
     }
   }
   __syncthreads();
