@@ -647,6 +647,9 @@ func (a *DecodeInProjArgs) Validate() error {
 	if err := checkMat(op, "Out", a.Out, a.Rows, a.N, floats...); err != nil {
 		return err
 	}
+	if err := checkDisjoint(op, "Out", a.Out, a.Rows, a.N, "X", a.X, a.Rows, a.Dim); err != nil {
+		return err
+	}
 	if a.ConvDim == 0 {
 		return nil
 	}
@@ -667,7 +670,19 @@ func (a *DecodeInProjArgs) Validate() error {
 			return err
 		}
 	}
-	return checkMat(op, "ConvOut", a.ConvOut, a.Rows, a.ConvDim, floats...)
+	if err := checkMat(op, "ConvOut", a.ConvOut, a.Rows, a.ConvDim, floats...); err != nil {
+		return err
+	}
+	for _, c := range []struct {
+		n          string
+		m          Mat
+		rows, cols int
+	}{{"X", a.X, a.Rows, a.Dim}, {"Out", a.Out, a.Rows, a.N}} {
+		if err := checkDisjoint(op, "ConvOut", a.ConvOut, a.Rows, a.ConvDim, c.n, c.m, c.rows, c.cols); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // DecodeMixerArgs is the SSD decode step (selective_state_update), exactly
@@ -771,8 +786,38 @@ func (a *DecodeOutProjArgs) Validate() error {
 	if err := checkMat(op, "Out", a.Out, a.Rows, a.N, floats...); err != nil {
 		return err
 	}
+	for _, in := range []struct {
+		n string
+		m Mat
+	}{{"Y", a.Y}, {"Z", a.Z}} {
+		if err := checkDisjoint(op, "Out", a.Out, a.Rows, a.N, in.n, in.m, a.Rows, a.Dim); err != nil {
+			return err
+		}
+		if a.Residual != nil {
+			if err := checkDisjoint(op, "Residual", *a.Residual, a.Rows, a.N, in.n, in.m, a.Rows, a.Dim); err != nil {
+				return err
+			}
+		}
+	}
 	if a.Residual != nil {
-		return checkMat(op, "Residual", *a.Residual, a.Rows, a.N, F32)
+		if err := checkMat(op, "Residual", *a.Residual, a.Rows, a.N, F32); err != nil {
+			return err
+		}
+		return checkDisjoint(op, "Residual", *a.Residual, a.Rows, a.N, "Out", a.Out, a.Rows, a.N)
+	}
+	return nil
+}
+
+// checkDisjoint reports an error when two views of the same buffer cover
+// intersecting element spans (conservatively: first to last element): the
+// fused decode ops read inputs in some blocks while others write outputs.
+func checkDisjoint(op, na string, a Mat, ra, ca int, nb string, b Mat, rb, cb int) error {
+	if a.Buf == nil || b.Buf == nil || a.Buf != b.Buf || ra <= 0 || ca <= 0 || rb <= 0 || cb <= 0 {
+		return nil
+	}
+	aEnd, bEnd := a.Off+(ra-1)*a.Stride+ca, b.Off+(rb-1)*b.Stride+cb
+	if a.Off < bEnd && b.Off < aEnd {
+		return fmt.Errorf("%s: %s and %s overlap in the same buffer (elements [%d, %d) and [%d, %d))", op, na, nb, a.Off, aEnd, b.Off, bEnd)
 	}
 	return nil
 }

@@ -198,11 +198,11 @@ func testDecodeBadArgs(t *testing.T, dut gpu.Backend) {
 		t.Fatal(err)
 	}
 	in := func() *gpu.DecodeInProjArgs {
-		return &gpu.DecodeInProjArgs{Rows: 1, Dim: 4, N: 4, Eps: 1e-5, X: gpu.Dense(f, 4), NormWeight: f, W: gpu.Dense(f, 4), Out: gpu.Dense(f, 4)}
+		return &gpu.DecodeInProjArgs{Rows: 1, Dim: 4, N: 4, Eps: 1e-5, X: gpu.Dense(f, 4), NormWeight: f, W: gpu.Dense(f, 4), Out: gpu.Mat{Buf: f, Off: 16, Stride: 4}}
 	}
 	out := func() *gpu.DecodeOutProjArgs {
 		return &gpu.DecodeOutProjArgs{Rows: 1, Dim: 4, N: 4, GroupSize: 4, Eps: 1e-5, Y: gpu.Dense(f, 4), Z: gpu.Dense(f, 4), NormWeight: f,
-			W: gpu.Dense(f, 4), Out: gpu.Dense(f, 4)}
+			W: gpu.Dense(f, 4), Out: gpu.Mat{Buf: f, Off: 16, Stride: 4}}
 	}
 	cases := map[string]struct {
 		f    func() error
@@ -220,7 +220,15 @@ func testDecodeBadArgs(t *testing.T, dut gpu.Backend) {
 			a.ConvDim, a.ConvWidth, a.ConvState, a.ConvWeight, a.ConvOut = 2, 2, h, f, gpu.Dense(f, 2)
 			return fd.DecodeInProj(ctx, a)
 		}, "ConvState"},
-		"in_proj short out": {func() error { a := in(); a.Rows = 20; return fd.DecodeInProj(ctx, a) }, "X"},
+		"in_proj short out":      {func() error { a := in(); a.Rows = 20; return fd.DecodeInProj(ctx, a) }, "X"},
+		"in_proj out overlaps x": {func() error { a := in(); a.Out = gpu.Mat{Buf: f, Off: 2, Stride: 4}; return fd.DecodeInProj(ctx, a) }, "overlap"},
+		"out_proj residual is out": {func() error {
+			a := out()
+			a.Y, a.Z, a.Out = gpu.Dense(h, 4), gpu.Mat{Buf: h, Off: 4, Stride: 4}, gpu.Mat{Buf: f, Off: 8, Stride: 4}
+			m := gpu.Mat{Buf: f, Off: 8, Stride: 4}
+			a.Residual = &m
+			return fd.DecodeOutProj(ctx, a)
+		}, "overlap"},
 		"mixer heads not multiple of groups": {func() error {
 			return fd.DecodeMixer(ctx, &gpu.DecodeMixerArgs{Batch: 1, Heads: 3, HeadDim: 1, Groups: 2, StateDim: 1})
 		}, "Groups"},
