@@ -596,7 +596,7 @@ func (a *AdamWArgs) Validate() error {
 // above on a batch of Rows sequences at one token each, with the
 // intermediates they would store rounded the same way; the ops only save the
 // launches and memory round trips in between. Outputs must not overlap
-// inputs unless stated.
+// inputs (Validate rejects overlapping views of one buffer).
 
 // DecodeInProjArgs is RMSNorm of the residual stream, a linear layer and,
 // optionally, the conv1d decode step over a column range of its output:
