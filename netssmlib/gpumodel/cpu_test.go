@@ -14,3 +14,6 @@ func TestCPU(t *testing.T) {
 }
 
 func TestErrorsCPU(t *testing.T) { checkErrors(t, cpu.New()) }
+
+// TestMambaSSMFixtureCPU: all 700 positions of the mamba-ssm fixture.
+func TestMambaSSMFixtureCPU(t *testing.T) { checkMambaSSM(t, cpu.New(), 1<<30) }

@@ -96,3 +96,5 @@ func TestGPUNetSSMStep(t *testing.T) {
 		}
 	}
 }
+
+func TestMambaSSMFixtureGPU(t *testing.T) { checkMambaSSM(t, openGPU(t), 1<<30) }

@@ -25,3 +25,6 @@ func TestEmulated(t *testing.T) {
 }
 
 func TestErrorsEmulated(t *testing.T) { checkErrors(t, cuda.OpenEmulator()) }
+
+// TestMambaSSMFixtureEmulated: the first 80 positions (three chunks).
+func TestMambaSSMFixtureEmulated(t *testing.T) { checkMambaSSM(t, cuda.OpenEmulator(), 80) }
