@@ -5,6 +5,7 @@ package gpumodel_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"testing"
 
@@ -98,3 +99,98 @@ func TestGPUNetSSMStep(t *testing.T) {
 }
 
 func TestMambaSSMFixtureGPU(t *testing.T) { checkMambaSSM(t, openGPU(t), 1<<30) }
+
+// benchModel is NetSSM's default model (vocabulary 272) in bf16 on the GPU.
+func benchModel(b *testing.B, maxSeq int) (*gpumodel.Model, mamba.Config) {
+	b.Helper()
+	be, err := gpu.Open("cuda")
+	if err != nil {
+		b.Skipf("no CUDA device: %v", err)
+	}
+	b.Cleanup(func() { be.Close() })
+	cfg := mamba.DefaultConfig()
+	cfg.VocabSize = 272
+	m, err := mamba.New(cfg, 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	g, err := gpumodel.New(context.Background(), be, m, gpumodel.Options{MaxSeq: maxSeq})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { g.Close() })
+	return g, cfg
+}
+
+// BenchmarkGPUTrain is one ForwardBackward + Step of NetSSM's default model
+// in bf16 at batch 1 (go test -tags cuda -bench GPUTrain); tokens/s and the
+// backend's peak memory are reported.
+func BenchmarkGPUTrain(b *testing.B) {
+	for _, T := range []int{8192, 100000} {
+		b.Run(fmt.Sprintf("T=%d", T), func(b *testing.B) {
+			g, cfg := benchModel(b, T)
+			ctx := context.Background()
+			ids := tokens(9, T, cfg.VocabSize)
+			targets := targetsOf(ids)
+			step := func() {
+				if _, _, err := g.ForwardBackward(ctx, ids, targets, 1/float32(T)); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := g.Step(ctx, gpumodel.StepOptions{LR: 1e-4, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, MaxGradNorm: 1}); err != nil {
+					b.Fatal(err)
+				}
+				if err := g.ZeroGrad(ctx); err != nil {
+					b.Fatal(err)
+				}
+			}
+			step() // allocate and warm up
+			if err := g.Backend().Sync(ctx); err != nil {
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				step()
+			}
+			if err := g.Backend().Sync(ctx); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportMetric(float64(T)*float64(b.N)/b.Elapsed().Seconds(), "tokens/s")
+			if r, ok := g.Backend().(gpu.MemoryReporter); ok {
+				b.ReportMetric(float64(r.MemoryStats().Peak)/(1<<30), "peak-GiB")
+			}
+		})
+	}
+}
+
+// BenchmarkGPUDecode is one Decoder.Step (logits read back) of NetSSM's
+// default model in bf16, per batch size, with and without a CUDA graph.
+func BenchmarkGPUDecode(b *testing.B) {
+	for _, batch := range []int{1, 64} {
+		for _, graph := range []bool{false, true} {
+			b.Run(fmt.Sprintf("batch=%d/graph=%v", batch, graph), func(b *testing.B) {
+				g, cfg := benchModel(b, 0)
+				ctx := context.Background()
+				dec, err := g.NewDecoder(batch, graph)
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer dec.Close()
+				next := tokens(3, batch, cfg.VocabSize)
+				logits := make([]float32, batch*cfg.PaddedVocab())
+				if err := dec.Step(ctx, next, logits); err != nil { // captures the graph
+					b.Fatal(err)
+				}
+				if graph && !dec.UsingGraph() {
+					b.Fatalf("graph requested but not in use: %v", dec.GraphErr())
+				}
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					if err := dec.Step(ctx, next, logits); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(batch)*float64(b.N)/b.Elapsed().Seconds(), "tokens/s")
+			})
+		}
+	}
+}
