@@ -87,13 +87,16 @@ func TestGPUNetSSMStep(t *testing.T) {
 	if !(losses[2] < losses[0]) {
 		t.Errorf("loss did not fall: %v", losses)
 	}
-	plan, _ := gpumodel.PlanMemory(cfg, gpumodel.Options{MaxSeq: T}, T)
+	plan, _ := gpumodel.PlanMemoryOn(be, cfg, gpumodel.Options{MaxSeq: T}, T)
 	if r, ok := be.(gpu.MemoryReporter); ok {
 		s := r.MemoryStats()
 		t.Logf("peak %.3f GiB (plan %v); device used %.3f of %.3f GiB", float64(s.Peak)/(1<<30), plan,
 			float64(s.DeviceUsed)/(1<<30), float64(s.DeviceTotal)/(1<<30))
 		if s.Peak < plan.Total {
 			t.Errorf("backend peak %d bytes is below the plan's %d: the plan counts buffers that were not allocated", s.Peak, plan.Total)
+		}
+		if plan.BackendScratch > 0 && s.Peak > plan.Total+plan.BackendScratch+(1<<20) {
+			t.Errorf("backend peak %d bytes exceeds the plan's %d + SSD scratch %d", s.Peak, plan.Total, plan.BackendScratch)
 		}
 	}
 }

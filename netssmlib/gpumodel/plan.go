@@ -250,6 +250,31 @@ type MemoryPlan struct {
 	Total       int64
 	KeptLayers  int // layers whose recomputable activations are kept (the rest are recomputed)
 	TotalLayers int
+	// BackendScratch is the backend's own scratch for the largest op (the
+	// SSD scan), from PlanMemoryOn when the backend can tell; not in Total.
+	BackendScratch int64
+}
+
+// SSDScratcher is implemented by backends whose SSD scan takes scratch
+// memory of its own (the CUDA backend's chunk states and accumulators).
+type SSDScratcher interface {
+	SSDScratchBytes(a *gpu.SSDArgs, backward bool) int64
+}
+
+// PlanMemoryOn is PlanMemory plus, when be implements SSDScratcher, the
+// scratch of the SSD scan over seqLen tokens in BackendScratch (the larger of
+// forward and backward: the backend's arena is reused by every op).
+func PlanMemoryOn(be gpu.Backend, cfg mamba.Config, o Options, seqLen int) (MemoryPlan, error) {
+	p, err := PlanMemory(cfg, o, seqLen)
+	if err != nil {
+		return p, err
+	}
+	if s, ok := be.(SSDScratcher); ok {
+		d := dimsOf(cfg)
+		a := &gpu.SSDArgs{Batch: 1, Seq: seqLen, Heads: d.H, HeadDim: d.P, Groups: d.G, State: d.N, ChunkSize: d.Q}
+		p.BackendScratch = max(s.SSDScratchBytes(a, false), s.SSDScratchBytes(a, true))
+	}
+	return p, nil
 }
 
 func (p MemoryPlan) String() string {
