@@ -182,6 +182,9 @@ func (g *Model) ensureActs(T int, training bool) (*acts, error) {
 	if x := g.acts; x != nil && x.T >= T && (x.training || !training) {
 		return x, nil
 	}
+	// Growing while training: stay laid out for training, so that
+	// alternating training and evaluation does not reallocate every call.
+	training = training || (g.acts != nil && g.acts.training)
 	capT := T
 	if g.o.MaxSeq > 0 {
 		capT = g.o.MaxSeq
@@ -241,7 +244,9 @@ func (g *Model) Forward(ctx context.Context, ids []int32) (logits []float32, err
 // ForwardBackward runs one sequence forward and backward: targets[t] is the
 // next-token target of position t (gpu.IgnoreIndex = -100: not counted). It
 // returns the summed cross-entropy and the number of counted targets, and
-// adds gradScale * d(lossSum)/dθ into the device gradients.
+// adds gradScale * d(lossSum)/dθ into the device gradients. After an error
+// (a cancelled ctx included) the gradients may hold part of the pass: zero
+// them before trying again.
 func (g *Model) ForwardBackward(ctx context.Context, ids, targets []int32, gradScale float32) (lossSum float64, n int, err error) {
 	if err := g.check(); err != nil {
 		return 0, 0, err
