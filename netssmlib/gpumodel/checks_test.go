@@ -521,6 +521,20 @@ func checkDecoder(t *testing.T, be gpu.Backend, cfg mamba.Config, dt gpu.DType, 
 				}
 				seq = append(seq, next[0])
 			}
+			// A reset row starts again from the zero state.
+			st.Reset(1)
+			if err := dec.Reset(ctx, 1); err != nil {
+				t.Fatal(err)
+			}
+			if err := m.Step(st, next, want); err != nil {
+				t.Fatal(err)
+			}
+			if err := dec.Step(ctx, next, got); err != nil {
+				t.Fatal(err)
+			}
+			if err := closeTo("logits after resetting row 1", got, want, tol); err != nil {
+				t.Error(err)
+			}
 			t.Logf("greedy row 0: %v (graph in use: %v, %v)", seq, dec.UsingGraph(), dec.GraphErr())
 		})
 	}

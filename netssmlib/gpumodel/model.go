@@ -122,6 +122,12 @@ func (g *Model) Backend() gpu.Backend { return g.be }
 // Config is the model's configuration.
 func (g *Model) Config() mamba.Config { return g.m.Config }
 
+// MemoryPlan is PlanMemoryOn for this model's backend, configuration and
+// options: what training on seqLen tokens allocates.
+func (g *Model) MemoryPlan(seqLen int) (MemoryPlan, error) {
+	return PlanMemoryOn(g.be, g.m.Config, g.o, seqLen)
+}
+
 // Close frees the model's device memory and its decoders' (not the
 // backend). Using the model afterwards returns ErrClosed.
 func (g *Model) Close() error {
