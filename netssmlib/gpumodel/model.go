@@ -25,8 +25,9 @@ type Options struct {
 	// output, conv output, SSD output, gated-norm output and their
 	// statistics) that training may keep between the forward and the
 	// backward pass; layers beyond it recompute them in the backward pass
-	// from the always-kept residual and in_proj output. 0 means 1 GiB;
-	// negative means recompute every layer.
+	// from the always-kept residual and in_proj output. 0 means half the
+	// bytes of the always-kept activations, at least 1 GiB; negative means
+	// recompute every layer.
 	ActivationBudget int64
 }
 
