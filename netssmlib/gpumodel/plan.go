@@ -164,7 +164,6 @@ func keptBytes(d dims, T int, dt gpu.DType) int64 {
 	return t*(int64(d.D)+int64(d.CD)+2*int64(d.DI))*s + t*(1+int64(d.G))*f
 }
 
-// keepLayers is how many layers keep their recomputable activations.
 // autoBudget is the ActivationBudget of 0: half of what the always-kept
 // activations (residual and in_proj output of every layer) take, and at
 // least 1 GiB. Recomputing costs forward work of the cheap ops only, and the
@@ -176,6 +175,7 @@ func autoBudget(d dims, T int, dt gpu.DType) int64 {
 	return max(minAutoBudget, always/2)
 }
 
+// keepLayers is how many layers keep their recomputable activations.
 func keepLayers(d dims, T int, dt gpu.DType, budget int64) int {
 	if budget == 0 {
 		budget = autoBudget(d, T, dt)
