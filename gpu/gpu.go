@@ -200,6 +200,42 @@ func ClipGradNorm(ctx context.Context, b Backend, grads []Buffer, maxNorm float6
 	return norm, nil
 }
 
+// MemoryStats is a backend's memory use in bytes.
+type MemoryStats struct {
+	// InUse is the bytes of this backend's live buffers and scratch (at the
+	// dtype's device size, also on the host reference backend); Peak is the
+	// largest InUse since the backend was opened or ResetPeak was called.
+	InUse, Peak int64
+	// DeviceUsed and DeviceTotal describe the whole device (every process);
+	// 0 when unknown.
+	DeviceUsed, DeviceTotal int64
+}
+
+// MemoryReporter is implemented by backends that account for their memory.
+type MemoryReporter interface {
+	MemoryStats() MemoryStats
+	// ResetPeak sets Peak to the current InUse.
+	ResetPeak()
+}
+
+// Graph is a recorded sequence of ops that can be replayed with one launch
+// (a CUDA graph). It reads and writes the buffers of the recording: change
+// its inputs by writing into those buffers before Launch.
+type Graph interface {
+	// Launch queues one replay.
+	Launch() error
+	// Destroy frees the graph; it must not be launched again.
+	Destroy()
+}
+
+// GraphCapturer is implemented by backends that can record ops into a Graph.
+type GraphCapturer interface {
+	// CaptureGraph calls record, which must only queue ops (no Read, Write,
+	// Sync, Alloc, Free or SumSquares), and returns them as a Graph without
+	// running them.
+	CaptureGraph(record func() error) (Graph, error)
+}
+
 // FusedDecoder is implemented by backends with fused decode ops: a Mamba2
 // layer's decode step in three launches instead of six (see the Args
 // structs for the exact formulas, each equal to a sequence of Ops). Callers

@@ -13,7 +13,10 @@ func init() {
 }
 
 // Backend is the reference backend. Its zero value is not usable; use New.
-type Backend struct{ id *byte }
+type Backend struct {
+	id          *byte
+	inUse, peak int64 // bytes of live buffers at their device dtype size (gpu.MemoryReporter)
+}
 
 // New returns a reference backend.
 func New() *Backend { return &Backend{id: new(byte)} }
@@ -24,6 +27,7 @@ type buffer struct {
 	dt    gpu.DType
 	f     []float32
 	i     []int32
+	freed bool
 }
 
 func (b *buffer) DType() gpu.DType { return b.dt }
@@ -54,16 +58,41 @@ func (be *Backend) Alloc(dt gpu.DType, n int) (gpu.Buffer, error) {
 	default:
 		return nil, fmt.Errorf("cpu: alloc: unknown dtype %v", dt)
 	}
+	be.inUse += int64(n) * int64(dt.Size())
+	be.peak = max(be.peak, be.inUse)
 	return b, nil
 }
 
-// Free implements gpu.Backend (memory is garbage collected).
-func (be *Backend) Free(gpu.Buffer) {}
+// Free implements gpu.Backend: the buffer's memory goes back to the garbage
+// collector and the buffer has no elements afterwards (using it is an error
+// reported by the op, not a crash). Freeing twice is a no-op.
+func (be *Backend) Free(g gpu.Buffer) {
+	b, err := be.own(g)
+	if err != nil { // foreign or already freed
+		return
+	}
+	be.inUse -= int64(b.Len()) * int64(b.dt.Size())
+	b.f, b.i, b.freed = nil, nil, true
+}
+
+// MemoryStats implements gpu.MemoryReporter: the bytes the live buffers
+// would take on a device (BF16 counts 2 bytes an element, although the
+// reference keeps it widened). The reference has no scratch memory to count
+// and no device: DeviceUsed and DeviceTotal are 0.
+func (be *Backend) MemoryStats() gpu.MemoryStats {
+	return gpu.MemoryStats{InUse: be.inUse, Peak: be.peak}
+}
+
+// ResetPeak implements gpu.MemoryReporter.
+func (be *Backend) ResetPeak() { be.peak = be.inUse }
 
 func (be *Backend) own(b gpu.Buffer) (*buffer, error) {
 	cb, ok := b.(*buffer)
 	if !ok || cb == nil || cb.owner != be.id {
 		return nil, fmt.Errorf("cpu: buffer %T was not allocated by this backend", b)
+	}
+	if cb.freed {
+		return nil, fmt.Errorf("cpu: %v buffer used after Free", cb.dt)
 	}
 	return cb, nil
 }

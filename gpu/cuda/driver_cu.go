@@ -30,6 +30,7 @@ type cuDevice struct {
 	stream cu.Stream
 	mods   []cu.Module
 	fns    map[string]cu.Function
+	smem   map[string]int // dynamic shared memory each kernel has been allowed (above 48 KiB)
 }
 
 // Open opens device ordinal. It returns an error wrapping gpu.ErrNoDevice
@@ -67,7 +68,7 @@ func Open(ordinal int) (*Backend, error) {
 	if err := cu.SetCurrentContext(ctx); err != nil {
 		return nil, fmt.Errorf("cuda: %s: making the context current: %v", name, err)
 	}
-	d := &cuDevice{dev: dev, ctx: ctx, fns: map[string]cu.Function{}}
+	d := &cuDevice{dev: dev, ctx: ctx, fns: map[string]cu.Function{}, smem: map[string]int{}}
 	if d.stream, err = cu.MakeStream(cu.NonBlocking); err != nil {
 		_ = dev.ReleasePrimaryCtx()
 		return nil, fmt.Errorf("cuda: %s: creating a stream: %v", name, err)
@@ -148,6 +149,12 @@ func (d *cuDevice) launch(name string, gx, gy, gz, block, smem int, args []uint6
 	fn, ok := d.fns[name]
 	if !ok {
 		return fmt.Errorf("kernel %s not loaded", name)
+	}
+	if smem > maxDynSmemDefault && smem > d.smem[name] {
+		if err := setMaxDynamicSmem(fn, smem); err != nil {
+			return err
+		}
+		d.smem[name] = smem
 	}
 	params := make([]unsafe.Pointer, len(args))
 	for i := range args {

@@ -83,7 +83,24 @@ func (d *emuDevice) dtoh(dst unsafe.Pointer, src dptr, n int64) error {
 	return nil
 }
 
+// Launch limits of the GPUs the PTX targets (sm_80/sm_90), checked here so
+// that a launch the hardware would refuse fails on the emulator too.
+const (
+	emuMaxBlock   = 1024
+	emuMaxGridYZ  = 65535
+	emuMaxGridX   = 1<<31 - 1
+	emuMaxDynSmem = 227 << 10 // sm_90 per-block maximum after opting in (sm_80: 163 KiB)
+)
+
 func (d *emuDevice) launch(name string, gx, gy, gz, block, smem int, args []uint64) error {
+	switch {
+	case block < 1 || block > emuMaxBlock:
+		return fmt.Errorf("emulator: %s: block of %d threads (1..%d)", name, block, emuMaxBlock)
+	case gx < 1 || gx > emuMaxGridX || gy < 1 || gy > emuMaxGridYZ || gz < 1 || gz > emuMaxGridYZ:
+		return fmt.Errorf("emulator: %s: grid %dx%dx%d exceeds the hardware limits (x < 2^31, y and z <= 65535)", name, gx, gy, gz)
+	case smem < 0 || smem > emuMaxDynSmem:
+		return fmt.Errorf("emulator: %s: %d bytes of dynamic shared memory (at most %d per block)", name, smem, emuMaxDynSmem)
+	}
 	emuMu.Lock()
 	defer emuMu.Unlock()
 	cname := C.CString(name)

@@ -53,6 +53,7 @@ static char netssm_err[512];
 
 // Functions used directly by gpu/cuda (not wrapped by gorgonia.org/cu).
 void* netssm_fn_graph[6];
+static void* netssm_fn_set_attr;  // cuFuncSetAttribute
 
 static void netssm_load(void) {
   const char* path = getenv("NETSSM_LIBCUDA");
@@ -73,6 +74,7 @@ static void netssm_load(void) {
   static const char* graph_syms[6] = {"cuStreamBeginCapture_v2", "cuStreamEndCapture", "cuGraphInstantiateWithFlags",
                                       "cuGraphLaunch", "cuGraphExecDestroy", "cuGraphDestroy"};
   for (int i = 0; i < 6; i++) netssm_fn_graph[i] = dlsym(netssm_handle, graph_syms[i]);
+  netssm_fn_set_attr = dlsym(netssm_handle, "cuFuncSetAttribute");
 }
 
 int cuInit(unsigned int flags) {
@@ -132,4 +134,12 @@ int netssm_graph_launch(void* exec, void* stream) {
 int netssm_graph_destroy(void* exec) {
   if (!netssm_fn_graph[4]) return 500;
   return ((fn_destroy)netssm_fn_graph[4])(exec);
+}
+
+// netssm_func_set_attr is cuFuncSetAttribute (gorgonia.org/cu v0.9.6 lacks
+// it): kernels using more than 48 KiB of dynamic shared memory must opt in
+// with CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES.
+int netssm_func_set_attr(void* fn, int attr, int value) {
+  if (!netssm_fn_set_attr) return 500;
+  return ((int (*)(void*, int, int))netssm_fn_set_attr)(fn, attr, value);
 }

@@ -9,6 +9,7 @@ int netssm_capture_begin(void* stream);
 int netssm_capture_end(void* stream, void** exec);
 int netssm_graph_launch(void* exec, void* stream);
 int netssm_graph_destroy(void* exec);
+int netssm_func_set_attr(void* fn, int attr, int value);
 */
 import "C"
 
@@ -76,3 +77,19 @@ func graphLaunch(exec unsafe.Pointer, s *cu.Stream) error {
 }
 
 func graphDestroy(exec unsafe.Pointer) { C.netssm_graph_destroy(exec) }
+
+// maxDynSmemDefault is the dynamic shared memory a kernel may use without
+// opting in; sm_80 and sm_90 allow up to 163 KiB / 227 KiB per block after
+// cuFuncSetAttribute.
+const maxDynSmemDefault = 48 << 10
+
+// setMaxDynamicSmem lets fn launch with up to n bytes of dynamic shared
+// memory (CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES = 8).
+func setMaxDynamicSmem(fn cu.Function, n int) error {
+	// cu.Function is a struct holding only the CUfunction handle.
+	h := *(*unsafe.Pointer)(unsafe.Pointer(&fn))
+	if r := C.netssm_func_set_attr(h, 8, C.int(n)); r != 0 {
+		return fmt.Errorf("cuda: allowing %d bytes of dynamic shared memory: %v", n, result(int(r)))
+	}
+	return nil
+}
