@@ -12,14 +12,19 @@ import (
 
 var _ gpu.FusedDecoder = (*Backend)(nil)
 
+// temp is a buffer for an op's intermediates: owned by be (so the ops accept
+// it) but outside the memory accounting, as a device backend's fused kernel
+// keeps them on chip.
+func (be *Backend) temp(dt gpu.DType, n int) gpu.Buffer {
+	return &buffer{owner: be.id, dt: dt, f: make([]float32, n)}
+}
+
 // DecodeInProj implements gpu.FusedDecoder.
 func (be *Backend) DecodeInProj(ctx context.Context, a *gpu.DecodeInProjArgs) error {
 	if err := begin(ctx, a.Validate(), be.owned(a.X.Buf, a.NormWeight, a.W.Buf, a.Out.Buf, a.ConvState, a.ConvWeight, a.ConvBias, a.ConvOut.Buf)); err != nil {
 		return err
 	}
-	u, _ := be.Alloc(a.W.Buf.DType(), a.Rows*a.Dim)
-	rstd, _ := be.Alloc(gpu.F32, a.Rows)
-	res, _ := be.Alloc(gpu.F32, a.Rows*a.Dim)
+	u, rstd, res := be.temp(a.W.Buf.DType(), a.Rows*a.Dim), be.temp(gpu.F32, a.Rows), be.temp(gpu.F32, a.Rows*a.Dim)
 	if err := be.AddRMSNorm(ctx, &gpu.AddRMSNormArgs{Rows: a.Rows, Dim: a.Dim, Eps: a.Eps, X: a.X, Weight: a.NormWeight,
 		Out: gpu.Dense(u, a.Dim), ResidualOut: gpu.Dense(res, a.Dim), Rstd: rstd}); err != nil {
 		return fmt.Errorf("decode_in_proj: %w", err)
@@ -56,8 +61,7 @@ func (be *Backend) DecodeOutProj(ctx context.Context, a *gpu.DecodeOutProjArgs) 
 	if err := begin(ctx, a.Validate(), be.owned(a.Y.Buf, a.Z.Buf, a.NormWeight, a.W.Buf, a.Out.Buf, resBuf)); err != nil {
 		return err
 	}
-	g, _ := be.Alloc(a.W.Buf.DType(), a.Rows*a.Dim)
-	rstd, _ := be.Alloc(gpu.F32, a.Rows*(a.Dim/a.GroupSize))
+	g, rstd := be.temp(a.W.Buf.DType(), a.Rows*a.Dim), be.temp(gpu.F32, a.Rows*(a.Dim/a.GroupSize))
 	if err := be.GatedRMSNorm(ctx, &gpu.GatedRMSNormArgs{Rows: a.Rows, Dim: a.Dim, GroupSize: a.GroupSize, Eps: a.Eps,
 		X: a.Y, Z: a.Z, Weight: a.NormWeight, Out: gpu.Dense(g, a.Dim), Rstd: rstd}); err != nil {
 		return fmt.Errorf("decode_out_proj: %w", err)

@@ -291,6 +291,11 @@ func testFusedDecoder(t *testing.T, dut gpu.Backend) {
 					t.Fatal(err)
 				}
 				d.Unfused = unfused
+				mr, _ := dut.(gpu.MemoryReporter)
+				var before int64
+				if mr != nil {
+					before = mr.MemoryStats().InUse
+				}
 				cur := []int32{1, 7, 19}
 				for i := 0; i < steps; i++ {
 					if err := d.SetTokens(cur); err != nil {
@@ -308,6 +313,11 @@ func testFusedDecoder(t *testing.T, dut gpu.Backend) {
 						t.Fatal(err)
 					}
 					logits[s] = append(logits[s], lg...)
+				}
+				if mr != nil && !unfused {
+					if after := mr.MemoryStats().InUse; after != before {
+						t.Errorf("fused decode steps changed the memory in use from %d to %d bytes", before, after)
+					}
 				}
 			}
 			for i := range toks[0] {
