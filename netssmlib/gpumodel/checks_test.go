@@ -501,13 +501,21 @@ func checkDecoder(t *testing.T, be gpu.Backend, cfg mamba.Config, dt gpu.DType, 
 	V := cfg.PaddedVocab()
 	tol := tols.logits
 	prompts := [][]int32{tokens(52, 11, cfg.VocabSize), tokens(53, 2, cfg.VocabSize)} // longer and shorter than d_conv-1
-	for _, useGraph := range []bool{false, true} {
-		t.Run(fmt.Sprintf("graph=%v", useGraph), func(t *testing.T) {
+	_, hasFused := be.(gpu.FusedDecoder)
+	for _, v := range []struct{ useGraph, unfused bool }{{false, false}, {true, false}, {false, true}} {
+		useGraph := v.useGraph
+		if v.unfused && !hasFused {
+			continue // the unfused path was the only one
+		}
+		t.Run(fmt.Sprintf("graph=%v/unfused=%v", useGraph, v.unfused), func(t *testing.T) {
 			dec, err := g.NewDecoder(batch, useGraph)
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer dec.Close()
+			if v.unfused {
+				gpumodel.UseUnfusedDecode(dec)
+			}
 			st := m.NewState(batch)
 			next := make([]int32, batch)
 			for row, p := range prompts {

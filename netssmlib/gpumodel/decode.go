@@ -32,6 +32,10 @@ type Decoder struct {
 	logits      gpu.Buffer   // F32 [batch, V]
 	state       gpu.Buffer   // F32 [H*P*N] prefill's final SSM state, allocated on first Prefill
 
+	// fused: the backend has gpu.FusedDecoder, and a layer's step is three
+	// launches (in_proj with norm and conv, SSD step, gated norm with
+	// out_proj and the residual add) instead of six.
+	fused    gpu.FusedDecoder
 	useGraph bool
 	graph    gpu.Graph
 	graphErr error
@@ -52,6 +56,7 @@ func (g *Model) NewDecoder(batch int, useGraph bool) (*Decoder, error) {
 	d, B := g.d, batch
 	a := &allocator{be: g.be}
 	dec := &Decoder{g: g, batch: B, al: a, useGraph: useGraph}
+	dec.fused, _ = g.be.(gpu.FusedDecoder)
 	dec.ids = a.buf(gpu.I32, B)
 	dec.h, dec.res, dec.u = a.buf(gpu.F32, B*d.D), a.buf(gpu.F32, B*d.D), a.buf(g.dt, B*d.D)
 	dec.zx, dec.xbc = a.buf(g.dt, B*d.DP), a.buf(g.dt, B*d.CD)
@@ -232,6 +237,9 @@ func (dec *Decoder) run(ctx context.Context) error {
 // record queues the ops of one step (device work only, no host
 // synchronisation: it can be captured).
 func (dec *Decoder) record(ctx context.Context) error {
+	if dec.fused != nil {
+		return dec.recordFused(ctx)
+	}
 	g, d, B := dec.g, dec.g.d, dec.batch
 	if err := g.be.Embedding(ctx, &gpu.EmbeddingArgs{Rows: B, Dim: d.D, IDs: dec.ids, Table: g.emb.w, Out: gpu.Dense(dec.h, d.D)}); err != nil {
 		return fmt.Errorf("gpumodel: decode embedding: %w", err)
@@ -288,6 +296,47 @@ func (dec *Decoder) layerStep(ctx context.Context, l int) error {
 			return be.Gemm(ctx, &gpu.GemmArgs{TransB: true, M: B, N: d.D, K: d.DI, Alpha: 1, A: gpu.Dense(dec.gated, d.DI), B: gpu.Dense(L.out.work, d.DI), C: gpu.Dense(dec.h, d.D)})
 		},
 	)
+}
+
+// recordFused is record with the fused decode ops. The residual stream is
+// carried differently: the embedding writes it (fp32), DecodeInProj only
+// reads it, and DecodeOutProj adds each layer's output into it. Every
+// intermediate is rounded as in the unfused sequence (the ops are defined
+// as that sequence), so both paths give the same tokens.
+func (dec *Decoder) recordFused(ctx context.Context) error {
+	g, d, B, fd := dec.g, dec.g.d, dec.batch, dec.fused
+	GN := d.G * d.N
+	res := gpu.Dense(dec.res, d.D)
+	if err := g.be.Embedding(ctx, &gpu.EmbeddingArgs{Rows: B, Dim: d.D, IDs: dec.ids, Table: g.emb.w, Out: res}); err != nil {
+		return fmt.Errorf("gpumodel: decode embedding: %w", err)
+	}
+	for l, L := range g.layers {
+		if err := errs(
+			func() error {
+				return fd.DecodeInProj(ctx, &gpu.DecodeInProjArgs{Rows: B, Dim: d.D, N: d.DP, Eps: g.eps, X: res, NormWeight: L.norm.w,
+					W: gpu.Dense(L.in.work, d.D), Out: gpu.Dense(dec.zx, d.DP),
+					ConvDim: d.CD, ConvOff: d.DI, ConvWidth: d.K, ConvSiLU: true, ConvState: dec.conv[l],
+					ConvWeight: L.convW.w, ConvBias: bias(L.convB), ConvOut: gpu.Dense(dec.xbc, d.CD)})
+			},
+			func() error {
+				return fd.DecodeMixer(ctx, &gpu.DecodeMixerArgs{Batch: B, Heads: d.H, HeadDim: d.P, Groups: d.G, StateDim: d.N,
+					X: gpu.Cols(dec.xbc, d.CD, 0), B: gpu.Cols(dec.xbc, d.CD, d.DI), C: gpu.Cols(dec.xbc, d.CD, d.DI+GN), DT: gpu.Cols(dec.zx, d.DP, d.DI+d.CD),
+					DTBias: L.dtBias.w, ALog: L.aLog.w, D: L.dd.w, Y: gpu.Dense(dec.y, d.DI), State: dec.ssm[l]})
+			},
+			func() error {
+				return fd.DecodeOutProj(ctx, &gpu.DecodeOutProjArgs{Rows: B, Dim: d.DI, N: d.D, GroupSize: d.DI / d.G, Eps: g.eps,
+					Y: gpu.Dense(dec.y, d.DI), Z: gpu.Cols(dec.zx, d.DP, 0), NormWeight: L.gnorm.w,
+					W: gpu.Dense(L.out.work, d.DI), Out: gpu.Dense(dec.h, d.D), Residual: &res})
+			},
+		); err != nil {
+			return fmt.Errorf("gpumodel: decode layer %d (fused): %w", l, err)
+		}
+	}
+	if err := fd.DecodeInProj(ctx, &gpu.DecodeInProjArgs{Rows: B, Dim: d.D, N: d.V, Eps: g.eps, X: res, NormWeight: g.normF.w,
+		W: gpu.Dense(g.head.work, d.D), Out: gpu.Dense(dec.logits, d.V)}); err != nil {
+		return fmt.Errorf("gpumodel: decode head (fused): %w", err)
+	}
+	return nil
 }
 
 // Close frees the decoder's device memory (and its graph).
