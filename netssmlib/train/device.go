@@ -31,7 +31,7 @@ func (t *trainer) openDevice(ctx context.Context) error {
 		}
 	}
 	t.dev = dev
-	t.logf("training on %s (%s, %s)", be.Name(), be.DeviceName(), DeviceDType(t.opt))
+	t.logf("training on %s, %s compute", be.DeviceName(), DeviceDType(t.opt))
 	return nil
 }
 
