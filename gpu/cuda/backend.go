@@ -24,6 +24,8 @@ type Backend struct {
 	arenaN  int64
 	closed  bool
 
+	inUse, peak int64 // bytes of live buffers + scratch (gpu.MemoryReporter)
+
 	// SequentialScan makes the SSD scan run as one sequential pass per
 	// (sequence, head) instead of chunk-parallel (for testing and for
 	// comparing the two; both compute the same recurrence).
@@ -80,6 +82,7 @@ func (b *Backend) Alloc(dt gpu.DType, n int) (gpu.Buffer, error) {
 			return fmt.Errorf("cuda: allocating %d bytes on %s: %v", bytes, b.devName, err)
 		}
 		buf.ptr = p
+		b.account(bytes)
 		return b.dev.memsetD8(p, 0, bytes)
 	})
 	if err != nil {
@@ -98,6 +101,7 @@ func (b *Backend) Free(g gpu.Buffer) {
 		_ = b.dev.sync()
 		return b.dev.free(buf.ptr)
 	})
+	b.account(-int64(buf.n) * int64(buf.dt.Size()))
 	buf.ptr, buf.n = 0, 0
 }
 
@@ -238,6 +242,7 @@ func (b *Backend) closeLocked() error {
 	_ = b.dev.sync()
 	if b.arena != 0 {
 		_ = b.dev.free(b.arena)
+		b.account(-b.arenaN)
 		b.arena, b.arenaN = 0, 0
 	}
 	return b.dev.close()
@@ -252,15 +257,44 @@ func (b *Backend) scratch(n int64) (dptr, error) {
 	if b.arena != 0 {
 		_ = b.dev.sync()
 		_ = b.dev.free(b.arena)
+		b.account(-b.arenaN)
 		b.arena, b.arenaN = 0, 0
 	}
 	p, err := b.dev.alloc(n)
 	if err != nil {
 		return 0, fmt.Errorf("cuda: allocating %d bytes of scratch on %s: %v", n, b.devName, err)
 	}
+	b.account(n)
 	b.arena, b.arenaN = p, n
 	return p, nil
 }
+
+// account adds delta bytes to the memory in use and updates the peak.
+func (b *Backend) account(delta int64) {
+	b.inUse += delta
+	b.peak = max(b.peak, b.inUse)
+}
+
+// deviceMemInfo reports the free and total memory of the whole device; it
+// is set by the cuda build (the emulator has no device to ask).
+var deviceMemInfo func(b *Backend) (free, total int64, err error)
+
+// MemoryStats implements gpu.MemoryReporter: InUse and Peak count this
+// backend's buffers and its grow-only scratch arena (SSD, reductions);
+// DeviceUsed and DeviceTotal come from cuMemGetInfo on a GPU (0 on the
+// emulator or when the query fails).
+func (b *Backend) MemoryStats() gpu.MemoryStats {
+	s := gpu.MemoryStats{InUse: b.inUse, Peak: b.peak}
+	if deviceMemInfo != nil && !b.closed {
+		if free, total, err := deviceMemInfo(b); err == nil {
+			s.DeviceUsed, s.DeviceTotal = total-free, total
+		}
+	}
+	return s
+}
+
+// ResetPeak implements gpu.MemoryReporter.
+func (b *Backend) ResetPeak() { b.peak = b.inUse }
 
 // Kernel arguments: cu's Launch copies 8 bytes per parameter, so every
 // argument is marshalled into a uint64 (little-endian: a 4-byte int or float

@@ -5,7 +5,24 @@ package cuda
 import (
 	"errors"
 	"unsafe"
+
+	"github.com/netssm/netssm/gpu"
 )
+
+func init() {
+	deviceMemInfo = func(b *Backend) (int64, int64, error) { return b.MemInfo() }
+}
+
+// CaptureGraph implements gpu.GraphCapturer with Capture.
+func (b *Backend) CaptureGraph(record func() error) (gpu.Graph, error) {
+	g, err := b.Capture(record)
+	if err != nil {
+		return nil, err // not a typed nil inside the interface
+	}
+	return g, nil
+}
+
+var _ gpu.GraphCapturer = (*Backend)(nil)
 
 // Graph is a captured sequence of kernel launches (a CUDA graph), replayed
 // with one launch: the decode step of a whole model costs one submission

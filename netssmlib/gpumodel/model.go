@@ -3,6 +3,8 @@ package gpumodel
 import (
 	"context"
 	"errors"
+	"fmt"
+	"math"
 
 	"github.com/netssm/netssm/gpu"
 	"github.com/netssm/netssm/netssmlib/mamba"
@@ -28,33 +30,212 @@ type Options struct {
 	ActivationBudget int64
 }
 
-// errNotYet marks a method whose body is being written.
-var errNotYet = errors.New("gpumodel: not implemented yet")
+// ErrClosed is returned by a closed Model or Decoder.
+var ErrClosed = errors.New("gpumodel: model is closed")
 
 // Model is a mamba.Model's weights on a gpu.Backend. It is not safe for
 // concurrent use (nor is the backend).
 type Model struct {
-	be gpu.Backend
-	m  *mamba.Model
+	be  gpu.Backend
+	m   *mamba.Model
+	o   Options
+	dt  gpu.DType
+	d   dims
+	eps float32
+
+	params []*param // in m.Params order
+	emb    *param
+	normF  *param
+	head   *param // == emb when tied
+	layers []layerParams
+
+	pal, tal *allocator // params, training state (nil until training)
+	acts     *acts
+	steps    int
+	closed   bool
+	decoders map[*Decoder]bool
+}
+
+type layerParams struct {
+	norm, dtBias, aLog, dd, in, convW, convB, gnorm, out *param // convB nil without conv bias
 }
 
 // New uploads m's parameters to be. m must stay alive: Download and Upload
 // copy between the device and m.Params.
 func New(ctx context.Context, be gpu.Backend, m *mamba.Model, o Options) (*Model, error) {
-	return nil, errNotYet
+	if be == nil {
+		return nil, errors.New("gpumodel: New: nil backend")
+	}
+	if m == nil {
+		return nil, errors.New("gpumodel: New: nil model")
+	}
+	if err := m.Config.Validate(); err != nil {
+		return nil, fmt.Errorf("gpumodel: New: %w", err)
+	}
+	dt, err := o.dtype()
+	if err != nil {
+		return nil, err
+	}
+	if o.MaxSeq < 0 {
+		return nil, fmt.Errorf("gpumodel: Options.MaxSeq must not be negative, got %d", o.MaxSeq)
+	}
+	sp := specs(m.Config)
+	if len(sp) != len(m.Params) {
+		return nil, fmt.Errorf("gpumodel: New: the model has %d parameters, its config implies %d", len(m.Params), len(sp))
+	}
+	for i, s := range sp {
+		if p := m.Params[i]; p.Name != s.name || len(p.Data) != s.n {
+			return nil, fmt.Errorf("gpumodel: New: parameter %d is %s with %d values, the config implies %s with %d", i, p.Name, len(p.Data), s.name, s.n)
+		}
+	}
+	g := &Model{be: be, m: m, o: o, dt: dt, d: dimsOf(m.Config), eps: 1e-5, pal: &allocator{be: be}, decoders: map[*Decoder]bool{}}
+	g.params = allocParams(g.pal, sp, dt)
+	if g.pal.err != nil {
+		g.pal.free()
+		return nil, g.pal.err
+	}
+	by := map[string]*param{}
+	for i, p := range g.params {
+		p.host = m.Params[i]
+		by[p.name] = p
+	}
+	g.emb, g.normF, g.head = by["backbone.embedding.weight"], by["backbone.norm_f.weight"], by["lm_head.weight"]
+	if g.d.tied {
+		g.head = g.emb
+	}
+	for i := 0; i < g.d.L; i++ {
+		pre := fmt.Sprintf("backbone.layers.%d.", i)
+		g.layers = append(g.layers, layerParams{norm: by[pre+"norm.weight"], dtBias: by[pre+"mixer.dt_bias"], aLog: by[pre+"mixer.A_log"],
+			dd: by[pre+"mixer.D"], in: by[pre+"mixer.in_proj.weight"], convW: by[pre+"mixer.conv1d.weight"], convB: by[pre+"mixer.conv1d.bias"],
+			gnorm: by[pre+"mixer.norm.weight"], out: by[pre+"mixer.out_proj.weight"]})
+	}
+	if err := g.Upload(ctx); err != nil {
+		g.pal.free()
+		return nil, err
+	}
+	return g, nil
 }
 
 // Backend is the backend the model lives on.
 func (g *Model) Backend() gpu.Backend { return g.be }
 
-// Close frees the model's device memory (not the backend). Using the model
-// afterwards is an error.
-func (g *Model) Close() error { return errNotYet }
+// Config is the model's configuration.
+func (g *Model) Config() mamba.Config { return g.m.Config }
+
+// Close frees the model's device memory and its decoders' (not the
+// backend). Using the model afterwards returns ErrClosed.
+func (g *Model) Close() error {
+	if g.closed {
+		return nil
+	}
+	for d := range g.decoders {
+		_ = d.Close()
+	}
+	g.freeActs()
+	g.tal.free()
+	g.pal.free()
+	g.closed = true
+	return nil
+}
+
+func (g *Model) check() error {
+	if g == nil || g.closed {
+		return ErrClosed
+	}
+	return nil
+}
+
+func (g *Model) freeActs() {
+	if g.acts != nil {
+		g.acts.al.free()
+		g.acts = nil
+	}
+}
+
+// ensureTrain allocates the gradients and AdamW moments (zero).
+func (g *Model) ensureTrain() error {
+	if g.tal != nil {
+		return nil
+	}
+	a := &allocator{be: g.be}
+	allocTrain(a, g.params)
+	if a.err != nil {
+		a.free()
+		for _, p := range g.params {
+			p.g, p.mom, p.vl = nil, nil, nil
+		}
+		return a.err
+	}
+	g.tal = a
+	return nil
+}
+
+// ensureActs makes the activation buffers hold T tokens (for training:
+// with every layer's saved activations).
+func (g *Model) ensureActs(T int, training bool) (*acts, error) {
+	if T <= 0 {
+		return nil, errors.New("gpumodel: empty sequence")
+	}
+	if g.o.MaxSeq > 0 && T > g.o.MaxSeq {
+		return nil, fmt.Errorf("gpumodel: sequence of %d tokens is longer than Options.MaxSeq %d", T, g.o.MaxSeq)
+	}
+	if x := g.acts; x != nil && x.T >= T && (x.training || !training) {
+		return x, nil
+	}
+	capT := T
+	if g.o.MaxSeq > 0 {
+		capT = g.o.MaxSeq
+	} else if g.acts != nil {
+		capT = max(capT, g.acts.T)
+	}
+	g.freeActs()
+	a := &allocator{be: g.be}
+	x := allocActs(a, g.d, capT, g.dt, training, g.o.ActivationBudget)
+	if a.err != nil {
+		a.free()
+		return nil, a.err
+	}
+	g.acts = x
+	return x, nil
+}
+
+func (g *Model) checkIDs(what string, ids []int32, ignoreOK bool) error {
+	V := g.d.V
+	for t, id := range ids {
+		if ignoreOK && id == gpu.IgnoreIndex {
+			continue
+		}
+		if id < 0 || int(id) >= V {
+			if ignoreOK {
+				return fmt.Errorf("gpumodel: %s[%d] = %d is outside the vocabulary [0, %d) and not %d", what, t, id, V, gpu.IgnoreIndex)
+			}
+			return fmt.Errorf("gpumodel: %s[%d] = %d is outside the vocabulary [0, %d)", what, t, id, V)
+		}
+	}
+	return nil
+}
 
 // Forward returns the logits [len(ids), PaddedVocab] of one sequence (read
 // back to the host), for parity checks and scoring.
 func (g *Model) Forward(ctx context.Context, ids []int32) (logits []float32, err error) {
-	return nil, errNotYet
+	if err := g.check(); err != nil {
+		return nil, err
+	}
+	if err := g.checkIDs("ids", ids, false); err != nil {
+		return nil, err
+	}
+	x, err := g.ensureActs(len(ids), false)
+	if err != nil {
+		return nil, err
+	}
+	if err := g.forward(ctx, x, ids, nil); err != nil {
+		return nil, err
+	}
+	out := make([]float32, len(ids)*g.d.V)
+	if err := g.be.Read(out, x.logits, 0); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // ForwardBackward runs one sequence forward and backward: targets[t] is the
@@ -62,69 +243,254 @@ func (g *Model) Forward(ctx context.Context, ids []int32) (logits []float32, err
 // returns the summed cross-entropy and the number of counted targets, and
 // adds gradScale * d(lossSum)/dθ into the device gradients.
 func (g *Model) ForwardBackward(ctx context.Context, ids, targets []int32, gradScale float32) (lossSum float64, n int, err error) {
-	return 0, 0, errNotYet
+	if err := g.check(); err != nil {
+		return 0, 0, err
+	}
+	if len(targets) != len(ids) {
+		return 0, 0, fmt.Errorf("gpumodel: forward-backward: %d targets for %d ids", len(targets), len(ids))
+	}
+	if math.IsNaN(float64(gradScale)) || math.IsInf(float64(gradScale), 0) {
+		return 0, 0, fmt.Errorf("gpumodel: forward-backward: gradScale %v is not finite", gradScale)
+	}
+	if err := g.checkIDs("ids", ids, false); err != nil {
+		return 0, 0, err
+	}
+	if err := g.checkIDs("targets", targets, true); err != nil {
+		return 0, 0, err
+	}
+	if err := g.ensureTrain(); err != nil {
+		return 0, 0, err
+	}
+	x, err := g.ensureActs(len(ids), true)
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, t := range targets {
+		if t != gpu.IgnoreIndex {
+			n++
+		}
+	}
+	if err := g.be.WriteInt32(x.labels, 0, targets); err != nil {
+		return 0, 0, err
+	}
+	if err := g.forward(ctx, x, ids, nil); err != nil {
+		return 0, 0, err
+	}
+	if err := g.backward(ctx, x, len(ids), gradScale); err != nil {
+		return 0, 0, err
+	}
+	losses := make([]float32, len(ids))
+	if err := g.be.Read(losses, x.losses, 0); err != nil {
+		return 0, 0, err
+	}
+	for _, l := range losses {
+		lossSum += float64(l)
+	}
+	return lossSum, n, nil
 }
 
 // ZeroGrad sets the device gradients to zero.
-func (g *Model) ZeroGrad(ctx context.Context) error { return errNotYet }
+func (g *Model) ZeroGrad(ctx context.Context) error {
+	if err := g.check(); err != nil {
+		return err
+	}
+	if err := g.ensureTrain(); err != nil {
+		return err
+	}
+	for _, p := range g.params {
+		if err := g.be.Fill(ctx, p.g, 0); err != nil {
+			return fmt.Errorf("gpumodel: zero %s gradient: %w", p.name, err)
+		}
+	}
+	return nil
+}
 
 // StepOptions are one optimizer step's hyper-parameters.
 type StepOptions struct{ LR, Beta1, Beta2, Eps, WeightDecay, MaxGradNorm float64 }
+
+func (o StepOptions) validate() error {
+	bad := func(name string, v float64, ok bool) error {
+		if ok && !math.IsNaN(v) && !math.IsInf(v, 0) {
+			return nil
+		}
+		return fmt.Errorf("gpumodel: step: StepOptions.%s = %v is out of range", name, v)
+	}
+	for _, e := range []error{bad("LR", o.LR, o.LR >= 0), bad("Beta1", o.Beta1, o.Beta1 >= 0 && o.Beta1 < 1),
+		bad("Beta2", o.Beta2, o.Beta2 >= 0 && o.Beta2 < 1), bad("Eps", o.Eps, o.Eps >= 0),
+		bad("WeightDecay", o.WeightDecay, o.WeightDecay >= 0), bad("MaxGradNorm", o.MaxGradNorm, true)} {
+		if e != nil {
+			return e
+		}
+	}
+	return nil
+}
 
 // Step clips the global gradient norm to MaxGradNorm (when > 0, as
 // train.ClipGradNorm: the gradients are scaled in place) and applies AdamW
 // exactly as train.AdamW.Update (decay on every parameter, bias correction,
 // fp32 moments). It returns the norm before clipping and zeroes nothing.
 func (g *Model) Step(ctx context.Context, o StepOptions) (gradNorm float64, err error) {
-	return 0, errNotYet
+	if err := g.check(); err != nil {
+		return 0, err
+	}
+	if err := o.validate(); err != nil {
+		return 0, err
+	}
+	if err := g.ensureTrain(); err != nil {
+		return 0, err
+	}
+	grads := make([]gpu.Buffer, len(g.params))
+	for i, p := range g.params {
+		grads[i] = p.g
+	}
+	norm, err := gpu.ClipGradNorm(ctx, g.be, grads, o.MaxGradNorm)
+	if err != nil {
+		return 0, fmt.Errorf("gpumodel: step: %w", err)
+	}
+	step := g.steps + 1
+	for _, p := range g.params {
+		a := &gpu.AdamWArgs{N: p.n, Step: step, LR: float32(o.LR), Beta1: float32(o.Beta1), Beta2: float32(o.Beta2),
+			Eps: float32(o.Eps), WeightDecay: float32(o.WeightDecay), GradScale: 1, Param: p.w, Grad: p.g, M: p.mom, V: p.vl}
+		if p.work != p.w {
+			a.Copy = p.work
+		}
+		if err := g.be.AdamW(ctx, a); err != nil {
+			return norm, fmt.Errorf("gpumodel: step: %s: %w", p.name, err)
+		}
+	}
+	g.steps = step
+	return norm, nil
 }
 
 // OptimizerSteps is the number of AdamW steps taken (train.AdamW.Steps).
-func (g *Model) OptimizerSteps() int { return 0 }
+func (g *Model) OptimizerSteps() int { return g.steps }
 
 // Download copies the device fp32 master weights into m.Params[i].Data.
-func (g *Model) Download(ctx context.Context) error { return errNotYet }
+func (g *Model) Download(ctx context.Context) error {
+	if err := g.check(); err != nil {
+		return err
+	}
+	if err := g.be.Sync(ctx); err != nil {
+		return err
+	}
+	for _, p := range g.params {
+		if len(p.host.Data) != p.n {
+			return fmt.Errorf("gpumodel: download: %s has %d values on the host, %d on the device (was the model resized?)", p.name, len(p.host.Data), p.n)
+		}
+		if err := g.be.Read(p.host.Data, p.w, 0); err != nil {
+			return fmt.Errorf("gpumodel: download %s: %w", p.name, err)
+		}
+	}
+	return nil
+}
 
 // Upload copies m.Params[i].Data into the device master weights and their
 // working copies.
-func (g *Model) Upload(ctx context.Context) error { return errNotYet }
+func (g *Model) Upload(ctx context.Context) error {
+	if err := g.check(); err != nil {
+		return err
+	}
+	if len(g.m.Params) != len(g.params) {
+		return fmt.Errorf("gpumodel: upload: the model has %d parameters, the device %d", len(g.m.Params), len(g.params))
+	}
+	for i, p := range g.params {
+		if g.m.Params[i] != p.host || len(p.host.Data) != p.n {
+			return fmt.Errorf("gpumodel: upload: %s changed shape on the host (was the model resized?); build a new gpumodel.Model", p.name)
+		}
+		if err := g.be.Write(p.w, 0, p.host.Data); err != nil {
+			return fmt.Errorf("gpumodel: upload %s: %w", p.name, err)
+		}
+		if p.work != p.w {
+			if err := g.be.Write(p.work, 0, p.host.Data); err != nil {
+				return fmt.Errorf("gpumodel: upload %s: %w", p.name, err)
+			}
+		}
+	}
+	return g.be.Sync(ctx)
+}
+
+func (g *Model) checkShaped(what string, s [][]float32) error {
+	if len(s) != len(g.params) {
+		return fmt.Errorf("gpumodel: %s has %d slices, the model has %d parameters", what, len(s), len(g.params))
+	}
+	for i, p := range g.params {
+		if len(s[i]) != p.n {
+			return fmt.Errorf("gpumodel: %s[%d] has %d values, %s has %d", what, i, len(s[i]), p.name, p.n)
+		}
+	}
+	return nil
+}
 
 // ReadOptimizer copies the AdamW moments into mom and vel (shaped like
-// m.Params: len(m.Params) slices of each parameter's size) and returns the
-// step count.
+// m.Params: one slice of each parameter's size) and returns the step count.
 func (g *Model) ReadOptimizer(ctx context.Context, mom, vel [][]float32) (steps int, err error) {
-	return 0, errNotYet
+	if err := g.check(); err != nil {
+		return 0, err
+	}
+	if err := g.checkShaped("mom", mom); err != nil {
+		return 0, err
+	}
+	if err := g.checkShaped("vel", vel); err != nil {
+		return 0, err
+	}
+	if err := g.ensureTrain(); err != nil {
+		return 0, err
+	}
+	for i, p := range g.params {
+		if err := g.be.Read(mom[i], p.mom, 0); err != nil {
+			return 0, err
+		}
+		if err := g.be.Read(vel[i], p.vl, 0); err != nil {
+			return 0, err
+		}
+	}
+	return g.steps, nil
 }
 
 // WriteOptimizer sets the AdamW moments and step count (to resume training).
 func (g *Model) WriteOptimizer(ctx context.Context, steps int, mom, vel [][]float32) error {
-	return errNotYet
+	if err := g.check(); err != nil {
+		return err
+	}
+	if steps < 0 {
+		return fmt.Errorf("gpumodel: write optimizer: steps must not be negative, got %d", steps)
+	}
+	if err := g.checkShaped("mom", mom); err != nil {
+		return err
+	}
+	if err := g.checkShaped("vel", vel); err != nil {
+		return err
+	}
+	if err := g.ensureTrain(); err != nil {
+		return err
+	}
+	for i, p := range g.params {
+		if err := g.be.Write(p.mom, 0, mom[i]); err != nil {
+			return err
+		}
+		if err := g.be.Write(p.vl, 0, vel[i]); err != nil {
+			return err
+		}
+	}
+	g.steps = steps
+	return g.be.Sync(ctx)
 }
 
-// Grads returns host copies of the gradients, shaped like m.Params.
-func (g *Model) Grads(ctx context.Context) ([][]float32, error) { return nil, errNotYet }
-
-// Decoder generates with a Model's weights one token per row at a time.
-type Decoder struct {
-	g     *Model
-	batch int
+// Grads returns host copies of the gradients, shaped like m.Params (zeros
+// before any backward pass).
+func (g *Model) Grads(ctx context.Context) ([][]float32, error) {
+	if err := g.check(); err != nil {
+		return nil, err
+	}
+	out := make([][]float32, len(g.params))
+	for i, p := range g.params {
+		out[i] = make([]float32, p.n)
+		if p.g == nil {
+			continue
+		}
+		if err := g.be.Read(out[i], p.g, 0); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
-
-// NewDecoder allocates the recurrent state of batch rows (zero). With
-// useGraph and a backend implementing gpu.GraphCapturer, the whole per-token
-// step is captured once and replayed.
-func (g *Model) NewDecoder(batch int, useGraph bool) (*Decoder, error) { return nil, errNotYet }
-
-// Prefill resets row, runs the prompt through the chunked forward pass and
-// leaves the row's state as if every prompt token had been stepped. It
-// returns the logits after the last prompt token [PaddedVocab].
-func (d *Decoder) Prefill(ctx context.Context, row int, prompt []int32) (logits []float32, err error) {
-	return nil, errNotYet
-}
-
-// Step feeds next[b] to row b, advances every row's state and writes the
-// next-token logits [batch*PaddedVocab] into logits.
-func (d *Decoder) Step(ctx context.Context, next []int32, logits []float32) error { return errNotYet }
-
-// Close frees the decoder's device memory.
-func (d *Decoder) Close() error { return errNotYet }

@@ -1,0 +1,306 @@
+package gpumodel
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/netssm/netssm/gpu"
+)
+
+// Decoder generates with a Model's weights one token per row at a time:
+// per layer it keeps each row's conv window (the last d_conv inputs,
+// [batch, ConvDim, d_conv]) and SSM state ([batch, H, P, N]), fp32. It sees
+// the model's current weights (an optimizer step or Upload in between is
+// picked up by the next Step).
+type Decoder struct {
+	g     *Model
+	batch int
+	al    *allocator
+
+	ids         gpu.Buffer   // I32 [batch]
+	h, res      gpu.Buffer   // F32 [batch, D]
+	u           gpu.Buffer   // dt [batch, D]
+	zx          gpu.Buffer   // dt [batch, DP]
+	xbc         gpu.Buffer   // dt [batch, CD]
+	y, gated    gpu.Buffer   // dt [batch, DI]
+	rstd, grstd gpu.Buffer   // F32 [batch], [batch, G]
+	conv, ssm   []gpu.Buffer // per layer
+	fin         gpu.Buffer   // dt [batch, D]
+	fres        gpu.Buffer   // F32 [batch, D]
+	frstd       gpu.Buffer   // F32 [batch]
+	logits      gpu.Buffer   // F32 [batch, V]
+	state       gpu.Buffer   // F32 [H*P*N] prefill's final SSM state, allocated on first Prefill
+
+	useGraph bool
+	graph    gpu.Graph
+	graphErr error
+	closed   bool
+}
+
+// NewDecoder allocates the recurrent state of batch rows (zero). With
+// useGraph and a backend implementing gpu.GraphCapturer, the whole per-token
+// step is captured into a graph on the first Step and replayed after (if
+// the capture fails, stepping goes on op by op: see GraphErr).
+func (g *Model) NewDecoder(batch int, useGraph bool) (*Decoder, error) {
+	if err := g.check(); err != nil {
+		return nil, err
+	}
+	if batch <= 0 {
+		return nil, fmt.Errorf("gpumodel: decoder batch must be > 0, got %d", batch)
+	}
+	d, B := g.d, batch
+	a := &allocator{be: g.be}
+	dec := &Decoder{g: g, batch: B, al: a, useGraph: useGraph}
+	dec.ids = a.buf(gpu.I32, B)
+	dec.h, dec.res, dec.u = a.buf(gpu.F32, B*d.D), a.buf(gpu.F32, B*d.D), a.buf(g.dt, B*d.D)
+	dec.zx, dec.xbc = a.buf(g.dt, B*d.DP), a.buf(g.dt, B*d.CD)
+	dec.y, dec.gated = a.buf(g.dt, B*d.DI), a.buf(g.dt, B*d.DI)
+	dec.rstd, dec.grstd = a.buf(gpu.F32, B), a.buf(gpu.F32, B*d.G)
+	for range g.layers {
+		dec.conv = append(dec.conv, a.buf(gpu.F32, B*d.CD*d.K))
+		dec.ssm = append(dec.ssm, a.buf(gpu.F32, B*d.DI*d.N))
+	}
+	dec.fin, dec.fres, dec.frstd = a.buf(g.dt, B*d.D), a.buf(gpu.F32, B*d.D), a.buf(gpu.F32, B)
+	dec.logits = a.buf(gpu.F32, B*d.V)
+	if a.err != nil {
+		a.free()
+		return nil, a.err
+	}
+	g.decoders[dec] = true
+	return dec, nil
+}
+
+// Batch is the number of rows.
+func (dec *Decoder) Batch() int { return dec.batch }
+
+// UsingGraph reports whether steps replay a captured graph.
+func (dec *Decoder) UsingGraph() bool { return dec.graph != nil }
+
+// GraphErr is why a requested graph capture failed (nil if it did not).
+func (dec *Decoder) GraphErr() error { return dec.graphErr }
+
+func (dec *Decoder) check() error {
+	if dec == nil || dec.closed {
+		return errors.New("gpumodel: decoder is closed")
+	}
+	return dec.g.check()
+}
+
+// Reset zeroes row's state (a new sequence).
+func (dec *Decoder) Reset(ctx context.Context, row int) error {
+	if err := dec.check(); err != nil {
+		return err
+	}
+	if row < 0 || row >= dec.batch {
+		return fmt.Errorf("gpumodel: reset: row %d outside a batch of %d", row, dec.batch)
+	}
+	d := dec.g.d
+	zc, zs := make([]float32, d.CD*d.K), make([]float32, d.DI*d.N)
+	for l := range dec.conv {
+		if err := dec.g.be.Write(dec.conv[l], row*len(zc), zc); err != nil {
+			return err
+		}
+		if err := dec.g.be.Write(dec.ssm[l], row*len(zs), zs); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Prefill resets row, runs the prompt through the chunked forward pass (the
+// training path's scan with its final state, not token by token) and leaves
+// the row's state as if every prompt token had been stepped: the SSM state
+// is the scan's final state, the conv window the prompt's last d_conv-1
+// conv inputs. It returns the logits after the last prompt token
+// [PaddedVocab]. It uses the model's activation buffers (Options.MaxSeq
+// bounds the prompt).
+func (dec *Decoder) Prefill(ctx context.Context, row int, prompt []int32) (logits []float32, err error) {
+	if err := dec.check(); err != nil {
+		return nil, err
+	}
+	g, d := dec.g, dec.g.d
+	if row < 0 || row >= dec.batch {
+		return nil, fmt.Errorf("gpumodel: prefill: row %d outside a batch of %d", row, dec.batch)
+	}
+	if len(prompt) == 0 {
+		return nil, errors.New("gpumodel: prefill: empty prompt")
+	}
+	if err := g.checkIDs("prompt", prompt, false); err != nil {
+		return nil, err
+	}
+	x, err := g.ensureActs(len(prompt), false)
+	if err != nil {
+		return nil, err
+	}
+	if dec.state == nil {
+		a := &allocator{be: g.be}
+		dec.state = a.buf(gpu.F32, d.DI*d.N)
+		if a.err != nil {
+			return nil, a.err
+		}
+		dec.al.bufs = append(dec.al.bufs, a.bufs...)
+	}
+	T, K := len(prompt), d.K
+	hs := make([]float32, d.DI*d.N)
+	rows := min(T, K-1)
+	zx := make([]float32, rows*d.DP)
+	win := make([]float32, d.CD*K)
+	hook := &prefillHook{finalState: dec.state, after: func(l int, la lacts) error {
+		if err := g.be.Read(hs, dec.state, 0); err != nil {
+			return err
+		}
+		if err := g.be.Write(dec.ssm[l], row*len(hs), hs); err != nil {
+			return err
+		}
+		// The window before the next step holds inputs T-K+1..T-1 at
+		// positions 1..K-1 (position 0 is shifted out by the step).
+		if err := g.be.Read(zx, la.zx, (T-rows)*d.DP); err != nil {
+			return err
+		}
+		clear(win)
+		for k := 1; k < K; k++ {
+			t := T - K + k // prompt position at window slot k
+			if t < 0 {
+				continue
+			}
+			src := zx[(t-(T-rows))*d.DP+d.DI:]
+			for c := 0; c < d.CD; c++ {
+				win[c*K+k] = src[c]
+			}
+		}
+		return g.be.Write(dec.conv[l], row*len(win), win)
+	}}
+	if err := g.forward(ctx, x, prompt, hook); err != nil {
+		return nil, fmt.Errorf("gpumodel: prefill: %w", err)
+	}
+	out := make([]float32, d.V)
+	if err := g.be.Read(out, x.logits, (T-1)*d.V); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Step feeds next[b] to row b, advances every row's state and writes the
+// next-token logits [batch*PaddedVocab] into logits.
+func (dec *Decoder) Step(ctx context.Context, next []int32, logits []float32) error {
+	if err := dec.check(); err != nil {
+		return err
+	}
+	g, V := dec.g, dec.g.d.V
+	if len(next) != dec.batch {
+		return fmt.Errorf("gpumodel: step: %d tokens for a batch of %d", len(next), dec.batch)
+	}
+	if len(logits) != dec.batch*V {
+		return fmt.Errorf("gpumodel: step: logits holds %d values, want batch*PaddedVocab = %d", len(logits), dec.batch*V)
+	}
+	if err := g.checkIDs("next", next, false); err != nil {
+		return err
+	}
+	if err := g.be.WriteInt32(dec.ids, 0, next); err != nil {
+		return err
+	}
+	if err := dec.run(ctx); err != nil {
+		return err
+	}
+	return g.be.Read(logits, dec.logits, 0)
+}
+
+// run queues one step: through the graph when there is one.
+func (dec *Decoder) run(ctx context.Context) error {
+	if dec.useGraph && dec.graph == nil && dec.graphErr == nil {
+		if gc, ok := dec.g.be.(gpu.GraphCapturer); ok {
+			gr, err := gc.CaptureGraph(func() error { return dec.record(ctx) })
+			if err != nil {
+				dec.graphErr = err
+			} else {
+				dec.graph = gr
+			}
+		} else {
+			dec.graphErr = fmt.Errorf("gpumodel: backend %s cannot capture graphs", dec.g.be.Name())
+		}
+	}
+	if dec.graph != nil {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		return dec.graph.Launch()
+	}
+	return dec.record(ctx)
+}
+
+// record queues the ops of one step (device work only, no host
+// synchronisation: it can be captured).
+func (dec *Decoder) record(ctx context.Context) error {
+	g, d, B := dec.g, dec.g.d, dec.batch
+	if err := g.be.Embedding(ctx, &gpu.EmbeddingArgs{Rows: B, Dim: d.D, IDs: dec.ids, Table: g.emb.w, Out: gpu.Dense(dec.h, d.D)}); err != nil {
+		return fmt.Errorf("gpumodel: decode embedding: %w", err)
+	}
+	for l := range g.layers {
+		if err := dec.layerStep(ctx, l); err != nil {
+			return fmt.Errorf("gpumodel: decode layer %d: %w", l, err)
+		}
+	}
+	res := gpu.Dense(dec.res, d.D)
+	return errs(
+		func() error {
+			return g.be.AddRMSNorm(ctx, &gpu.AddRMSNormArgs{Rows: B, Dim: d.D, Eps: g.eps, X: gpu.Dense(dec.h, d.D), Residual: &res,
+				Weight: g.normF.w, Out: gpu.Dense(dec.fin, d.D), ResidualOut: gpu.Dense(dec.fres, d.D), Rstd: dec.frstd})
+		},
+		func() error {
+			return g.be.Gemm(ctx, &gpu.GemmArgs{TransB: true, M: B, N: d.V, K: d.D, Alpha: 1,
+				A: gpu.Dense(dec.fin, d.D), B: gpu.Dense(g.head.work, d.D), C: gpu.Dense(dec.logits, d.V)})
+		},
+	)
+}
+
+// layerStep is layer l's whole decode step for every row: the residual
+// (dec.res, updated in place) and the mixer input dec.h in, the mixer output
+// in dec.h. Fused decode ops can replace its body.
+func (dec *Decoder) layerStep(ctx context.Context, l int) error {
+	g, d, B, L := dec.g, dec.g.d, dec.batch, dec.g.layers[l]
+	be, GN := g.be, d.G*d.N
+	res := gpu.Dense(dec.res, d.D)
+	na := &gpu.AddRMSNormArgs{Rows: B, Dim: d.D, Eps: g.eps, X: gpu.Dense(dec.h, d.D), Weight: L.norm.w, Out: gpu.Dense(dec.u, d.D),
+		ResidualOut: res, Rstd: dec.rstd}
+	if l > 0 {
+		na.Residual = &res // in place: r_l = h_{l-1} + r_{l-1}
+	}
+	return errs(
+		func() error { return be.AddRMSNorm(ctx, na) },
+		func() error {
+			return be.Gemm(ctx, &gpu.GemmArgs{TransB: true, M: B, N: d.DP, K: d.D, Alpha: 1, A: gpu.Dense(dec.u, d.D), B: gpu.Dense(L.in.work, d.D), C: gpu.Dense(dec.zx, d.DP)})
+		},
+		func() error {
+			return be.Conv1dStep(ctx, &gpu.Conv1dStepArgs{Batch: B, Channels: d.CD, Width: d.K, SiLU: true, X: gpu.Cols(dec.zx, d.DP, d.DI),
+				State: dec.conv[l], Weight: L.convW.w, Bias: bias(L.convB), Out: gpu.Dense(dec.xbc, d.CD)})
+		},
+		func() error {
+			return be.SSDStep(ctx, &gpu.SSDStepArgs{Batch: B, Heads: d.H, HeadDim: d.P, Groups: d.G, StateDim: d.N,
+				X: gpu.Cols(dec.xbc, d.CD, 0), B: gpu.Cols(dec.xbc, d.CD, d.DI), C: gpu.Cols(dec.xbc, d.CD, d.DI+GN), DT: gpu.Cols(dec.zx, d.DP, d.DI+d.CD),
+				DTBias: L.dtBias.w, ALog: L.aLog.w, D: L.dd.w, Y: gpu.Dense(dec.y, d.DI), State: dec.ssm[l]})
+		},
+		func() error {
+			return be.GatedRMSNorm(ctx, &gpu.GatedRMSNormArgs{Rows: B, Dim: d.DI, GroupSize: d.DI / d.G, Eps: g.eps, X: gpu.Dense(dec.y, d.DI),
+				Z: gpu.Cols(dec.zx, d.DP, 0), Weight: L.gnorm.w, Out: gpu.Dense(dec.gated, d.DI), Rstd: dec.grstd})
+		},
+		func() error {
+			return be.Gemm(ctx, &gpu.GemmArgs{TransB: true, M: B, N: d.D, K: d.DI, Alpha: 1, A: gpu.Dense(dec.gated, d.DI), B: gpu.Dense(L.out.work, d.DI), C: gpu.Dense(dec.h, d.D)})
+		},
+	)
+}
+
+// Close frees the decoder's device memory (and its graph).
+func (dec *Decoder) Close() error {
+	if dec == nil || dec.closed {
+		return nil
+	}
+	if dec.graph != nil {
+		dec.graph.Destroy()
+		dec.graph = nil
+	}
+	dec.al.free()
+	dec.closed = true
+	delete(dec.g.decoders, dec)
+	return nil
+}

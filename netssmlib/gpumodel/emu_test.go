@@ -1,0 +1,30 @@
+//go:build cudaemu && !cuda
+
+package gpumodel_test
+
+import (
+	"testing"
+
+	"github.com/netssm/netssm/gpu"
+	"github.com/netssm/netssm/gpu/cuda"
+)
+
+// emuF32 is the fp32 tolerance of the emulated CUDA kernels (fp32 in
+// another order than mamba's): measured worst cases 4.7e-7 (logits), 4.6e-8
+// (loss sum), 2.7e-6 (gradients of A_log).
+var emuF32 = tols{logits: 1e-5, loss: 1e-6, grad: 2e-5}
+
+// TestEmulated runs the model checks on the CUDA backend with its kernels
+// compiled for the host (CGO_ENABLED=1 go test -tags cudaemu): the model's
+// argument plumbing through the real kernels, at a short sequence (12
+// tokens, one and a half chunks) since the emulator runs every CUDA thread
+// as a fiber on one core. The emulator is deterministic, so repeated
+// computations (recompute vs keep, resumed training) must agree exactly.
+func TestEmulated(t *testing.T) {
+	runChecks(t, func() gpu.Backend { return cuda.OpenEmulator() }, []gpu.DType{gpu.F32, gpu.BF16}, 12, emuF32, true)
+}
+
+func TestErrorsEmulated(t *testing.T) { checkErrors(t, cuda.OpenEmulator()) }
+
+// TestMambaSSMFixtureEmulated: the first 80 positions (three chunks).
+func TestMambaSSMFixtureEmulated(t *testing.T) { checkMambaSSM(t, cuda.OpenEmulator(), 80) }
