@@ -92,12 +92,12 @@ func TestDeviceTrainingMatchesCPU(t *testing.T) {
 		return r
 	}
 	host, dev := train(nil), train(cpu.New())
-	closeLosses(t, "loss", dev.losses, host.losses, 1e-4)
-	closeLosses(t, "grad norm", dev.norms, host.norms, 1e-3)
+	closeLosses(t, "loss", dev.losses, host.losses, 1e-5)
+	closeLosses(t, "grad norm", dev.norms, host.norms, 1e-4)
 	if !(host.losses[3] < host.losses[0]) {
 		t.Errorf("loss did not fall: %v", host.losses)
 	}
-	closeParams(t, "trained weights", dev.params, host.params, 1e-3)
+	closeParams(t, "trained weights", dev.params, host.params, 1e-4)
 	init := paramsOf(tinyModel(t, 16, 1))
 	moved := false
 	for i := range init {
@@ -171,8 +171,8 @@ func TestDeviceCheckpointsResumeAcrossPaths(t *testing.T) {
 				t.Errorf("resumed at %d, ended at %d", res.Resumed, res.Steps)
 			}
 			if c.dtype == checkpoint.F32 {
-				closeLosses(t, "loss", losses, refLosses, 1e-4)
-				closeParams(t, "final weights", paramsOf(m), paramsOf(ref), 1e-3)
+				closeLosses(t, "loss", losses, refLosses, 1e-5)
+				closeParams(t, "final weights", paramsOf(m), paramsOf(ref), 1e-4)
 			} else if len(losses) != 4 {
 				t.Errorf("losses %v", losses)
 			}
