@@ -11,8 +11,8 @@ import (
 
 // emuF32 is the fp32 tolerance of the emulated CUDA kernels (fp32 in
 // another order than mamba's): measured worst cases 4.7e-7 (logits), 4.6e-8
-// (loss sum), 2.7e-6 (gradients of A_log).
-var emuF32 = tols{logits: 1e-5, loss: 1e-6, grad: 2e-5}
+// (loss sum), 2.7e-6 (gradients of A_log; relative L2 1.9e-6).
+var emuF32 = tols{logits: 1e-5, loss: 1e-6, grad: 2e-5, gradL2: 2e-5}
 
 // TestEmulated runs the model checks on the CUDA backend with its kernels
 // compiled for the host (CGO_ENABLED=1 go test -tags cudaemu): the model's

@@ -56,6 +56,9 @@ func TestPlanIsWhatNewAllocates(t *testing.T) {
 			if _, err := g.Forward(ctx, ids); err != nil { // reuses the training buffers
 				t.Fatal(err)
 			}
+			if mp, err := g.MemoryPlan(c.seqLen); err != nil || mp != plan {
+				t.Errorf("Model.MemoryPlan %v, %v; PlanMemory %v", mp, err, plan)
+			}
 			if got := be.MemoryStats().Peak; got != plan.Total {
 				t.Errorf("peak %d bytes, plan %d (%v)", got, plan.Total, plan)
 			}

@@ -25,8 +25,9 @@ type Options struct {
 	// output, conv output, SSD output, gated-norm output and their
 	// statistics) that training may keep between the forward and the
 	// backward pass; layers beyond it recompute them in the backward pass
-	// from the always-kept residual and in_proj output. 0 means 1 GiB;
-	// negative means recompute every layer.
+	// from the always-kept residual and in_proj output. 0 means half the
+	// bytes of the always-kept activations, at least 1 GiB; negative means
+	// recompute every layer.
 	ActivationBudget int64
 }
 
@@ -122,6 +123,12 @@ func (g *Model) Backend() gpu.Backend { return g.be }
 // Config is the model's configuration.
 func (g *Model) Config() mamba.Config { return g.m.Config }
 
+// MemoryPlan is PlanMemoryOn for this model's backend, configuration and
+// options: what training on seqLen tokens allocates.
+func (g *Model) MemoryPlan(seqLen int) (MemoryPlan, error) {
+	return PlanMemoryOn(g.be, g.m.Config, g.o, seqLen)
+}
+
 // Close frees the model's device memory and its decoders' (not the
 // backend). Using the model afterwards returns ErrClosed.
 func (g *Model) Close() error {
@@ -182,6 +189,9 @@ func (g *Model) ensureActs(T int, training bool) (*acts, error) {
 	if x := g.acts; x != nil && x.T >= T && (x.training || !training) {
 		return x, nil
 	}
+	// Growing while training: stay laid out for training, so that
+	// alternating training and evaluation does not reallocate every call.
+	training = training || (g.acts != nil && g.acts.training)
 	capT := T
 	if g.o.MaxSeq > 0 {
 		capT = g.o.MaxSeq
@@ -241,7 +251,9 @@ func (g *Model) Forward(ctx context.Context, ids []int32) (logits []float32, err
 // ForwardBackward runs one sequence forward and backward: targets[t] is the
 // next-token target of position t (gpu.IgnoreIndex = -100: not counted). It
 // returns the summed cross-entropy and the number of counted targets, and
-// adds gradScale * d(lossSum)/dθ into the device gradients.
+// adds gradScale * d(lossSum)/dθ into the device gradients. After an error
+// (a cancelled ctx included) the gradients may hold part of the pass: zero
+// them before trying again.
 func (g *Model) ForwardBackward(ctx context.Context, ids, targets []int32, gradScale float32) (lossSum float64, n int, err error) {
 	if err := g.check(); err != nil {
 		return 0, 0, err
