@@ -10,7 +10,6 @@ import (
 
 	"github.com/netssm/netssm/gpu"
 	"github.com/netssm/netssm/internal/testenv"
-	"github.com/netssm/netssm/netssmlib/gpumodel"
 	"github.com/netssm/netssm/netssmlib/mamba"
 )
 
@@ -57,10 +56,6 @@ func TestDeviceFacade(t *testing.T) {
 	if _, err := Train(ctx, mk("bad"), tok, data, p("bad-out"), TrainOptions{Device: "reference", Precision: "fp8"}); err == nil || !strings.Contains(err.Error(), "fp8") {
 		t.Errorf("precision fp8: %v", err)
 	}
-	why := gpumodelMissing(t, mk("probe"))
-	if why != nil {
-		t.Skip(why)
-	}
 	var cpuLoss, refLoss []float64
 	mc, mr := mk("cpu"), mk("ref")
 	if _, err := Train(ctx, mc, tok, data, p("cpu-out"), TrainOptions{Epochs: 2, LearningRate: 1e-2, LoggingSteps: 1,
@@ -92,24 +87,6 @@ func TestDeviceFacade(t *testing.T) {
 	if got != want {
 		t.Errorf("greedy text on the reference backend:\n%.200q\non the CPU:\n%.200q", got, want)
 	}
-}
-
-// gpumodelMissing returns why netssmlib/gpumodel cannot run yet (its bodies
-// say "not implemented yet" until written), or nil.
-func gpumodelMissing(t *testing.T, m *mamba.Model) error {
-	be, err := OpenDevice("reference")
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, err := gpumodel.New(context.Background(), be, m, gpumodel.Options{DType: gpu.F32})
-	if err != nil {
-		if strings.Contains(err.Error(), "not implemented yet") {
-			return err
-		}
-		t.Fatal(err)
-	}
-	g.Close()
-	return nil
 }
 
 func TestFacadeErrors(t *testing.T) {

@@ -11,36 +11,9 @@ import (
 	"testing"
 
 	"github.com/netssm/netssm/gpu"
-	"github.com/netssm/netssm/gpu/cpu"
-	"github.com/netssm/netssm/netssmlib/gpumodel"
-	"github.com/netssm/netssm/netssmlib/mamba"
 )
 
 const benchTinyConfig = "../../testdata/train/tiny-config/config.json"
-
-// needGPUModel skips while netssmlib/gpumodel's bodies are still being
-// written (they say "not implemented yet").
-func needGPUModel(t *testing.T) {
-	t.Helper()
-	cfg, err := mamba.ReadConfig("../../testdata/train/tiny-config/config.json")
-	if err != nil {
-		cfg = mamba.DefaultConfig()
-		cfg.DModel, cfg.NLayer, cfg.VocabSize = 32, 1, 16
-	}
-	cfg.VocabSize = max(cfg.VocabSize, 16)
-	m, err := mamba.New(cfg, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, err := gpumodel.New(context.Background(), cpu.New(), m, gpumodel.Options{DType: gpu.F32})
-	if err != nil {
-		if strings.Contains(err.Error(), "not implemented yet") {
-			t.Skip(err)
-		}
-		t.Fatal(err)
-	}
-	g.Close()
-}
 
 // benchJSON runs a bench subcommand with -json and returns its measurements
 // and its table (stderr).
@@ -69,7 +42,6 @@ func benchGenRun(ctx context.Context, args []string, o, e *bytes.Buffer) error {
 }
 
 func TestBenchTrainOnReference(t *testing.T) {
-	needGPUModel(t)
 	rs, table := benchJSON(t, benchTrainRun, "-device", "reference", "-config", benchTinyConfig, "-vocab", "40",
 		"-tokens", "16,24", "-steps", "2", "-warmup", "1", "-dtype", "f32")
 	if len(rs) != 2 {
@@ -97,7 +69,6 @@ func TestBenchTrainOnReference(t *testing.T) {
 }
 
 func TestBenchGenerateOnReference(t *testing.T) {
-	needGPUModel(t)
 	rs, table := benchJSON(t, benchGenRun, "-device", "reference", "-config", benchTinyConfig, "-batch", "1,3",
 		"-tokens", "4", "-warmup", "1")
 	if len(rs) != 4 {

@@ -4,29 +4,12 @@ import (
 	"context"
 	"math"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/netssm/netssm/gpu"
 	"github.com/netssm/netssm/gpu/cpu"
 	"github.com/netssm/netssm/netssmlib/checkpoint"
-	"github.com/netssm/netssm/netssmlib/gpumodel"
 )
-
-// needGPUModel skips while netssmlib/gpumodel's bodies are still being
-// written (its methods then say "not implemented yet"); any other failure
-// to put a model on the reference backend fails the test.
-func needGPUModel(t *testing.T) {
-	t.Helper()
-	g, err := gpumodel.New(context.Background(), cpu.New(), tinyModel(t, 16, 1), gpumodel.Options{DType: gpu.F32})
-	if err != nil {
-		if strings.Contains(err.Error(), "not implemented yet") {
-			t.Skip(err)
-		}
-		t.Fatal(err)
-	}
-	g.Close()
-}
 
 // closeParams fails unless every weight of a is within tol (relative to the
 // largest magnitude of its tensor) of b's.
@@ -69,7 +52,6 @@ func deviceOpts(t *testing.T) Options {
 // initialisation on the pure-Go path and on the reference backend (f32):
 // the loss curves, gradient norms and final weights agree.
 func TestDeviceTrainingMatchesCPU(t *testing.T) {
-	needGPUModel(t)
 	data := tinyData()
 	type run struct {
 		losses, norms []float64
@@ -114,7 +96,6 @@ func TestDeviceTrainingMatchesCPU(t *testing.T) {
 // one path and finishes it on the other, both ways: the checkpoint files
 // are the same format, and the result matches an uninterrupted CPU run.
 func TestDeviceCheckpointsResumeAcrossPaths(t *testing.T) {
-	needGPUModel(t)
 	data := tinyData()
 	ref := tinyModel(t, 16, 1)
 	var refLosses []float64
