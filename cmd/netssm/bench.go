@@ -160,9 +160,11 @@ type benchResult struct {
 	Tokens int   `json:"tokens"`
 	Batch  int   `json:"batch"`
 	Graph  *bool `json:"graph,omitempty"` // generate: CUDA graph asked for
-	// GraphCapable: the backend can capture graphs (so a decoder asked for one replays it).
-	GraphCapable *bool `json:"graph_capable,omitempty"`
-	Steps        int   `json:"steps"` // timed steps
+	// GraphUsed: the decoder replayed a captured graph; GraphError is why
+	// a requested capture did not happen (it then ran op by op).
+	GraphUsed  *bool  `json:"graph_used,omitempty"`
+	GraphError string `json:"graph_error,omitempty"`
+	Steps      int    `json:"steps"` // timed steps
 	// TokensPerS is the median over steps for train, tokens of all rows
 	// over the elapsed time for generate; TokensPerSMean is total tokens
 	// over total time.
@@ -508,7 +510,6 @@ func runBenchGenerate(ctx context.Context, args []string, stdout, stderr io.Writ
 		base.Backend, base.Device, base.Config.DModel, base.Config.NLayer, base.Config.Vocab, base.Config.Params,
 		"dtype", "tokens", "batch", "graph", "tok/s", "peak GiB", "dev GiB"))
 	var g *gpumodel.Model
-	_, canGraph := be.(gpu.GraphCapturer)
 	mr, hasMem := memStats(be)
 	modes := []bool{false}
 	if be != nil {
@@ -533,10 +534,10 @@ func runBenchGenerate(ctx context.Context, args []string, stdout, stderr io.Writ
 			r := base
 			r.Bench, r.Tokens, r.Batch, r.Steps = "generate", *tokens, B, *tokens
 			if be != nil {
-				ug, cg := useGraph, canGraph
-				r.Graph, r.GraphCapable = &ug, &cg
+				ug := useGraph
+				r.Graph = &ug
 			}
-			elapsed, err := benchDecode(ctx, m, g, B, *warmup, *tokens, useGraph)
+			elapsed, used, gerr, err := benchDecode(ctx, m, g, B, *warmup, *tokens, useGraph)
 			if err != nil {
 				if ctx.Err() != nil {
 					return ctx.Err()
@@ -544,6 +545,12 @@ func runBenchGenerate(ctx context.Context, args []string, stdout, stderr io.Writ
 				benchFailure(&r, fmt.Errorf("batch %d: %w", B, err))
 				out.add(r, "")
 				continue
+			}
+			if be != nil {
+				r.GraphUsed = &used
+				if gerr != nil {
+					r.GraphError = gerr.Error()
+				}
 			}
 			r.TokensPerS = float64(B**tokens) / elapsed.Seconds()
 			r.TokensPerSMean = r.TokensPerS
@@ -556,12 +563,16 @@ func runBenchGenerate(ctx context.Context, args []string, stdout, stderr io.Writ
 			case r.Graph == nil:
 			case !*r.Graph:
 				gs = "off"
-			case canGraph:
+			case used:
 				gs = "on"
 			default:
-				gs = "n/a (backend)"
+				gs = "not captured"
 			}
-			out.add(r, fmt.Sprintf("%-5s %8d %5d %-14s %12.0f %9s %9s", r.DType, r.Tokens, B, gs, r.TokensPerS, gib(r.PeakBytes), gib(r.DeviceUsedBytes)))
+			row := fmt.Sprintf("%-5s %8d %5d %-14s %12.0f %9s %9s", r.DType, r.Tokens, B, gs, r.TokensPerS, gib(r.PeakBytes), gib(r.DeviceUsedBytes))
+			if r.GraphError != "" {
+				row += "  (ran op by op: " + r.GraphError + ")"
+			}
+			out.add(r, row)
 		}
 	}
 	return out.err("generate")
@@ -569,8 +580,9 @@ func runBenchGenerate(ctx context.Context, args []string, stdout, stderr io.Writ
 
 // benchDecode times steps greedy decode steps of batch rows (after warmup
 // untimed ones), each token fed back, the argmax on the host as generation
-// does. g nil: the pure-Go model.
-func benchDecode(ctx context.Context, m *mamba.Model, g *gpumodel.Model, batch, warmup, steps int, useGraph bool) (time.Duration, error) {
+// does. g nil: the pure-Go model. It also says whether a graph was
+// replayed, and why a requested one was not.
+func benchDecode(ctx context.Context, m *mamba.Model, g *gpumodel.Model, batch, warmup, steps int, useGraph bool) (elapsed time.Duration, graphUsed bool, graphErr, err error) {
 	V := m.Config.PaddedVocab()
 	vocab := m.Config.VocabSize
 	logits := make([]float32, batch*V)
@@ -579,10 +591,10 @@ func benchDecode(ctx context.Context, m *mamba.Model, g *gpumodel.Model, batch, 
 		next[i] = int32(i % vocab)
 	}
 	var step func() error
+	var d *gpumodel.Decoder
 	if g != nil {
-		d, err := g.NewDecoder(batch, useGraph)
-		if err != nil {
-			return 0, err
+		if d, err = g.NewDecoder(batch, useGraph); err != nil {
+			return 0, false, nil, err
 		}
 		defer d.Close()
 		step = func() error { return d.Step(ctx, next, logits) }
@@ -596,10 +608,10 @@ func benchDecode(ctx context.Context, m *mamba.Model, g *gpumodel.Model, batch, 
 			t0 = time.Now()
 		}
 		if err := ctx.Err(); err != nil {
-			return 0, err
+			return 0, false, nil, err
 		}
 		if err := step(); err != nil {
-			return 0, err
+			return 0, false, nil, err
 		}
 		for r := range batch {
 			row := logits[r*V : r*V+vocab]
@@ -612,7 +624,11 @@ func benchDecode(ctx context.Context, m *mamba.Model, g *gpumodel.Model, batch, 
 			next[r] = int32(best)
 		}
 	}
-	return time.Since(t0), nil
+	elapsed = time.Since(t0)
+	if d != nil {
+		graphUsed, graphErr = d.UsingGraph(), d.GraphErr()
+	}
+	return elapsed, graphUsed, graphErr, nil
 }
 
 // NetSSM's stack on an H200 (../shared/docs/GPU.md), batch 1 unless noted,
@@ -727,7 +743,11 @@ func runBenchCompare(args []string, w io.Writer) error {
 				missed++
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%.0f tok/s\t%s\t%.2fx\t%s\t%s\t%s\n", what, ref, got.TokensPerS, got.Device, speed, mem, base.target, verdict)
+		rate := fmt.Sprintf("%.0f tok/s", got.TokensPerS)
+		if base.graph && got.GraphUsed != nil && !*got.GraphUsed {
+			rate += " (no graph captured)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.2fx\t%s\t%s\t%s\n", what, ref, rate, got.Device, speed, mem, base.target, verdict)
 	}
 	for _, r := range rs {
 		if !comparable(r) {
