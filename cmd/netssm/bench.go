@@ -290,7 +290,7 @@ func gib(b int64) string {
 func runBenchTrain(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("bench train", "[-device cuda|cpu|reference] [-dtype bf16|f32] [-tokens 8192,100000] [-steps 5] [-warmup 2] [-config FILE | -d-model N -layers N -vocab N] [-json]")
 	b := newBenchFlags(fs)
-	tokens := fs.String("tokens", "8192,100000", "sequence lengths (batch 1), comma-separated")
+	tokens := fs.String("tokens", "8192,100000", "sequence lengths (batch 1), comma-separated; measured shortest first")
 	steps := fs.Int("steps", 5, "timed optimizer steps per length")
 	warmup := fs.Int("warmup", 2, "untimed steps before them")
 	if err := parseFlags(fs, args); err != nil {
@@ -303,6 +303,9 @@ func runBenchTrain(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err != nil {
 		return err
 	}
+	// Shortest first: a backend's scratch only grows (gpu/cuda), so a
+	// longer run before a shorter one would inflate the shorter one's peak.
+	slices.Sort(lengths)
 	if *steps < 1 || *warmup < 0 {
 		return fmt.Errorf("%w: -steps must be >= 1 and -warmup >= 0", errUsage)
 	}
