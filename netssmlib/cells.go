@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/netssm/netssm/gpu"
+	_ "github.com/netssm/netssm/gpu/cpu" // the "reference" device
 	"github.com/netssm/netssm/netssmlib/checkpoint"
 	"github.com/netssm/netssm/netssmlib/convert"
 	"github.com/netssm/netssm/netssmlib/dataset"
@@ -221,7 +223,13 @@ func LoadModel(dir string, tok *tokenizer.Tokenizer, seed int) (*mamba.Model, er
 // TrainOptions are the cell-sized training options; zero values take
 // NetSSM's defaults (lr 5e-4, batch 1, checkpoint every 500 steps).
 type TrainOptions struct {
-	Device       string // "cpu" (default) or "cuda"
+	// Device is where the model computes: "cpu" (or "": the pure-Go
+	// model), "cuda" (an NVIDIA GPU, in a netssm built with -tags cuda),
+	// or "reference" (the float64 reference backend, for tests).
+	Device string
+	// Precision is a device's compute precision: "bf16" ("": the default
+	// there) or "fp32". The CPU computes in fp32; checkpoints are fp32.
+	Precision    string
 	Epochs       int
 	LearningRate float64
 	SaveSteps    int
@@ -244,19 +252,48 @@ var ErrNoGPU = errors.New("no NVIDIA GPU present")
 // this build of netssm has no CUDA backend.
 var ErrNoCUDABuild = errors.New("this build of netssm has no CUDA backend")
 
-// CheckDevice says whether training and generation can run on device
-// ("cpu" or "cuda"): nil, or an error saying what is missing.
-func CheckDevice(device string) error {
-	switch strings.ToLower(device) {
+// OpenDevice opens the compute device named by device: nil for "" and
+// "cpu" (the pure-Go model), the float64 reference backend for
+// "reference", otherwise gpu.Open(device) ("gpu" means "cuda"). The caller
+// closes what it returns. Failures wrap ErrNoGPU (no usable GPU),
+// ErrNoCUDABuild (a GPU but no CUDA backend in this build) or
+// gpu.ErrUnknownBackend, and name the device.
+func OpenDevice(device string) (gpu.Backend, error) {
+	name := strings.ToLower(device)
+	switch name {
 	case "", "cpu":
-		return nil
-	case "cuda", "gpu":
-		if !gpuPresent() {
-			return fmt.Errorf("device %q: %w (no /dev/nvidia0, no /proc/driver/nvidia/gpus)", device, ErrNoGPU)
-		}
-		return fmt.Errorf("device %q: %w (use \"cpu\")", device, ErrNoCUDABuild)
+		return nil, nil
+	case "reference":
+		name = "cpu"
+	case "gpu":
+		name = "cuda"
 	}
-	return fmt.Errorf("device %q: want cpu or cuda", device)
+	be, err := gpu.Open(name)
+	switch {
+	case err == nil:
+		return be, nil
+	case name == "cuda" && errors.Is(err, gpu.ErrUnknownBackend):
+		if !gpuPresent() {
+			return nil, fmt.Errorf("device %q: %w (no /dev/nvidia0, no /proc/driver/nvidia/gpus), and %w", device, ErrNoGPU, err)
+		}
+		return nil, fmt.Errorf("device %q: %w: %w", device, ErrNoCUDABuild, err)
+	case errors.Is(err, gpu.ErrNoDevice):
+		return nil, fmt.Errorf("device %q: %w: %w", device, ErrNoGPU, err)
+	case errors.Is(err, gpu.ErrUnknownBackend):
+		return nil, fmt.Errorf("device %q: %w (want cpu, cuda or reference)", device, err)
+	}
+	return nil, fmt.Errorf("device %q: %w", device, err)
+}
+
+// CheckDevice says whether training and generation can run on device
+// (see OpenDevice): nil, or an error saying what is missing. It opens the
+// device and closes it again.
+func CheckDevice(device string) error {
+	be, err := OpenDevice(device)
+	if be != nil {
+		err = be.Close()
+	}
+	return err
 }
 
 func gpuPresent() bool {
@@ -272,11 +309,19 @@ func gpuPresent() bool {
 // with tok. If out already holds checkpoints, training resumes from the
 // newest one.
 func Train(ctx context.Context, m *mamba.Model, tok *tokenizer.Tokenizer, data, out string, o TrainOptions) (*train.Result, error) {
-	if err := CheckDevice(o.Device); err != nil {
-		return nil, err
-	}
 	if m == nil || tok == nil {
 		return nil, errors.New("train: nil model or tokenizer")
+	}
+	bf16, err := precision(o.Precision)
+	if err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	dev, err := OpenDevice(o.Device)
+	if err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	if dev != nil {
+		defer dev.Close()
 	}
 	ds, err := dataset.Open(data, dataset.Options{Tokenizer: tok, MaxLen: o.MaxLen})
 	if err != nil {
@@ -287,6 +332,7 @@ func Train(ctx context.Context, m *mamba.Model, tok *tokenizer.Tokenizer, data, 
 		OutputDir: out, NumEpochs: o.Epochs, LearningRate: o.LearningRate,
 		SaveSteps: o.SaveSteps, LoggingSteps: o.LoggingSteps, StopAfter: o.StopAfter,
 		Seed: uint64(o.Seed), Tokenizer: tok,
+		Device: dev, EmulateBF16: dev != nil && bf16, // bf16 compute on a device; fp32 files
 	}
 	if o.Seed == 0 {
 		opt.Seed = 42
@@ -315,6 +361,17 @@ func Train(ctx context.Context, m *mamba.Model, tok *tokenizer.Tokenizer, data, 
 	return res, err
 }
 
+// precision parses a Precision option: whether a device computes in bf16.
+func precision(p string) (bf16 bool, err error) {
+	switch strings.ToLower(p) {
+	case "", "bf16", "bfloat16":
+		return true, nil
+	case "fp32", "f32", "float32":
+		return false, nil
+	}
+	return false, fmt.Errorf("precision %q: want bf16 or fp32", p)
+}
+
 // LossHistory reads the logged training losses (step, loss) from a
 // checkpoint or final folder's trainer_state.json.
 func LossHistory(dir string) (steps []int, losses []float64, err error) {
@@ -338,6 +395,8 @@ func LossHistory(dir string) (steps []int, losses []float64, err error) {
 type GenerateOptions struct {
 	Temperature, TopP, MinP, RepetitionPenalty float64
 	TopK, Seed                                 int
+	// Device and Precision are as in TrainOptions.
+	Device, Precision string
 	// OnPacket is called with the number of packets generated so far.
 	OnPacket func(n int)
 	// Progress receives packets generated of the packets asked for (the
@@ -357,6 +416,10 @@ func Generate(ctx context.Context, m *mamba.Model, tok *tokenizer.Tokenizer, pro
 	}
 	if packets < 1 {
 		return "", fmt.Errorf("generate: packets %d: want at least 1", packets)
+	}
+	bf16, err := precision(o.Precision)
+	if err != nil {
+		return "", fmt.Errorf("generate: %w", err)
 	}
 	if !strings.HasPrefix(prompt, "<|") {
 		prompt = "<|" + prompt + "|>"
@@ -386,6 +449,17 @@ func Generate(ctx context.Context, m *mamba.Model, tok *tokenizer.Tokenizer, pro
 	req := generate.Request{
 		Prompts: [][]int32{ids}, MaxPackets: packets + 1,
 		EOS: tok.EOS(), Pkt: pkt, Vocab: tok.VocabSize(), Special: tok.IsSpecial, Options: gopt,
+	}
+	dev, err := OpenDevice(o.Device)
+	if err != nil {
+		return "", fmt.Errorf("generate: %w", err)
+	}
+	if dev != nil {
+		defer dev.Close()
+		req.Device, req.DeviceDType = dev, gpu.F32
+		if bf16 {
+			req.DeviceDType = gpu.BF16
+		}
 	}
 	pr := progressTo{f: o.Progress}
 	if o.OnPacket != nil || pr.f != nil {

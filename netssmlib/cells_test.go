@@ -8,19 +8,84 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/netssm/netssm/gpu"
 	"github.com/netssm/netssm/internal/testenv"
+	"github.com/netssm/netssm/netssmlib/mamba"
 )
 
 func TestCheckDevice(t *testing.T) {
-	if err := CheckDevice("cpu"); err != nil {
-		t.Errorf("cpu: %v", err)
+	for _, d := range []string{"", "cpu", "reference"} {
+		if err := CheckDevice(d); err != nil {
+			t.Errorf("%q: %v", d, err)
+		}
 	}
 	err := CheckDevice("cuda")
 	if err == nil || !(errors.Is(err, ErrNoGPU) || errors.Is(err, ErrNoCUDABuild)) {
 		t.Errorf("cuda: %v, want ErrNoGPU or ErrNoCUDABuild", err)
 	}
-	if err := CheckDevice("tpu"); err == nil || !strings.Contains(err.Error(), "tpu") {
+	if err := CheckDevice("tpu"); err == nil || !strings.Contains(err.Error(), "tpu") || !errors.Is(err, gpu.ErrUnknownBackend) {
 		t.Errorf("tpu: %v", err)
+	}
+	if be, err := OpenDevice("reference"); err != nil || be == nil || be.Name() != "cpu" {
+		t.Errorf("reference: %v, %v", be, err)
+	}
+}
+
+// TestDeviceFacade trains and generates through the facade on the
+// reference backend, and checks both against the pure-Go path (fp32).
+func TestDeviceFacade(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	p := func(n string) string { return filepath.Join(dir, n) }
+	tok, err := NewTokenizer(p("tok"), "netflix", "amazon")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := filepath.Join(testenv.RepoRoot(), "testdata/train/tiny.jsonl")
+	cfg := ModelConfig{DModel: 16, NLayer: 1, DState: 8, HeadDim: 8, ChunkSize: 16}
+	if _, err := Train(ctx, nil, tok, data, p("x"), TrainOptions{Device: "reference", Precision: "fp8"}); err == nil {
+		t.Error("nil model: no error")
+	}
+	mk := func(name string) *mamba.Model {
+		m, err := NewModel(p(name), cfg, tok, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	if _, err := Train(ctx, mk("bad"), tok, data, p("bad-out"), TrainOptions{Device: "reference", Precision: "fp8"}); err == nil || !strings.Contains(err.Error(), "fp8") {
+		t.Errorf("precision fp8: %v", err)
+	}
+	var cpuLoss, refLoss []float64
+	mc, mr := mk("cpu"), mk("ref")
+	if _, err := Train(ctx, mc, tok, data, p("cpu-out"), TrainOptions{Epochs: 2, LearningRate: 1e-2, LoggingSteps: 1,
+		OnLog: func(_ int, l float64) { cpuLoss = append(cpuLoss, l) }}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Train(ctx, mr, tok, data, p("ref-out"), TrainOptions{Device: "reference", Precision: "fp32", Epochs: 2,
+		LearningRate: 1e-2, LoggingSteps: 1, OnLog: func(_ int, l float64) { refLoss = append(refLoss, l) }}); err != nil {
+		t.Fatal(err)
+	}
+	if len(cpuLoss) != 8 || len(refLoss) != len(cpuLoss) {
+		t.Fatalf("losses: cpu %v, reference %v", cpuLoss, refLoss)
+	}
+	for i := range cpuLoss {
+		if d := cpuLoss[i] - refLoss[i]; d > 1e-3*cpuLoss[i] || d < -1e-3*cpuLoss[i] {
+			t.Errorf("step %d: loss %v on the reference backend, %v on the CPU", i+1, refLoss[i], cpuLoss[i])
+		}
+	}
+	o := GenerateOptions{TopK: 1}
+	want, err := Generate(ctx, mc, tok, "netflix", 2, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Device, o.Precision = "reference", "fp32"
+	got, err := Generate(ctx, mc, tok, "netflix", 2, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != want {
+		t.Errorf("greedy text on the reference backend:\n%.200q\non the CPU:\n%.200q", got, want)
 	}
 }
 

@@ -36,7 +36,8 @@ func runGenerate(ctx context.Context, args []string) error {
 	seed := fs.Uint64("seed", 0, "sampling seed")
 	batch := fs.Int("batch", 1, "number of traces generated at once")
 	out := fs.String("out", "generated.txt", "output text file (with -batch N: FILE_0.txt ... FILE_{N-1}.txt)")
-	device := fs.String("device", "cpu", "cpu or cuda")
+	device := fs.String("device", "cpu", deviceHelp)
+	dtype := fs.String("dtype", "bf16", "compute dtype on a device: bf16 or fp32 (the CPU computes in fp32)")
 	trainFlagAliases(fs, "gen-len-pkts")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -55,8 +56,16 @@ func runGenerate(ctx context.Context, args []string) error {
 	if err := opts.Validate(); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
-	if err := trainCheckDevice(*device); err != nil {
+	devDType, err := benchParseDType(*dtype)
+	if err != nil {
 		return err
+	}
+	dev, err := openDevice(*device)
+	if err != nil {
+		return err
+	}
+	if dev != nil {
+		defer dev.Close()
 	}
 	if *tokDir == "" {
 		*tokDir = *modelDir
@@ -89,7 +98,8 @@ func runGenerate(ctx context.Context, args []string) error {
 			return fmt.Errorf("the tokenizer in %s has no <|pkt|> token: -gen-len-pkts needs it", *tokDir)
 		}
 	}
-	req := generate.Request{EOS: tok.EOS(), Pkt: pkt, Vocab: tok.VocabSize(), Options: opts, Special: tok.IsSpecial}
+	req := generate.Request{EOS: tok.EOS(), Pkt: pkt, Vocab: tok.VocabSize(), Options: opts, Special: tok.IsSpecial,
+		Device: dev, DeviceDType: devDType}
 	if *pkts {
 		req.MaxPackets = *genlen
 	} else {

@@ -2,12 +2,13 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"strings"
 
+	"github.com/netssm/netssm/gpu"
+	"github.com/netssm/netssm/netssmlib"
 	"github.com/netssm/netssm/netssmlib/checkpoint"
 	"github.com/netssm/netssm/netssmlib/dataset"
 	"github.com/netssm/netssm/netssmlib/tokenizer"
@@ -22,18 +23,18 @@ func init() {
 	})
 }
 
-// errTrainNoCUDA is what -device cuda says until the GPU backend lands.
-var errTrainNoCUDA = errors.New("this build has no CUDA support (use -device cpu)")
+// deviceHelp documents the -device flag of train, generate and bench.
+const deviceHelp = "where the model computes: cpu (pure Go), cuda (an NVIDIA GPU; needs a netssm built with -tags cuda) or reference (the float64 reference backend, for tests)"
 
-// trainCheckDevice validates a -device flag.
-func trainCheckDevice(dev string) error {
-	switch dev {
-	case "cpu":
-		return nil
-	case "cuda", "gpu":
-		return errTrainNoCUDA
+// openDevice opens a -device flag's backend: nil for cpu (the pure-Go
+// model). The error says why a device cannot be used (no CUDA in this
+// build, no GPU or driver, an unknown name).
+func openDevice(name string) (gpu.Backend, error) {
+	be, err := netssmlib.OpenDevice(name)
+	if err != nil {
+		return nil, fmt.Errorf("-device %s: %w", name, err)
 	}
-	return fmt.Errorf("%w: -device %q: want cpu or cuda", errUsage, dev)
+	return be, nil
 }
 
 // trainParseDType maps NetSSM's dtype names to checkpoint dtypes.
@@ -75,14 +76,14 @@ func runTrain(ctx context.Context, args []string) error {
 	batch := fs.Int("batch-size", 1, "sequences per micro-batch")
 	lr := fs.Float64("learning-rate", 5e-4, "peak learning rate (linear decay to 0, no warmup)")
 	accum := fs.Int("gradient-accumulation-steps", 1, "micro-batches per optimizer step")
-	dtype := fs.String("dtype", "fp32", "dtype of saved weights: fp32 or bf16 (compute is fp32 on the CPU)")
+	dtype := fs.String("dtype", "fp32", "dtype of saved weights: fp32 or bf16; on a device also the compute dtype (the CPU computes in fp32)")
 	saveSteps := fs.Int("save-steps", 500, "save a checkpoint every N optimizer steps (the newest 2 are kept)")
 	seed := fs.Uint64("seed", 42, "seed for initialisation and data order")
-	device := fs.String("device", "cpu", "cpu or cuda")
+	device := fs.String("device", "cpu", deviceHelp)
 	logSteps := fs.Int("logging-steps", 10, "log loss and tokens/s every N steps")
 	maxLen := fs.Int("max-len", 0, "truncate JSONL samples to N tokens (0: whole samples)")
 	weightDecay := fs.Float64("weight-decay", 0, "AdamW weight decay")
-	emulate := fs.Bool("emulate-bf16", false, "run forward/backward with bf16-rounded weights (fp32 masters kept), as bf16 training does on a GPU")
+	emulate := fs.Bool("emulate-bf16", false, "run forward/backward with bf16-rounded weights (fp32 masters kept), as bf16 training does on a GPU; on a device: compute in bf16 and save -dtype")
 	stopAfter := fs.Int("stop-after", 0, "stop with a checkpoint after N optimizer steps (run again to resume); 0: train to the end")
 	trainFlagAliases(fs, "data-path", "num-epochs", "batch-size", "learning-rate", "gradient-accumulation-steps",
 		"save-steps", "logging-steps", "max-len", "weight-decay")
@@ -110,8 +111,12 @@ func runTrain(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := trainCheckDevice(*device); err != nil {
+	dev, err := openDevice(*device)
+	if err != nil {
 		return err
+	}
+	if dev != nil {
+		defer dev.Close()
 	}
 
 	tok, err := tokenizer.Load(*tokDir)
@@ -136,7 +141,7 @@ func runTrain(ctx context.Context, args []string) error {
 	opts := train.Options{
 		OutputDir: *output, NumEpochs: *epochs, BatchSize: *batch, GradAccum: *accum, LearningRate: *lr,
 		WeightDecay: *weightDecay, SaveSteps: *saveSteps, LoggingSteps: *logSteps, Seed: *seed, DType: dt,
-		Tokenizer: tok, Log: os.Stdout, StopAfter: *stopAfter, EmulateBF16: *emulate,
+		Tokenizer: tok, Log: os.Stdout, StopAfter: *stopAfter, EmulateBF16: *emulate, Device: dev,
 	}
 	if trainStderrIsTerminal() {
 		opts.Progress = os.Stderr

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/netssm/netssm/gpu"
+	"github.com/netssm/netssm/netssmlib/gpumodel"
 	"github.com/netssm/netssm/netssmlib/mamba"
 )
 
@@ -39,7 +41,71 @@ type Request struct {
 	// the tokens since the previous <|pkt|> (special tokens left out).
 	// The slice is only valid during the call.
 	OnPacket func(row int, pkt []int32)
+	// Device, if set, runs the model there (netssmlib/gpumodel: the
+	// prompts through the chunked forward pass, then one decode step per
+	// token for all rows, replayed as a CUDA graph where the backend can);
+	// sampling stays on the host. nil: the pure-Go model. The caller owns
+	// the backend.
+	Device gpu.Backend
+	// DeviceDType is the device's compute dtype: gpu.BF16 (0: the default)
+	// or gpu.F32.
+	DeviceDType gpu.DType
 }
+
+// decoder is what generation needs from a model: a batch of recurrent
+// states, filled row by row from prompts, then stepped one token per row.
+type decoder interface {
+	prefill(ctx context.Context, row int, prompt []int32) ([]float32, error)
+	step(ctx context.Context, next []int32, logits []float32) error
+	close() error
+}
+
+// hostDecoder is the pure-Go model's step mode.
+type hostDecoder struct {
+	m  *mamba.Model
+	st *mamba.State
+}
+
+func (d hostDecoder) prefill(ctx context.Context, row int, prompt []int32) ([]float32, error) {
+	return d.m.Prefill(ctx, d.st, row, prompt)
+}
+func (d hostDecoder) step(_ context.Context, next []int32, logits []float32) error {
+	return d.m.Step(d.st, next, logits)
+}
+func (d hostDecoder) close() error { return nil }
+
+// deviceDecoder is gpumodel's decoder and the device copy of the weights.
+type deviceDecoder struct {
+	g *gpumodel.Model
+	d *gpumodel.Decoder
+}
+
+func newDeviceDecoder(ctx context.Context, be gpu.Backend, dt gpu.DType, m *mamba.Model, batch int) (*deviceDecoder, error) {
+	if dt == 0 {
+		dt = gpu.BF16
+	}
+	if dt != gpu.BF16 && dt != gpu.F32 {
+		return nil, fmt.Errorf("generate: device dtype %v: want bf16 or f32", dt)
+	}
+	g, err := gpumodel.New(ctx, be, m, gpumodel.Options{DType: dt})
+	if err != nil {
+		return nil, fmt.Errorf("generate: putting the model on %s (%s): %w", be.Name(), be.DeviceName(), err)
+	}
+	d, err := g.NewDecoder(batch, true)
+	if err != nil {
+		g.Close()
+		return nil, fmt.Errorf("generate: a decoder for %d rows on %s: %w", batch, be.Name(), err)
+	}
+	return &deviceDecoder{g, d}, nil
+}
+
+func (d *deviceDecoder) prefill(ctx context.Context, row int, prompt []int32) ([]float32, error) {
+	return d.d.Prefill(ctx, row, prompt)
+}
+func (d *deviceDecoder) step(ctx context.Context, next []int32, logits []float32) error {
+	return d.d.Step(ctx, next, logits)
+}
+func (d *deviceDecoder) close() error { return errors.Join(d.d.Close(), d.g.Close()) }
 
 // Generate runs req on m and returns each trace's whole sequence (prompt
 // and generated tokens). Cancelling ctx stops it between tokens.
@@ -73,7 +139,22 @@ func Generate(ctx context.Context, m *mamba.Model, req Request) ([][]int32, erro
 		maxNew = req.MaxPackets * 129 * 8
 	}
 
-	st := m.NewState(B)
+	for r, p := range req.Prompts {
+		if len(p) == 0 {
+			return nil, fmt.Errorf("generate: prompt %d is empty", r)
+		}
+	}
+	var dec decoder
+	if req.Device != nil {
+		d, err := newDeviceDecoder(ctx, req.Device, req.DeviceDType, m, B)
+		if err != nil {
+			return nil, err
+		}
+		defer d.close()
+		dec = d
+	} else {
+		dec = hostDecoder{m, m.NewState(B)}
+	}
 	logits := make([]float32, B*V)
 	seqs := make([][]int32, B)
 	seen := make([][]bool, B)
@@ -81,10 +162,7 @@ func Generate(ctx context.Context, m *mamba.Model, req Request) ([][]int32, erro
 	pkts := make([]int, B)
 	done := make([]bool, B)
 	for r, p := range req.Prompts {
-		if len(p) == 0 {
-			return nil, fmt.Errorf("generate: prompt %d is empty", r)
-		}
-		l, err := m.Prefill(ctx, st, r, p)
+		l, err := dec.prefill(ctx, r, p)
 		if err != nil {
 			return nil, fmt.Errorf("generate: prompt %d: %w", r, err)
 		}
@@ -152,7 +230,7 @@ func Generate(ctx context.Context, m *mamba.Model, req Request) ([][]int32, erro
 		if active == 0 || n == maxNew-1 {
 			break
 		}
-		if err := m.Step(st, next, logits); err != nil {
+		if err := dec.step(ctx, next, logits); err != nil {
 			return seqs, fmt.Errorf("generate: %w", err)
 		}
 	}

@@ -33,6 +33,9 @@ var _ Dataset = dataset.Reader(nil)
 // the step, with fresh optimizer moments).
 
 func (t *trainer) saveCheckpoint(res *Result) error {
+	if err := t.syncHost(); err != nil {
+		return err
+	}
 	dir := filepath.Join(t.opt.OutputDir, fmt.Sprintf("%s%d", checkpoint.CheckpointPrefix, t.st.Step))
 	err := checkpoint.WriteDirAtomic(dir, func(tmp string) error {
 		if err := checkpoint.WriteSafetensors(filepath.Join(tmp, checkpoint.SafetensorsName), t.m.StateDict(t.opt.DType)); err != nil {
@@ -93,6 +96,9 @@ func (t *trainer) trainerState() *checkpoint.TrainerState {
 // saveFinal writes the <N>_epochs folder as NetSSM's save_pretrained does
 // (pytorch_model.bin + config.json) plus the tokenizer.
 func (t *trainer) saveFinal(dir string) error {
+	if err := t.syncHost(); err != nil {
+		return err
+	}
 	err := checkpoint.WriteDirAtomic(dir, func(tmp string) error {
 		if err := checkpoint.WriteTorch(filepath.Join(tmp, checkpoint.TorchName), t.m.StateDict(t.opt.DType)); err != nil {
 			return err

@@ -12,7 +12,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/netssm/netssm/gpu"
 	"github.com/netssm/netssm/netssmlib/checkpoint"
+	"github.com/netssm/netssm/netssmlib/gpumodel"
 	"github.com/netssm/netssm/netssmlib/mamba"
 	"github.com/netssm/netssm/netssmlib/tokenizer"
 )
@@ -88,6 +90,16 @@ type Options struct {
 	// StopAfter > 0 stops (with a checkpoint) once that many optimizer
 	// steps are done, as if interrupted; 0 trains to the end.
 	StopAfter int
+	// Device, if set, runs the whole step there (netssmlib/gpumodel:
+	// forward, backward, clipping and AdamW on the device's fp32 masters
+	// and moments); nil trains with the pure-Go model. The weights and
+	// moments come back to the host model and AdamW only to save a
+	// checkpoint (same files as a CPU run: either can resume the other)
+	// and when Train returns. The device computes in bf16 (bf16 GEMM
+	// operands and activations, fp32 accumulation, masters, gradients and
+	// moments) when DType is BF16 or EmulateBF16 is set, in fp32
+	// otherwise. The caller owns the backend (Train does not close it).
+	Device gpu.Backend
 }
 
 // Event is one logging step.
@@ -178,6 +190,22 @@ type trainer struct {
 	params, grads, acc [][]float32
 	masters            [][]float32 // fp32 weights while EmulateBF16 rounds them
 	sessionLoss        float64     // sum of step losses since this call started
+
+	// With Options.Device: the model on the device, and whether the host
+	// weights and moments lag behind it.
+	dev      *gpumodel.Model
+	devCtx   context.Context // for transfers, not cancelled with the run's context
+	devStale bool
+}
+
+// DeviceDType is the compute dtype a device run uses for opts (see
+// Options.Device): BF16 when the saved weights are BF16 or EmulateBF16 is
+// set, F32 otherwise.
+func DeviceDType(opts Options) gpu.DType {
+	if opts.DType == checkpoint.BF16 || opts.EmulateBF16 {
+		return gpu.BF16
+	}
+	return gpu.F32
 }
 
 // roundWeights keeps the fp32 masters aside and rounds the model's weights
@@ -250,7 +278,9 @@ func Train(ctx context.Context, m *mamba.Model, data Dataset, opts Options) (*Re
 	t.nMB = (data.Len() + opts.BatchSize - 1) / opts.BatchSize
 	t.perEp = (t.nMB + opts.GradAccum - 1) / opts.GradAccum
 	t.total = t.perEp * opts.NumEpochs
-	m.ZeroGrad()
+	if opts.Device == nil {
+		m.ZeroGrad() // the device keeps its own gradients
+	}
 	sizes := make([]int, len(m.Params))
 	for i, p := range m.Params {
 		sizes[i] = len(p.Data)
@@ -276,6 +306,12 @@ func Train(ctx context.Context, m *mamba.Model, data Dataset, opts Options) (*Re
 	}
 	if err := os.MkdirAll(opts.OutputDir, 0o755); err != nil {
 		return nil, fmt.Errorf("train: %w", err)
+	}
+	if opts.Device != nil {
+		if err := t.openDevice(ctx); err != nil {
+			return nil, err
+		}
+		defer t.closeDevice()
 	}
 	start := time.Now()
 	startStep := t.st.Step
@@ -329,20 +365,31 @@ func (t *trainer) loop(ctx context.Context, res *Result) error {
 			// the end of an epoch).
 			first := t.st.MicroBatch
 			nMicro := min(opt.GradAccum, t.nMB-first)
-			t.roundWeights()
-			stepLoss, stepTokens, err := t.accumulate(ctx, perm, first, nMicro)
-			t.restoreWeights()
+			lr := LinearLR(opt.LearningRate, t.st.Step, t.total)
+			var stepLoss float64
+			var stepTokens int64
+			var err error
+			if t.dev != nil {
+				stepLoss, stepTokens, lastNorm, err = t.deviceStep(ctx, perm, first, nMicro, lr)
+			} else {
+				t.roundWeights()
+				stepLoss, stepTokens, err = t.accumulate(ctx, perm, first, nMicro)
+				t.restoreWeights()
+				if err != nil {
+					t.m.ZeroGrad() // drop the partial step
+				}
+			}
 			if err != nil {
-				t.m.ZeroGrad() // drop the partial step
 				if ctx.Err() != nil {
 					return t.stop(res, ctx.Err())
 				}
 				return err
 			}
-			lr := LinearLR(opt.LearningRate, t.st.Step, t.total)
-			lastNorm = ClipGradNorm(t.grads, opt.MaxGradNorm)
-			t.adam.Update(lr, t.params, t.grads)
-			t.m.ZeroGrad()
+			if t.dev == nil {
+				lastNorm = ClipGradNorm(t.grads, opt.MaxGradNorm)
+				t.adam.Update(lr, t.params, t.grads)
+				t.m.ZeroGrad()
+			}
 			t.st.Step++
 			t.st.MicroBatch += nMicro
 			t.st.Tokens += stepTokens
