@@ -13,6 +13,7 @@ func init() {
 	Symbols["github.com/netssm/netssm/netssmlib/train/train"] = map[string]reflect.Value{
 		// function, constant and variable definitions
 		"ClipGradNorm":       reflect.ValueOf(train.ClipGradNorm),
+		"DeviceDType":        reflect.ValueOf(train.DeviceDType),
 		"GradNorm":           reflect.ValueOf(train.GradNorm),
 		"LinearLR":           reflect.ValueOf(train.LinearLR),
 		"LoadModel":          reflect.ValueOf(train.LoadModel),

@@ -21,6 +21,7 @@ func init() {
 		"LossHistory":     reflect.ValueOf(netssmlib.LossHistory),
 		"NewModel":        reflect.ValueOf(netssmlib.NewModel),
 		"NewTokenizer":    reflect.ValueOf(netssmlib.NewTokenizer),
+		"OpenDevice":      reflect.ValueOf(netssmlib.OpenDevice),
 		"Packets":         reflect.ValueOf(netssmlib.Packets),
 		"Preprocess":      reflect.ValueOf(netssmlib.Preprocess),
 		"ReadTrace":       reflect.ValueOf(netssmlib.ReadTrace),
