@@ -138,16 +138,19 @@ __device__ __forceinline__ void ssd_gemm(float (&acc)[8][4], int K, bool bf, ssd
         }
       }
     } else {
+      const float *ar = sm.a + (16 * w + g) * SSD_LD, *br = sm.b + 2 * tig * SSD_LD;
+#pragma unroll 2
+      for (int k = 0; k < SSD_KT; k++) {
+        const float a0 = ar[k], a1 = ar[8 * SSD_LD + k];
 #pragma unroll
-      for (int nt = 0; nt < 8; nt++)
-#pragma unroll
-        for (int r = 0; r < 4; r++) {
-          const float* ar = sm.a + (16 * w + g + (r >= 2 ? 8 : 0)) * SSD_LD;
-          const float* br = sm.b + (nt * 8 + 2 * tig + (r & 1)) * SSD_LD;
-          float s = 0.f;
-          for (int k = 0; k < SSD_KT; k++) s += ar[k] * br[k];
-          acc[nt][r] += s;
+        for (int nt = 0; nt < 8; nt++) {
+          const float b0 = br[nt * 8 * SSD_LD + k], b1 = br[(nt * 8 + 1) * SSD_LD + k];
+          acc[nt][0] += a0 * b0;
+          acc[nt][1] += a0 * b1;
+          acc[nt][2] += a1 * b0;
+          acc[nt][3] += a1 * b1;
         }
+      }
     }
     __syncthreads();
   }
@@ -213,7 +216,7 @@ __device__ __forceinline__ void ssd_cumsum(ssd_chunk& k, float* dyn, const void*
 
 // k_ssd_chunk_state: S[b,c,h][p,n] = sum_s x_s[p] exp(cum_L - cum_s) dt_s B_s[n]
 // and logdec[b,c,h] = cum_L; grid (ceil(P/64)*ceil(N/64), H, B*nc).
-extern "C" __global__ void __launch_bounds__(SSD_THREADS)
+extern "C" __global__ void __launch_bounds__(SSD_THREADS, 3)
     k_ssd_chunk_state(const void* x, i64 xs, int xdt, const void* dt, i64 dts, int dtdt, const float* dtbias,
                       const float* alog, const void* Bm, i64 bs, int bdt, float* S, float* logdec, int T, int H,
                       int P, int G, int N, int L, int nc, int bf) {
@@ -243,7 +246,7 @@ extern "C" __global__ void __launch_bounds__(SSD_THREADS)
 // k_ssd_chunk_out: y for a 64-step x 64-p tile of chunk c:
 // y_t = exp(cum_t) Hin C_t + sum_{s<=t} G[t,s] x_s + D x_t with
 // G[t,s] = (C_t.B_s) exp(cum_t - cum_s) dt_s; grid (ceil(L/64)*ceil(P/64), H, B*nc).
-extern "C" __global__ void __launch_bounds__(SSD_THREADS)
+extern "C" __global__ void __launch_bounds__(SSD_THREADS, 3)
     k_ssd_chunk_out(const void* x, i64 xs, int xdt, const void* dt, i64 dts, int dtdt, const float* dtbias,
                     const float* alog, const void* Bm, i64 bs, int bdt, const void* Cm, i64 cs, int cdt,
                     const float* D, void* y, i64 ys, int ydt, const float* Hin, int T, int H, int P, int G, int N,
@@ -293,7 +296,7 @@ extern "C" __global__ void __launch_bounds__(SSD_THREADS)
 // k_ssd_bwd_dstate: dS[b,c,h][p,n] = sum_t exp(cum_t) dy_t[p] C_t[n], the
 // gradient reaching the state that enters chunk c from the chunk's own
 // outputs; grid (ceil(P/64)*ceil(N/64), H, B*nc).
-extern "C" __global__ void __launch_bounds__(SSD_THREADS)
+extern "C" __global__ void __launch_bounds__(SSD_THREADS, 3)
     k_ssd_bwd_dstate(const void* dt, i64 dts, int dtdt, const float* dtbias, const float* alog, const void* Cm,
                      i64 cs, int cdt, const void* dy, i64 dys, int dydt, float* dS, int T, int H, int P, int G,
                      int N, int L, int nc, int bf) {
@@ -356,7 +359,7 @@ __device__ __forceinline__ float ssd_rowsum4(float v) {
 // ddt_direct (ddt_acc), da (da_acc), off_t (off_acc), V_s (v_acc), dB, dC
 // (heads of a group summed)
 // and dD are added to fp32 accumulators. dHend/Hin: [B, nc, H, P, N].
-extern "C" __global__ void __launch_bounds__(SSD_THREADS)
+extern "C" __global__ void __launch_bounds__(SSD_THREADS, 3)
     k_ssd_bwd(const void* x, i64 xs, int xdt, const void* dt, i64 dts, int dtdt, const float* dtbias,
               const float* alog, const void* Bm, i64 bs, int bdt, const void* Cm, i64 cs, int cdt, const float* D,
               const void* dy, i64 dys, int dydt, void* dx, i64 dxs, int dxdt, const float* Hin, const float* dHend,
@@ -399,7 +402,7 @@ extern "C" __global__ void __launch_bounds__(SSD_THREADS)
   };
   const float* hend = dHend + k.zh * P * N;
   const float* hin = Hin + k.zh * P * N;
-  float acc[8][4], t2[8][4], t3[8][4];
+  float acc[8][4], t2[8][4];
   ssd_zero(acc);
   if (role == 0) {  // DX: rows s of [R0, R0+64), columns p of [col0, col0+64)
     const int p0 = col0;
@@ -505,21 +508,25 @@ extern "C" __global__ void __launch_bounds__(SSD_THREADS)
       ssd_zero(t2);  // (dy_t . x_s)
       ssd_gemm<true, true>(
           t2, P, bf, sm, [&](int m, int p) { return DYv(R0 + m, p); }, [&](int p, int j) { return Xv(S0 + j, p); });
+      ssd_each(t2, [&](int m, int j, float v) {
+        int t = R0 + m, s = S0 + j;
+        sm.g[m * SSD_GLD + j] = (s <= t && t < Lc) ? v * expf(scum[t] - scum[s]) * sdt[s] : 0.f;
+      });
+      __syncthreads();
+      ssd_gemm<true, false>(
+          acc, SSD_TILE, bf, sm, [&](int m, int j) { return sm.g[m * SSD_GLD + j]; },
+          [&](int j, int n) { return Bv(S0 + j, n0 + n); });
       if (n0 == 0) {  // once per tile pair, not per n-strip (uniform over the block)
-        ssd_zero(t3);  // (C_t . B_s)
-        ssd_gemm<true, true>(
-            t3, N, bf, sm, [&](int m, int n) { return Cv(R0 + m, n); }, [&](int n, int j) { return Bv(S0 + j, n); });
         // W[t,s] = (dy_t.x_s)(C_t.B_s) exp(cum_t - cum_s) dt_s, s < t: the
         // gradient of exp(cum_t - cum_s) = exp(a_{s+1} + .. + a_t) reaches each
         // a_k, s < k <= t, so da_k += sum_{t >= k} sum_{s < k} W[t,s] (no
         // cancellation, as mamba-ssm's _chunk_scan_bwd_ddAcs_stable).
-#pragma unroll
-        for (int nt = 0; nt < 8; nt++)
-#pragma unroll
-          for (int r = 0; r < 4; r++) t3[nt][r] *= t2[nt][r];
-        ssd_each(t3, [&](int m, int j, float v) {
-          int t = R0 + m, s = S0 + j;
-          sm.g[m * SSD_GLD + j] = (s < t && t < Lc) ? v * expf(scum[t] - scum[s]) * sdt[s] : 0.f;
+        ssd_zero(t2);  // (C_t . B_s); sm.g still holds the rest of W
+        ssd_gemm<true, true>(
+            t2, N, bf, sm, [&](int m, int n) { return Cv(R0 + m, n); }, [&](int n, int j) { return Bv(S0 + j, n); });
+        ssd_each(t2, [&](int m, int j, float v) {
+          float* gp = sm.g + m * SSD_GLD + j;
+          *gp = (S0 + j < R0 + m) ? v * *gp : 0.f;  // each entry is read and written by its owner only
         });
         __syncthreads();
         if (threadIdx.x < SSD_TILE) {  // row t: exclusive prefix sums over s, carried across s-tiles
@@ -539,16 +546,8 @@ extern "C" __global__ void __launch_bounds__(SSD_THREADS)
           for (int m = max(0, kk - R0); m < SSD_TILE; m++) sum += sm.g[m * SSD_GLD + threadIdx.x];
           if (kk < Lc && R0 + SSD_TILE > kk) atomicAdd(&da_acc[(k.row0 + kk) * H + k.h], sum);
         }
-        __syncthreads();
       }
-      ssd_each(t2, [&](int m, int j, float v) {
-        int t = R0 + m, s = S0 + j;
-        sm.g[m * SSD_GLD + j] = (s <= t && t < Lc) ? v * expf(scum[t] - scum[s]) * sdt[s] : 0.f;
-      });
-      __syncthreads();
-      ssd_gemm<true, false>(
-          acc, SSD_TILE, bf, sm, [&](int m, int j) { return sm.g[m * SSD_GLD + j]; },
-          [&](int j, int n) { return Bv(S0 + j, n0 + n); });
+      __syncthreads();  // sm.g is rewritten by the next s-tile
     }
     ssd_each(acc, [&](int m, int n, float v) {
       int t = R0 + m;
@@ -561,7 +560,7 @@ extern "C" __global__ void __launch_bounds__(SSD_THREADS)
 // dt_k A: da_k = da_acc_k (intra-chunk pairs) + sum_{t>=k} off_t (through Hin)
 // + sum_{s<k} V_s + dlast (through the end state); ddt = ddt_direct + A da;
 // DDT = ddt * softplus'(DT + bias), DDTBias += sum DDT, dA_acc += sum dt da.
-extern "C" __global__ void __launch_bounds__(SSD_THREADS)
+extern "C" __global__ void __launch_bounds__(SSD_THREADS, 3)
     k_ssd_bwd_dt(const float* ddt_acc, const float* da_acc, const float* off_acc, const float* v_acc,
                  const float* dlast, const void* dt, i64 dts, int dtdt, const float* dtbias, const float* alog,
                  void* ddt, i64 ddts, int ddtdt, float* ddtbias, float* dA_acc, int T, int H, int L, int nc) {
