@@ -102,7 +102,7 @@ func (p ssdPlan) scratch(a *gpu.SSDArgs, backward bool) int64 {
 // the chunk-entering states [Batch, chunks, Heads, HeadDim, State] (twice in
 // the backward: states and their gradients) plus per-row accumulators. For
 // NetSSM's layer (24 heads of 64, d_state 128, chunk 256) at 8,192 tokens:
-// 25 MB forward, 58 MB backward; at 100,000 tokens about 0.31 GB and 0.66 GB.
+// 25 MB forward, 62 MB backward; at 100,000 tokens 0.31 GB and 0.76 GB.
 // The scratch is one grow-only arena shared by all ops, reused per layer.
 // Only the shape fields of a are read (no buffers are needed).
 func SSDScratchBytes(a *gpu.SSDArgs, backward bool) (int64, error) {
