@@ -57,7 +57,23 @@ type ssdPlan struct {
 	states             int64 // Hin (and dHend): Batch*nc*Heads*HeadDim*State
 	perChunk           int64 // logdec (and dlast): Batch*nc*Heads
 	rows, rowsH, rowsG int64 // Batch*Seq, *Heads, *Groups*State
-	bf                 int   // 1: bf16 operands -> tensor cores
+}
+
+// ssdTensorCores is the kernels' bf argument: 1 (bf16 mma.sync) when every
+// matrix operand of the pass is bf16 (x, B, C; and dy for the backward), as
+// mamba-ssm's dots take the operands' dtype; any fp32 operand keeps the whole
+// pass in fp32 FMAs.
+func ssdTensorCores(a *gpu.SSDArgs, backward bool) uint64 {
+	ms := []gpu.Mat{a.X, a.B, a.C}
+	if backward {
+		ms = append(ms, a.DY)
+	}
+	for _, m := range ms {
+		if m.Buf.DType() != gpu.BF16 {
+			return intArg(0)
+		}
+	}
+	return intArg(1)
 }
 
 func newSSDPlan(a *gpu.SSDArgs) (ssdPlan, error) {
@@ -75,14 +91,6 @@ func newSSDPlan(a *gpu.SSDArgs) (ssdPlan, error) {
 	p.rows = int64(a.Batch) * int64(a.Seq)
 	p.rowsH = p.rows * int64(a.Heads)
 	p.rowsG = p.rows * int64(a.Groups) * int64(a.State)
-	// Tensor cores when every matrix operand is bf16 (mamba-ssm's dtype
-	// rule); any fp32 operand keeps the whole scan in fp32.
-	p.bf = 1
-	for _, m := range []gpu.Mat{a.X, a.B, a.C, a.DY} {
-		if m.Buf != nil && m.Buf.DType() != gpu.BF16 {
-			p.bf = 0
-		}
-	}
 	return p, nil
 }
 
@@ -153,7 +161,8 @@ func (b *Backend) SSD(ctx context.Context, a *gpu.SSDArgs) error {
 		}
 		hin, logdec := base, base+dptr(p.states*4)
 		o := b.ssdOps(a)
-		if err := b.ssdChunkStates(a, p, o, hin, logdec, b.ptr(a.FinalState)); err != nil {
+		bf := ssdTensorCores(a, false)
+		if err := b.ssdChunkStates(a, p, o, hin, logdec, b.ptr(a.FinalState), bf); err != nil {
 			return err
 		}
 		yp, ys, ydt := b.mat(a.Y)
@@ -161,7 +170,7 @@ func (b *Backend) SSD(ctx context.Context, a *gpu.SSDArgs) error {
 			o.x, o.xs, o.xdt, o.dt, o.dts, o.dtdt, b.ptr(a.DTBias), b.ptr(a.ALog), o.bm, o.bs, o.bdt, o.cm, o.cs, o.cdt,
 			b.ptr(a.D), yp, ys, ydt, ptrArg(hin),
 			intArg(a.Seq), intArg(a.Heads), intArg(a.HeadDim), intArg(a.Groups), intArg(a.State), intArg(a.ChunkSize),
-			intArg(p.nc), intArg(p.bf))
+			intArg(p.nc), bf)
 	})
 }
 
@@ -186,11 +195,11 @@ func (b *Backend) ssdSequential(a *gpu.SSDArgs) error {
 // ssdChunkStates queues the first two phases of the chunked scan: hin
 // receives the state entering every chunk, logdec each chunk's cum_L, fstate
 // (0: none) the final state.
-func (b *Backend) ssdChunkStates(a *gpu.SSDArgs, p ssdPlan, o ssdOperands, hin, logdec dptr, fstate uint64) error {
+func (b *Backend) ssdChunkStates(a *gpu.SSDArgs, p ssdPlan, o ssdOperands, hin, logdec dptr, fstate, bf uint64) error {
 	if err := b.launch("k_ssd_chunk_state", p.nP*p.nN, a.Heads, a.Batch*p.nc, ssdThreads, 2*a.ChunkSize*4,
 		o.x, o.xs, o.xdt, o.dt, o.dts, o.dtdt, b.ptr(a.DTBias), b.ptr(a.ALog), o.bm, o.bs, o.bdt,
 		ptrArg(hin), ptrArg(logdec), intArg(a.Seq), intArg(a.Heads), intArg(a.HeadDim), intArg(a.Groups), intArg(a.State),
-		intArg(a.ChunkSize), intArg(p.nc), intArg(p.bf)); err != nil {
+		intArg(a.ChunkSize), intArg(p.nc), bf); err != nil {
 		return err
 	}
 	n := int64(a.Batch) * int64(a.Heads) * int64(a.HeadDim) * int64(a.State)
@@ -228,13 +237,14 @@ func (b *Backend) SSDBackward(ctx context.Context, a *gpu.SSDArgs) error {
 		dyp, dys, dydt := b.mat(a.DY)
 		dxp, dxs, dxdt := b.mat(a.DX)
 		smem := 2 * a.ChunkSize * 4
-		if err := b.ssdChunkStates(a, p, o, hin, logdec, 0); err != nil {
+		bf := ssdTensorCores(a, true)
+		if err := b.ssdChunkStates(a, p, o, hin, logdec, 0, bf); err != nil {
 			return err
 		}
 		if err := b.launch("k_ssd_bwd_dstate", p.nP*p.nN, a.Heads, a.Batch*p.nc, ssdThreads, smem,
 			o.dt, o.dts, o.dtdt, b.ptr(a.DTBias), b.ptr(a.ALog), o.cm, o.cs, o.cdt, dyp, dys, dydt, ptrArg(dhend),
 			intArg(a.Seq), intArg(a.Heads), intArg(a.HeadDim), intArg(a.Groups), intArg(a.State), intArg(a.ChunkSize),
-			intArg(p.nc), intArg(p.bf)); err != nil {
+			intArg(p.nc), bf); err != nil {
 			return err
 		}
 		pn := a.HeadDim * a.State
@@ -247,7 +257,7 @@ func (b *Backend) SSDBackward(ctx context.Context, a *gpu.SSDArgs) error {
 			b.ptr(a.D), dyp, dys, dydt, dxp, dxs, dxdt, ptrArg(hin), ptrArg(dhend),
 			ptrArg(ddtAcc), ptrArg(daAcc), ptrArg(offAcc), ptrArg(vAcc), ptrArg(dBAcc), ptrArg(dCAcc), ptrArg(dDAcc),
 			intArg(a.Seq), intArg(a.Heads), intArg(a.HeadDim), intArg(a.Groups), intArg(a.State), intArg(a.ChunkSize),
-			intArg(p.nc), intArg(p.bf)); err != nil {
+			intArg(p.nc), bf); err != nil {
 			return err
 		}
 		ddp, dds, dddt := b.mat(a.DDT)
