@@ -40,7 +40,8 @@
 
 #define SSD_TILE 64  // rows and columns of a block's output tile
 #define SSD_KT 32    // k-step of the staged operand tiles
-#define SSD_LD 33    // padded row of a staged tile (floats)
+#define SSD_LD 33    // padded row of a staged fp32 tile (floats)
+#define SSD_LDH 40   // padded row of a staged bf16 tile (halves)
 #define SSD_GLD 65   // padded row of the L x L tile (floats)
 #define SSD_THREADS 128
 
@@ -55,11 +56,6 @@ __device__ __forceinline__ void ssd_mma(float* d, unsigned a0, unsigned a1, unsi
       : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
       : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
 #endif
-}
-
-// ssd_pk packs two floats, rounded to bf16, into one register (lo: lower k).
-__device__ __forceinline__ unsigned ssd_pk(float lo, float hi) {
-  return (unsigned)f2bf(lo) | ((unsigned)f2bf(hi) << 16);
 }
 
 // Shared memory of the tile kernels: two staged operand tiles and the L x L
@@ -105,39 +101,53 @@ __device__ __forceinline__ void ssd_scale_rows(float (&acc)[8][4], F f) {
   }
 }
 
+__device__ __forceinline__ void ssd_put(float* p, float v) { *p = v; }
+__device__ __forceinline__ void ssd_put(unsigned short* p, float v) { *p = f2bf(v); }
+
+// ssd_stage: dst[r*ld + k] = f(r, k0 + k) for r < 64, k < SSD_KT (0 for k >=
+// kn); KF: k runs fastest over the threads.
+template <bool KF, class T, class F>
+__device__ __forceinline__ void ssd_stage(T* dst, int ld, int k0, int kn, F f) {
+  for (int i = threadIdx.x; i < SSD_TILE * SSD_KT; i += SSD_THREADS) {
+    int r = KF ? i / SSD_KT : i % SSD_TILE, k = KF ? i % SSD_KT : i / SSD_TILE;
+    ssd_put(dst + r * ld + k, k < kn ? f(r, k0 + k) : 0.f);
+  }
+}
+
 // ssd_gemm: acc[m][n] += sum_{k<K} fa(m, k) fb(k, n) for the 64x64 tile,
 // staging SSD_KT values of k at a time. fa/fb return the operand (0 outside
 // the valid range); AKF/BKF choose whether k (true) or m/n (false) runs
 // fastest over the threads while staging, to follow the contiguous index of
-// the global operand. bf: round to bf16 and use mma.sync; else fp32 FMAs.
-// Every thread of the block must call it (it synchronises the block).
+// the global operand. bf: operands rounded to bf16 once while staging (rows
+// of SSD_LDH halves: 80 bytes keep the 4-byte fragment loads aligned and
+// free of bank conflicts), then mma.sync; else fp32 tiles and FMAs. Every
+// thread of the block must call it (it synchronises the block).
 template <bool AKF, bool BKF, class FA, class FB>
 __device__ __forceinline__ void ssd_gemm(float (&acc)[8][4], int K, bool bf, ssd_smem& sm, FA fa, FB fb) {
   const int lane = threadIdx.x & 31, w = threadIdx.x >> 5, g = lane >> 2, tig = lane & 3;
+  auto fbt = [&](int n, int k) { return fb(k, n); };
   for (int k0 = 0; k0 < K; k0 += SSD_KT) {
     const int kn = min(SSD_KT, K - k0);
-    for (int i = threadIdx.x; i < SSD_TILE * SSD_KT; i += SSD_THREADS) {
-      int m = AKF ? i / SSD_KT : i % SSD_TILE, k = AKF ? i % SSD_KT : i / SSD_TILE;
-      sm.a[m * SSD_LD + k] = k < kn ? fa(m, k0 + k) : 0.f;
-    }
-    for (int i = threadIdx.x; i < SSD_TILE * SSD_KT; i += SSD_THREADS) {
-      int n = BKF ? i / SSD_KT : i % SSD_TILE, k = BKF ? i % SSD_KT : i / SSD_TILE;
-      sm.b[n * SSD_LD + k] = k < kn ? fb(k0 + k, n) : 0.f;
-    }
-    __syncthreads();
     if (bf) {
+      unsigned short *ah = (unsigned short*)sm.a, *bh = (unsigned short*)sm.b;
+      ssd_stage<AKF>(ah, SSD_LDH, k0, kn, fa);
+      ssd_stage<BKF>(bh, SSD_LDH, k0, kn, fbt);
+      __syncthreads();
 #pragma unroll
       for (int ks = 0; ks < SSD_KT; ks += 16) {
-        const float* ar = sm.a + (16 * w + g) * SSD_LD + ks + 2 * tig;
-        unsigned a0 = ssd_pk(ar[0], ar[1]), a1 = ssd_pk(ar[8 * SSD_LD], ar[8 * SSD_LD + 1]);
-        unsigned a2 = ssd_pk(ar[8], ar[9]), a3 = ssd_pk(ar[8 * SSD_LD + 8], ar[8 * SSD_LD + 9]);
+        const unsigned short* ar = ah + (16 * w + g) * SSD_LDH + ks + 2 * tig;
+        unsigned a0 = *(const unsigned*)ar, a1 = *(const unsigned*)(ar + 8 * SSD_LDH);
+        unsigned a2 = *(const unsigned*)(ar + 8), a3 = *(const unsigned*)(ar + 8 * SSD_LDH + 8);
 #pragma unroll
         for (int nt = 0; nt < 8; nt++) {
-          const float* br = sm.b + (nt * 8 + g) * SSD_LD + ks + 2 * tig;
-          ssd_mma(acc[nt], a0, a1, a2, a3, ssd_pk(br[0], br[1]), ssd_pk(br[8], br[9]));
+          const unsigned short* br = bh + (nt * 8 + g) * SSD_LDH + ks + 2 * tig;
+          ssd_mma(acc[nt], a0, a1, a2, a3, *(const unsigned*)br, *(const unsigned*)(br + 8));
         }
       }
     } else {
+      ssd_stage<AKF>(sm.a, SSD_LD, k0, kn, fa);
+      ssd_stage<BKF>(sm.b, SSD_LD, k0, kn, fbt);
+      __syncthreads();
       const float *ar = sm.a + (16 * w + g) * SSD_LD, *br = sm.b + 2 * tig * SSD_LD;
 #pragma unroll 2
       for (int k = 0; k < SSD_KT; k++) {
@@ -359,7 +369,7 @@ __device__ __forceinline__ float ssd_rowsum4(float v) {
 // ddt_direct (ddt_acc), da (da_acc), off_t (off_acc), V_s (v_acc), dB, dC
 // (heads of a group summed)
 // and dD are added to fp32 accumulators. dHend/Hin: [B, nc, H, P, N].
-extern "C" __global__ void __launch_bounds__(SSD_THREADS, 3)
+extern "C" __global__ void __launch_bounds__(SSD_THREADS, 2)
     k_ssd_bwd(const void* x, i64 xs, int xdt, const void* dt, i64 dts, int dtdt, const float* dtbias,
               const float* alog, const void* Bm, i64 bs, int bdt, const void* Cm, i64 cs, int cdt, const float* D,
               const void* dy, i64 dys, int dydt, void* dx, i64 dxs, int dxdt, const float* Hin, const float* dHend,
