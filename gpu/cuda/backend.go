@@ -24,9 +24,10 @@ type Backend struct {
 	arenaN  int64
 	closed  bool
 
-	// SequentialScan makes the SSD scan run as one sequential pass per
-	// (sequence, head) instead of chunk-parallel (for testing and for
-	// comparing the two; both compute the same recurrence).
+	// SequentialScan makes the SSD forward run as one sequential pass per
+	// (sequence, head) instead of the chunked matmul form (for testing and
+	// for comparing the two; both compute the same recurrence). The
+	// backward is always chunked.
 	SequentialScan bool
 }
 
