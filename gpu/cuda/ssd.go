@@ -248,7 +248,7 @@ func (b *Backend) SSDBackward(ctx context.Context, a *gpu.SSDArgs) error {
 			return err
 		}
 		pn := a.HeadDim * a.State
-		if err := b.launch("k_ssd_bwd_pass", (pn+255)/256, a.Batch*a.Heads, 1, 256, 0, ptrArg(dhend), ptrArg(logdec),
+		if err := b.launch("k_ssd_bwd_pass", a.Batch*a.Heads, (pn+255)/256, 1, 256, 0, ptrArg(dhend), ptrArg(logdec),
 			ptrArg(hin), ptrArg(dlast), intArg(a.Heads), intArg(a.HeadDim), intArg(a.State), intArg(p.nc)); err != nil {
 			return err
 		}

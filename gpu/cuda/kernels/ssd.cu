@@ -335,12 +335,12 @@ extern "C" __global__ void __launch_bounds__(SSD_THREADS, 3)
 // dHend[nc-1] = 0, dHend[c-1] = exp(logdec[c]) dHend[c] + dS[c]; and
 // dlast[b,c,h] += exp(cum_L) <dHend[c], Hin[c]> (the gradient of every a_k
 // of chunk c through the decay of the entering state).
-// grid (ceil(P*N/256), B*H), block 256.
+// grid (B*H, ceil(P*N/256)), block 256.
 extern "C" __global__ void k_ssd_bwd_pass(float* dS, const float* logdec, const float* Hin, float* dlast, int H,
                                           int P, int N, int nc) {
   __shared__ float scratch[32];
-  const int b = blockIdx.y / H, h = blockIdx.y % H;
-  const i64 pn = (i64)P * N, i = (i64)blockIdx.x * blockDim.x + threadIdx.x;
+  const int b = blockIdx.x / H, h = blockIdx.x % H;
+  const i64 pn = (i64)P * N, i = (i64)blockIdx.y * blockDim.x + threadIdx.x;
   const bool valid = i < pn;
   float g = 0.f;
   for (int c = nc - 1; c >= 0; c--) {
