@@ -365,7 +365,7 @@ __device__ __forceinline__ float ssd_rowsum4(float v) {
 
 // k_ssd_bwd: the per-chunk gradients (file comment), blockIdx.x picks the
 // role and tile: [0, nS*nP) DX (s-tile, p-strip), then nS*nN DB (s-tile,
-// n-strip), then nS*nN DC (t-tile, n-strip), nS = ceil(L/64). dx is stored;
+// n-strip), then nS*nN DC (t-tile, n-strip), nS = ceil(min(L, T)/64). dx is stored;
 // ddt_direct (ddt_acc), da (da_acc), off_t (off_acc), V_s (v_acc), dB, dC
 // (heads of a group summed)
 // and dD are added to fp32 accumulators. dHend/Hin: [B, nc, H, P, N].
@@ -379,7 +379,9 @@ extern "C" __global__ void __launch_bounds__(SSD_THREADS, 2)
   DYN_SMEM(dyn);
   __shared__ ssd_smem sm;
   ssd_chunk k = ssd_chunk_setup(T, H, G, L, nc, alog);
-  const int nS = (L + SSD_TILE - 1) / SSD_TILE, nP = (P + SSD_TILE - 1) / SSD_TILE, nN = (N + SSD_TILE - 1) / SSD_TILE;
+  // nS: 64-step tiles of the longest chunk (as gpu/cuda/ssd.go sizes the grid)
+  const int nS = (min(L, T) + SSD_TILE - 1) / SSD_TILE, nP = (P + SSD_TILE - 1) / SSD_TILE,
+            nN = (N + SSD_TILE - 1) / SSD_TILE;
   int role = blockIdx.x, tile, col0;
   if (role < nS * nP) {
     tile = role / nP;
