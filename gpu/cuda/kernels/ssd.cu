@@ -363,12 +363,12 @@ __device__ __forceinline__ float ssd_rowsum4(float v) {
   return v + __shfl_xor_sync(0xffffffffu, v, 2);
 }
 
-// k_ssd_bwd: the per-chunk gradients (file comment), blockIdx.x picks the
+// k_ssd_bwd: the per-chunk gradients (file comment); blockIdx.x picks the
 // role and tile: [0, nS*nP) DX (s-tile, p-strip), then nS*nN DB (s-tile,
-// n-strip), then nS*nN DC (t-tile, n-strip), nS = ceil(min(L, T)/64). dx is stored;
-// ddt_direct (ddt_acc), da (da_acc), off_t (off_acc), V_s (v_acc), dB, dC
-// (heads of a group summed)
-// and dD are added to fp32 accumulators. dHend/Hin: [B, nc, H, P, N].
+// n-strip), then nS*nN DC (t-tile, n-strip), nS = ceil(min(L, T)/64). dx is
+// stored; ddt_direct (ddt_acc), da (da_acc), off_t (off_acc), V_s (v_acc),
+// dB, dC (heads of a group summed) and dD are added to fp32 accumulators.
+// dHend/Hin: [B, nc, H, P, N].
 extern "C" __global__ void __launch_bounds__(SSD_THREADS, 2)
     k_ssd_bwd(const void* x, i64 xs, int xdt, const void* dt, i64 dts, int dtdt, const float* dtbias,
               const float* alog, const void* Bm, i64 bs, int bdt, const void* Cm, i64 cs, int cdt, const float* D,
