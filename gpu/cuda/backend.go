@@ -26,9 +26,10 @@ type Backend struct {
 
 	inUse, peak int64 // bytes of live buffers + scratch (gpu.MemoryReporter)
 
-	// SequentialScan makes the SSD scan run as one sequential pass per
-	// (sequence, head) instead of chunk-parallel (for testing and for
-	// comparing the two; both compute the same recurrence).
+	// SequentialScan makes the SSD forward run as one sequential pass per
+	// (sequence, head) instead of the chunked matmul form (for testing and
+	// for comparing the two; both compute the same recurrence). The
+	// backward is always chunked.
 	SequentialScan bool
 }
 

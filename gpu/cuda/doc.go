@@ -26,5 +26,6 @@
 // (the emulator).
 //
 // Limits (ErrNotImplemented beyond them): norm widths <= 4096, conv width
-// <= 8, SSD state size <= 256 and head dim <= 256.
+// <= 8, SSD ChunkSize <= 1024 and Batch*chunks <= 65535 (with
+// SequentialScan also state size and head dim <= 256).
 package cuda

@@ -9,25 +9,14 @@ import (
 	"github.com/netssm/netssm/gpu"
 )
 
-// ssdGeom is the launch shape of the scan kernels (see ssd.cu): NS lanes
-// share one p and split its N states; a block covers PB values of p.
+// ssdGeom is the launch shape of the sequential kernel k_ssd_fwd (see
+// ssd.cu; Backend.SequentialScan): NS lanes share one p and split its N
+// states; a block covers PB values of p.
 type ssdGeom struct{ NS, PB, nper, block, pblocks, TS int }
 
-// fwdSmem is the forward kernels' dynamic shared memory: a tile of TS steps
-// of B, C (N each), x (PB) and dt.
+// fwdSmem is k_ssd_fwd's dynamic shared memory: a tile of TS steps of B, C
+// (N each), x (PB) and dt.
 func (g ssdGeom) fwdSmem(N int) int { return g.TS * (2*N + g.PB + 1) * 4 }
-
-// bwdTS and bwdSmem: the backward's tile of B, C, dB, dC (N each), x, dy
-// (PB each), dt, ddt; at least the 2N+PB floats of its sequential pass 1.
-func (g ssdGeom) bwdTS(N int) int { return max(1, min(32, 40<<10/4/(4*N+2*g.PB+2))) }
-func (g ssdGeom) bwdSmem(N int) int {
-	return max(g.bwdTS(N)*(4*N+2*g.PB+2), 2*N+g.PB) * 4
-}
-
-// ssdBwdWorkers is how many chunks of one (sequence, head, p-block) the
-// chunked backward processes concurrently; its scratch grows with it
-// (heads*8*(chunk+1)*P*N*4 bytes per sequence, about 1.6 GB for NetSSM's model).
-const ssdBwdWorkers = 8
 
 func ssdGeometry(P, N int) (ssdGeom, error) {
 	if P > 256 {
@@ -49,8 +38,99 @@ func ssdGeometry(P, N int) (ssdGeom, error) {
 	return g, nil
 }
 
+// The chunked (matmul-form) kernels of ssd.cu: blocks of ssdThreads threads
+// compute 64x64 output tiles; the chunk's dt and cumulative log decay sit in
+// 2*ChunkSize floats of dynamic shared memory next to 34 KiB of static
+// shared memory, which bounds ChunkSize (ssdMaxChunk) within the 48 KiB a
+// block gets without opting in.
+const (
+	ssdTile     = 64
+	ssdThreads  = 128
+	ssdMaxChunk = 1024
+	ssdMaxZ     = 65535 // grid z = Batch * chunks
+)
+
+// ssdPlan is the chunked scan's shape and scratch layout (in floats).
+type ssdPlan struct {
+	nc                 int   // chunks per sequence
+	nS, nP, nN         int   // 64-row tiles of a chunk, 64-wide strips of P and N
+	states             int64 // Hin (and dHend): Batch*nc*Heads*HeadDim*State
+	perChunk           int64 // logdec (and dlast): Batch*nc*Heads
+	rows, rowsH, rowsG int64 // Batch*Seq, *Heads, *Groups*State
+}
+
+// ssdTensorCores is the kernels' bf argument: 1 (bf16 mma.sync) when every
+// matrix operand of the pass is bf16 (x, B, C; and dy for the backward), as
+// mamba-ssm's dots take the operands' dtype; any fp32 operand keeps the whole
+// pass in fp32 FMAs.
+func ssdTensorCores(a *gpu.SSDArgs, backward bool) uint64 {
+	ms := []gpu.Mat{a.X, a.B, a.C}
+	if backward {
+		ms = append(ms, a.DY)
+	}
+	for _, m := range ms {
+		if m.Buf.DType() != gpu.BF16 {
+			return intArg(0)
+		}
+	}
+	return intArg(1)
+}
+
+func newSSDPlan(a *gpu.SSDArgs) (ssdPlan, error) {
+	if a.ChunkSize > ssdMaxChunk {
+		return ssdPlan{}, notImpl("ssd", fmt.Sprintf("ChunkSize %d > %d", a.ChunkSize, ssdMaxChunk))
+	}
+	nc := (a.Seq + a.ChunkSize - 1) / a.ChunkSize
+	if int64(a.Batch)*int64(nc) > ssdMaxZ {
+		return ssdPlan{}, notImpl("ssd", fmt.Sprintf("Batch %d * chunks %d > %d (grid z); use a larger ChunkSize", a.Batch, nc, ssdMaxZ))
+	}
+	p := ssdPlan{nc: nc, nS: (min(a.ChunkSize, a.Seq) + ssdTile - 1) / ssdTile,
+		nP: (a.HeadDim + ssdTile - 1) / ssdTile, nN: (a.State + ssdTile - 1) / ssdTile}
+	p.perChunk = int64(a.Batch) * int64(nc) * int64(a.Heads)
+	p.states = p.perChunk * int64(a.HeadDim) * int64(a.State)
+	p.rows = int64(a.Batch) * int64(a.Seq)
+	p.rowsH = p.rows * int64(a.Heads)
+	p.rowsG = p.rows * int64(a.Groups) * int64(a.State)
+	return p, nil
+}
+
+// scratch is the fp32 element count of the scan's scratch: forward Hin and
+// logdec; backward also dHend, dlast and the accumulators ddt_direct, da,
+// off, V (rows*Heads each), dB, dC (rows*Groups*State each), dA, dD (Heads).
+func (p ssdPlan) scratch(a *gpu.SSDArgs, backward bool) int64 {
+	n := p.states + p.perChunk
+	if backward {
+		n += p.states + p.perChunk + 4*p.rowsH + 2*p.rowsG + 2*int64(a.Heads)
+	}
+	return n
+}
+
+// SSDScratchBytes is the device scratch the scan (backward: its backward)
+// takes for a, so that a memory plan can count it: 4 bytes per element of
+// the chunk-entering states [Batch, chunks, Heads, HeadDim, State] (twice in
+// the backward: states and their gradients) plus per-row accumulators. For
+// NetSSM's layer (24 heads of 64, d_state 128, chunk 256) at 8,192 tokens:
+// 25 MB forward, 62 MB backward; at 100,000 tokens 0.31 GB and 0.76 GB.
+// The scratch is one grow-only arena shared by all ops, reused per layer.
+// Only the shape fields of a are read (no buffers are needed).
+func SSDScratchBytes(a *gpu.SSDArgs, backward bool) (int64, error) {
+	for _, d := range []struct {
+		n string
+		v int
+	}{{"Batch", a.Batch}, {"Seq", a.Seq}, {"Heads", a.Heads}, {"HeadDim", a.HeadDim}, {"Groups", a.Groups}, {"State", a.State}, {"ChunkSize", a.ChunkSize}} {
+		if d.v <= 0 {
+			return 0, fmt.Errorf("ssd: %s %d must be positive", d.n, d.v)
+		}
+	}
+	p, err := newSSDPlan(a)
+	if err != nil {
+		return 0, err
+	}
+	return 4 * p.scratch(a, backward), nil
+}
+
 type ssdOperands struct {
-	x, xs, xdt, dt, dts, dtdt, bm, bs, bdt, cm, cs, cdt, y, ys, ydt uint64
+	x, xs, xdt, dt, dts, dtdt, bm, bs, bdt, cm, cs, cdt uint64
 }
 
 func (b *Backend) ssdOps(a *gpu.SSDArgs) ssdOperands {
@@ -67,160 +147,138 @@ func (b *Backend) SSD(ctx context.Context, a *gpu.SSDArgs) error {
 	if err := begin(ctx, a.Validate(false), b.owned(a.X.Buf, a.DT.Buf, a.DTBias, a.ALog, a.B.Buf, a.C.Buf, a.D, a.Y.Buf, a.FinalState)); err != nil {
 		return err
 	}
+	if b.SequentialScan {
+		return b.ssdSequential(a)
+	}
+	p, err := newSSDPlan(a)
+	if err != nil {
+		return err
+	}
+	return b.do(func() error {
+		base, err := b.scratch(p.scratch(a, false) * 4)
+		if err != nil {
+			return err
+		}
+		hin, logdec := base, base+dptr(p.states*4)
+		o := b.ssdOps(a)
+		bf := ssdTensorCores(a, false)
+		if err := b.ssdChunkStates(a, p, o, hin, logdec, b.ptr(a.FinalState), bf); err != nil {
+			return err
+		}
+		yp, ys, ydt := b.mat(a.Y)
+		return b.launch("k_ssd_chunk_out", p.nS*p.nP, a.Heads, a.Batch*p.nc, ssdThreads, 2*a.ChunkSize*4,
+			o.x, o.xs, o.xdt, o.dt, o.dts, o.dtdt, b.ptr(a.DTBias), b.ptr(a.ALog), o.bm, o.bs, o.bdt, o.cm, o.cs, o.cdt,
+			b.ptr(a.D), yp, ys, ydt, ptrArg(hin),
+			intArg(a.Seq), intArg(a.Heads), intArg(a.HeadDim), intArg(a.Groups), intArg(a.State), intArg(a.ChunkSize),
+			intArg(p.nc), bf)
+	})
+}
+
+// ssdSequential is the forward as one sequential pass per (sequence, head,
+// p-block) on fp32 CUDA cores (Backend.SequentialScan), kept to compare with.
+func (b *Backend) ssdSequential(a *gpu.SSDArgs) error {
 	g, err := ssdGeometry(a.HeadDim, a.State)
 	if err != nil {
 		return err
 	}
-	nc := (a.Seq + a.ChunkSize - 1) / a.ChunkSize
-	chunked := b.chunked(a, nc)
 	return b.do(func() error {
 		o := b.ssdOps(a)
 		yp, ys, ydt := b.mat(a.Y)
-		smem := g.fwdSmem(a.State)
-		if !chunked {
-			return b.launch("k_ssd_fwd", g.pblocks, a.Heads, a.Batch, g.block, smem,
-				o.x, o.xs, o.xdt, o.dt, o.dts, o.dtdt, b.ptr(a.DTBias), b.ptr(a.ALog), o.bm, o.bs, o.bdt, o.cm, o.cs, o.cdt,
-				b.ptr(a.D), yp, ys, ydt, b.ptr(a.FinalState),
-				intArg(a.Seq), intArg(a.Heads), intArg(a.HeadDim), intArg(a.Groups), intArg(a.State), intArg(g.PB), intArg(g.NS),
-				intArg(g.TS))
-		}
-		sN, ldN := ssdChunkSizes(a, nc)
-		base, err := b.scratch((sN + ldN) * 4)
-		if err != nil {
-			return err
-		}
-		hin := base
-		if err := b.ssdChunkStates(a, g, o, nc, hin, base+dptr(sN*4), b.ptr(a.FinalState)); err != nil {
-			return err
-		}
-		return b.launch("k_ssd_chunk_out", g.pblocks, a.Heads, a.Batch*nc, g.block, smem,
+		return b.launch("k_ssd_fwd", g.pblocks, a.Heads, a.Batch, g.block, g.fwdSmem(a.State),
 			o.x, o.xs, o.xdt, o.dt, o.dts, o.dtdt, b.ptr(a.DTBias), b.ptr(a.ALog), o.bm, o.bs, o.bdt, o.cm, o.cs, o.cdt,
-			b.ptr(a.D), yp, ys, ydt, ptrArg(hin),
+			b.ptr(a.D), yp, ys, ydt, b.ptr(a.FinalState),
 			intArg(a.Seq), intArg(a.Heads), intArg(a.HeadDim), intArg(a.Groups), intArg(a.State), intArg(g.PB), intArg(g.NS),
-			intArg(a.ChunkSize), intArg(nc), intArg(g.TS))
+			intArg(g.TS))
 	})
 }
 
-// chunked reports whether the scan runs chunk-parallel: the default for more
-// than one chunk, unless SequentialScan is set.
-func (b *Backend) chunked(a *gpu.SSDArgs, nc int) bool {
-	return !b.SequentialScan && nc > 1 && a.Batch*nc <= 65535
-}
-
-// ssdChunkSizes are the element counts of the chunk states [B,nc,H,P,N] and
-// log decays [B,nc,H].
-func ssdChunkSizes(a *gpu.SSDArgs, nc int) (int64, int64) {
-	bnh := int64(a.Batch) * int64(nc) * int64(a.Heads)
-	return bnh * int64(a.HeadDim) * int64(a.State), bnh
-}
-
-// ssdChunkStates queues the first two phases of the chunk-parallel scan:
-// hin receives the state entering every chunk, fstate (0: none) the final one.
-func (b *Backend) ssdChunkStates(a *gpu.SSDArgs, g ssdGeom, o ssdOperands, nc int, hin, logdec dptr, fstate uint64) error {
-	if err := b.launch("k_ssd_chunk_state", g.pblocks, a.Heads, a.Batch*nc, g.block, g.fwdSmem(a.State),
-		o.x, o.xs, o.xdt, o.dt, o.dts, o.dtdt, b.ptr(a.DTBias), b.ptr(a.ALog), o.bm, o.bs, o.bdt, o.cm, o.cs, o.cdt,
+// ssdChunkStates queues the first two phases of the chunked scan: hin
+// receives the state entering every chunk, logdec each chunk's cum_L, fstate
+// (0: none) the final state.
+func (b *Backend) ssdChunkStates(a *gpu.SSDArgs, p ssdPlan, o ssdOperands, hin, logdec dptr, fstate, bf uint64) error {
+	if err := b.launch("k_ssd_chunk_state", p.nP*p.nN, a.Heads, a.Batch*p.nc, ssdThreads, 2*a.ChunkSize*4,
+		o.x, o.xs, o.xdt, o.dt, o.dts, o.dtdt, b.ptr(a.DTBias), b.ptr(a.ALog), o.bm, o.bs, o.bdt,
 		ptrArg(hin), ptrArg(logdec), intArg(a.Seq), intArg(a.Heads), intArg(a.HeadDim), intArg(a.Groups), intArg(a.State),
-		intArg(g.PB), intArg(g.NS), intArg(a.ChunkSize), intArg(nc), intArg(g.TS)); err != nil {
+		intArg(a.ChunkSize), intArg(p.nc), bf); err != nil {
 		return err
 	}
 	n := int64(a.Batch) * int64(a.Heads) * int64(a.HeadDim) * int64(a.State)
 	return b.launch("k_ssd_chunk_pass", int((n+255)/256), 1, 1, 256, 0, ptrArg(hin), ptrArg(logdec), fstate,
-		intArg(a.Batch), intArg(a.Heads), intArg(a.HeadDim), intArg(a.State), intArg(nc))
+		intArg(a.Batch), intArg(a.Heads), intArg(a.HeadDim), intArg(a.State), intArg(p.nc))
 }
 
-// SSDBackward implements gpu.Ops.
+// SSDBackward implements gpu.Ops: the chunked backward (ssd.cu), which keeps
+// only the chunk-entering states and their gradients and recomputes the rest
+// per chunk. Backend.SequentialScan does not apply to it.
 func (b *Backend) SSDBackward(ctx context.Context, a *gpu.SSDArgs) error {
 	if err := begin(ctx, a.Validate(true), b.owned(a.X.Buf, a.DT.Buf, a.DTBias, a.ALog, a.B.Buf, a.C.Buf, a.D,
 		a.DY.Buf, a.DX.Buf, a.DDT.Buf, a.DB.Buf, a.DC.Buf, a.DDTBias, a.DALog, a.DD)); err != nil {
 		return err
 	}
-	g, err := ssdGeometry(a.HeadDim, a.State)
+	p, err := newSSDPlan(a)
 	if err != nil {
 		return err
 	}
-	rows := int64(a.Batch) * int64(a.Seq)
-	gn := int64(a.Groups) * int64(a.State)
-	nc := int64((a.Seq + a.ChunkSize - 1) / a.ChunkSize)
-	chunked := b.chunked(a, int(nc))
-	// Chunked: W workers per (sequence, head, p-block) walk every W-th chunk
-	// backwards, each from the chunk's entry state (Hin) and the gradient
-	// arriving from later chunks (dHend). Sequential: one worker carries both.
-	W := int64(1)
-	if chunked {
-		W = min(nc, ssdBwdWorkers)
-	}
-	blocks := int64(g.pblocks) * int64(a.Heads) * int64(a.Batch) * W
-	per := int64(g.block) * int64(g.nper)
-	// fp32 scratch: ddt[rows*H] dB[rows*GN] dC[rows*GN] dA[H] dD[H] | hs | ckpt, or Hin logdec dS
-	accN := rows*int64(a.Heads) + 2*rows*gn + 2*int64(a.Heads)
-	hsN := blocks * int64(a.ChunkSize+1) * per
-	var ckN, sN, ldN int64
-	if chunked {
-		sN, ldN = ssdChunkSizes(a, int(nc))
-	} else {
-		ckN = blocks * nc * per
-	}
 	return b.do(func() error {
-		base, err := b.scratch((accN + hsN + ckN + 2*sN + ldN) * 4)
+		base, err := b.scratch(p.scratch(a, true) * 4)
 		if err != nil {
 			return err
 		}
-		f := func(off int64) dptr { return base + dptr(off*4) }
-		ddtAcc, dBAcc := f(0), f(rows*int64(a.Heads))
-		dCAcc := f(rows*int64(a.Heads) + rows*gn)
-		dAAcc := f(rows*int64(a.Heads) + 2*rows*gn)
-		dDAcc := dAAcc + dptr(a.Heads*4)
-		hs := f(accN)
-		var ck, hin, dhend uint64
-		if err := b.dev.memsetD32(base, 0, accN); err != nil {
+		off := int64(0)
+		next := func(n int64) dptr { d := base + dptr(off*4); off += n; return d }
+		hin, logdec, dhend := next(p.states), next(p.perChunk), next(p.states)
+		acc := off // accumulators from here on, cleared together
+		dlast, ddtAcc, daAcc, offAcc, vAcc := next(p.perChunk), next(p.rowsH), next(p.rowsH), next(p.rowsH), next(p.rowsH)
+		dBAcc, dCAcc, dAAcc, dDAcc := next(p.rowsG), next(p.rowsG), next(int64(a.Heads)), next(int64(a.Heads))
+		if err := b.dev.memsetD32(dlast, 0, off-acc); err != nil {
 			return fmt.Errorf("cuda: ssd backward: clearing accumulators: %v", err)
 		}
 		o := b.ssdOps(a)
 		dyp, dys, dydt := b.mat(a.DY)
 		dxp, dxs, dxdt := b.mat(a.DX)
-		if chunked {
-			h, ld, ds := f(accN+hsN), f(accN+hsN+sN), f(accN+hsN+sN+ldN)
-			if err := b.ssdChunkStates(a, g, o, int(nc), h, ld, 0); err != nil {
-				return err
-			}
-			if err := b.launch("k_ssd_bwd_dstate", g.pblocks, a.Heads, a.Batch*int(nc), g.block, g.TS*(a.State+g.PB+1)*4,
-				o.dt, o.dts, o.dtdt, b.ptr(a.DTBias), b.ptr(a.ALog), o.cm, o.cs, o.cdt, dyp, dys, dydt, ptrArg(ds),
-				intArg(a.Seq), intArg(a.Heads), intArg(a.HeadDim), intArg(a.Groups), intArg(a.State), intArg(g.PB), intArg(g.NS),
-				intArg(a.ChunkSize), intArg(int(nc)), intArg(g.TS)); err != nil {
-				return err
-			}
-			n := int64(a.Batch) * int64(a.Heads) * int64(a.HeadDim) * int64(a.State)
-			if err := b.launch("k_ssd_bwd_pass", int((n+255)/256), 1, 1, 256, 0, ptrArg(ds), ptrArg(ld),
-				intArg(a.Batch), intArg(a.Heads), intArg(a.HeadDim), intArg(a.State), intArg(int(nc))); err != nil {
-				return err
-			}
-			hin, dhend = ptrArg(h), ptrArg(ds)
-		} else {
-			ck = ptrArg(f(accN + hsN))
+		smem := 2 * a.ChunkSize * 4
+		bf := ssdTensorCores(a, true)
+		if err := b.ssdChunkStates(a, p, o, hin, logdec, 0, bf); err != nil {
+			return err
 		}
-		if err := b.launch("k_ssd_bwd", g.pblocks, a.Heads, a.Batch*int(W), g.block, g.bwdSmem(a.State),
+		if err := b.launch("k_ssd_bwd_dstate", p.nP*p.nN, a.Heads, a.Batch*p.nc, ssdThreads, smem,
+			o.dt, o.dts, o.dtdt, b.ptr(a.DTBias), b.ptr(a.ALog), o.cm, o.cs, o.cdt, dyp, dys, dydt, ptrArg(dhend),
+			intArg(a.Seq), intArg(a.Heads), intArg(a.HeadDim), intArg(a.Groups), intArg(a.State), intArg(a.ChunkSize),
+			intArg(p.nc), bf); err != nil {
+			return err
+		}
+		pn := a.HeadDim * a.State
+		if err := b.launch("k_ssd_bwd_pass", a.Batch*a.Heads, (pn+255)/256, 1, 256, 0, ptrArg(dhend), ptrArg(logdec),
+			ptrArg(hin), ptrArg(dlast), intArg(a.Heads), intArg(a.HeadDim), intArg(a.State), intArg(p.nc)); err != nil {
+			return err
+		}
+		if err := b.launch("k_ssd_bwd", p.nS*(p.nP+2*p.nN), a.Heads, a.Batch*p.nc, ssdThreads, smem,
 			o.x, o.xs, o.xdt, o.dt, o.dts, o.dtdt, b.ptr(a.DTBias), b.ptr(a.ALog), o.bm, o.bs, o.bdt, o.cm, o.cs, o.cdt,
-			b.ptr(a.D), dyp, dys, dydt, dxp, dxs, dxdt, ptrArg(ddtAcc), ptrArg(dBAcc), ptrArg(dCAcc), ptrArg(dAAcc), ptrArg(dDAcc),
-			ck, ptrArg(hs), hin, dhend, intArg(int(W)), intArg(a.Seq), intArg(a.Heads), intArg(a.HeadDim), intArg(a.Groups),
-			intArg(a.State), intArg(g.PB), intArg(g.NS), intArg(a.ChunkSize), intArg(g.bwdTS(a.State))); err != nil {
+			b.ptr(a.D), dyp, dys, dydt, dxp, dxs, dxdt, ptrArg(hin), ptrArg(dhend),
+			ptrArg(ddtAcc), ptrArg(daAcc), ptrArg(offAcc), ptrArg(vAcc), ptrArg(dBAcc), ptrArg(dCAcc), ptrArg(dDAcc),
+			intArg(a.Seq), intArg(a.Heads), intArg(a.HeadDim), intArg(a.Groups), intArg(a.State), intArg(a.ChunkSize),
+			intArg(p.nc), bf); err != nil {
 			return err
 		}
 		ddp, dds, dddt := b.mat(a.DDT)
-		span := 4096
-		if err := b.launch("k_ssd_bwd_dt", a.Heads, int((rows+int64(span)-1)/int64(span)), 1, 256, 0,
-			ptrArg(ddtAcc), o.dt, o.dts, o.dtdt, b.ptr(a.DTBias), ddp, dds, dddt, b.ptr(a.DDTBias), i64Arg(int(rows)), intArg(a.Heads), intArg(span)); err != nil {
+		if err := b.launch("k_ssd_bwd_dt", a.Heads, a.Batch*p.nc, 1, ssdThreads, smem,
+			ptrArg(ddtAcc), ptrArg(daAcc), ptrArg(offAcc), ptrArg(vAcc), ptrArg(dlast), o.dt, o.dts, o.dtdt, b.ptr(a.DTBias), b.ptr(a.ALog),
+			ddp, dds, dddt, b.ptr(a.DDTBias), ptrArg(dAAcc),
+			intArg(a.Seq), intArg(a.Heads), intArg(a.ChunkSize), intArg(p.nc)); err != nil {
 			return err
 		}
 		if err := b.launch("k_ssd_bwd_heads", (a.Heads+127)/128, 1, 1, 128, 0,
 			ptrArg(dAAcc), ptrArg(dDAcc), b.ptr(a.ALog), b.ptr(a.DALog), b.ptr(a.DD), intArg(a.Heads)); err != nil {
 			return err
 		}
+		gn := a.Groups * a.State
 		for _, c := range []struct {
 			m   gpu.Mat
 			src dptr
 		}{{a.DB, dBAcc}, {a.DC, dCAcc}} {
-			p, s, dt := b.mat(c.m)
-			if err := b.launch("k_copy2d", b.gridFor(rows*gn, 256), 1, 1, 256, 0, p, s, dt, ptrArg(c.src), i64Arg(int(rows)), intArg(int(gn))); err != nil {
+			mp, ms, mdt := b.mat(c.m)
+			if err := b.launch("k_copy2d", b.gridFor(p.rows*int64(gn), 256), 1, 1, 256, 0, mp, ms, mdt, ptrArg(c.src),
+				i64Arg(int(p.rows)), intArg(gn)); err != nil {
 				return err
 			}
 		}
@@ -244,4 +302,11 @@ func (b *Backend) SSDStep(ctx context.Context, a *gpu.SSDStepArgs) error {
 			bp, bs, bdt, cp, cs, cdt, b.ptr(a.D), yp, ys, ydt, b.ptr(a.State),
 			intArg(a.Batch), intArg(a.Heads), intArg(a.HeadDim), intArg(a.Groups), intArg(a.StateDim))
 	})
+}
+
+// SSDScratchBytes is the package function of that name as a method, so
+// that code holding only a gpu.Backend (netssmlib/gpumodel's memory plan)
+// can ask for it.
+func (b *Backend) SSDScratchBytes(a *gpu.SSDArgs, backward bool) (int64, error) {
+	return SSDScratchBytes(a, backward)
 }

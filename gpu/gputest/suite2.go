@@ -20,7 +20,14 @@ func TestSSD(t *testing.T, dut gpu.Backend) {
 		{B: 1, T: 37, H: 4, P: 8, G: 2, N: 16, L: 16}, // ragged last chunk
 		{B: 2, T: 64, H: 2, P: 16, G: 1, N: 32, L: 32},
 		{B: 1, T: 5, H: 3, P: 4, G: 3, N: 8, L: 8},     // one partial chunk
+		{B: 2, T: 6, H: 2, P: 4, G: 1, N: 8, L: 1},     // chunks of one step
 		{B: 1, T: 100, H: 2, P: 8, G: 1, N: 16, L: 64}, // chunks longer than a GPU kernel's 32-step tile
+		// several 64-step tiles per chunk, a ragged last chunk shorter than
+		// one tile, HeadDim and State over one 64-wide strip, two heads per group
+		{B: 2, T: 150, H: 4, P: 72, G: 2, N: 80, L: 128},
+		{B: 1, T: 300, H: 1, P: 8, G: 1, N: 16, L: 256},  // NetSSM's chunk: four 64-step tiles
+		{B: 2, T: 100, H: 1, P: 8, G: 1, N: 16, L: 256},  // one chunk, shorter than ChunkSize, two tiles
+		{B: 1, T: 20, H: 2, P: 256, G: 1, N: 256, L: 16}, // the largest HeadDim and State the issue asks for
 	}
 	for _, dt := range bothFloats {
 		for si, sh := range shapes {

@@ -7,6 +7,8 @@ import (
 
 	"github.com/netssm/netssm/gpu"
 	"github.com/netssm/netssm/gpu/cuda"
+	"github.com/netssm/netssm/netssmlib/gpumodel"
+	"github.com/netssm/netssm/netssmlib/mamba"
 )
 
 // emuF32 is the fp32 tolerance of the emulated CUDA kernels (fp32 in
@@ -28,3 +30,30 @@ func TestErrorsEmulated(t *testing.T) { checkErrors(t, cuda.OpenEmulator()) }
 
 // TestMambaSSMFixtureEmulated: the first 80 positions (three chunks).
 func TestMambaSSMFixtureEmulated(t *testing.T) { checkMambaSSM(t, cuda.OpenEmulator(), 80) }
+
+// TestNetSSMMemoryBarCUDA: the plan for NetSSM's model on the CUDA backend,
+// with the SSD scan's own scratch (what the backend itself reports), stays
+// under NetSSM's peaks at both of issue 5's lengths.
+func TestNetSSMMemoryBarCUDA(t *testing.T) {
+	cfg := mamba.DefaultConfig()
+	cfg.VocabSize = 272
+	be := cuda.OpenEmulator()
+	defer be.Close()
+	for _, c := range []struct {
+		T   int
+		bar float64 // GiB
+	}{{8192, 5.3}, {100000, 57.6}} {
+		plan, err := gpumodel.PlanMemoryOn(be, cfg, gpumodel.Options{}, c.T)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if plan.BackendScratch <= 0 {
+			t.Fatalf("%d tokens: the CUDA backend reported no SSD scratch", c.T)
+		}
+		gib := float64(plan.Total+plan.BackendScratch) / (1 << 30)
+		t.Logf("%d tokens: %v + SSD scratch %.3f GiB = %.3f GiB", c.T, plan, float64(plan.BackendScratch)/(1<<30), gib)
+		if gib > c.bar {
+			t.Errorf("%d tokens: %.3f GiB exceeds NetSSM's %.1f GiB", c.T, gib, c.bar)
+		}
+	}
+}

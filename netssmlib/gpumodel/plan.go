@@ -269,7 +269,7 @@ type MemoryPlan struct {
 // SSDScratcher is implemented by backends whose SSD scan takes scratch
 // memory of its own (the CUDA backend's chunk states and accumulators).
 type SSDScratcher interface {
-	SSDScratchBytes(a *gpu.SSDArgs, backward bool) int64
+	SSDScratchBytes(a *gpu.SSDArgs, backward bool) (int64, error)
 }
 
 // PlanMemoryOn is PlanMemory plus, when be implements SSDScratcher, the
@@ -283,7 +283,15 @@ func PlanMemoryOn(be gpu.Backend, cfg mamba.Config, o Options, seqLen int) (Memo
 	if s, ok := be.(SSDScratcher); ok {
 		d := dimsOf(cfg)
 		a := &gpu.SSDArgs{Batch: 1, Seq: seqLen, Heads: d.H, HeadDim: d.P, Groups: d.G, State: d.N, ChunkSize: d.Q}
-		p.BackendScratch = max(s.SSDScratchBytes(a, false), s.SSDScratchBytes(a, true))
+		fwd, err := s.SSDScratchBytes(a, false)
+		if err != nil {
+			return p, fmt.Errorf("gpumodel: %w", err)
+		}
+		bwd, err := s.SSDScratchBytes(a, true)
+		if err != nil {
+			return p, fmt.Errorf("gpumodel: %w", err)
+		}
+		p.BackendScratch = max(fwd, bwd)
 	}
 	return p, nil
 }

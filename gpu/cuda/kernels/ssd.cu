@@ -1,13 +1,635 @@
-// SSD scan (Mamba2), sequential-in-time form: one block per (p-block, head,
-// sequence); thread (pl, ns) owns state entries H[p][n] for n = ns + j*NS,
-// j < nper <= MAXS, in registers. Each step: broadcast B_t, C_t, x_t, dt_t
-// through shared memory, update the owned states, reduce y over the NS lanes
-// of a p with shuffles. Exactly the recurrence of gpu.SSDArgs; the chunked
-// (tensor-core) form is future work (see docs/gpu.md).
+// SSD scan (Mamba2) in mamba-ssm's chunked matmul form ("state space
+// duality"). Per sequence b, chunk c of L steps (the last one may be short,
+// Lc <= L) and head h, with dt_t = softplus(DT + bias), A = -exp(A_log) and
+// cum_t = A * sum_{k<=t} dt_k inside the chunk:
 //
-// Inputs are staged in shared memory a tile of TS steps at a time, so that a
-// step needs only warp shuffles, no block barrier.
+//   S_c    = sum_s exp(cum_L - cum_s) dt_s x_s B_s^T          (k_ssd_chunk_state)
+//   Hin_c  = exp(cum_L(c-1)) Hin_{c-1} + S_{c-1}, Hin_0 = 0   (k_ssd_chunk_pass)
+//   y_t    = sum_{s<=t} (C_t.B_s) exp(cum_t - cum_s) dt_s x_s
+//            + exp(cum_t) Hin_c C_t + D x_t                    (k_ssd_chunk_out)
+//
+// The products C B^T, (L x L)(L x P), C Hin^T and X^T (w B) are 64x64 tiles
+// on tensor cores (mma.sync m16n8k16, bf16 inputs rounded as mamba-ssm's
+// Triton dots round them, fp32 accumulation) when the operands are bf16, or
+// fp32 FMAs with the same tiling when they are fp32. Only the chunk-entering
+// states Hin ([B, nc, H, P, N] fp32) are stored; the backward recomputes the
+// rest per chunk:
+//
+//   dHin_c (local) = sum_t exp(cum_t) dy_t C_t^T               (k_ssd_bwd_dstate)
+//   dHend_c = gradient of the state leaving chunk c from later chunks,
+//   dlast_c = exp(cum_L) <dHend_c, Hin_c>                      (k_ssd_bwd_pass)
+//   per chunk, three block roles (k_ssd_bwd):
+//     DX: dxs_s = sum_{t>=s} (C_t.B_s) e^{cum_t-cum_s} dy_t + e^{cum_L-cum_s} dHend B_s;
+//         dx_s = D dy_s + dt_s dxs_s; ddt_direct_s = x_s . dxs_s; dD += x . dy;
+//         V_s = dt_s x_s . (e^{cum_L-cum_s} dHend B_s)
+//     DB: dB_s = dt_s (sum_{t>=s} e^{cum_t-cum_s} (dy_t.x_s) C_t + e^{cum_L-cum_s} dHend^T x_s)
+//     DC: dC_t = sum_{s<=t} e^{cum_t-cum_s} dt_s (dy_t.x_s) B_s + e^{cum_t} Hin^T dy_t;
+//         off_t = C_t . (e^{cum_t} Hin^T dy_t);
+//         da_k += sum_{t>=k} sum_{s<k} W[t,s], W = (dy_t.x_s)(C_t.B_s) e^{cum_t-cum_s} dt_s
+//   da_k = that + sum_{t>=k} off_t + sum_{s<k} V_s + dlast_c, ddt = ddt_direct
+//   + A da, dA += sum dt da                                    (k_ssd_bwd_dt)
+//
+// Each term of da_k is the gradient of one exp(a_{s+1} + .. + a_t) factor
+// (s < k <= t) summed directly, never as a difference of large sums, so the
+// bf16 rounding of the products does not cancel badly (mamba-ssm's
+// _chunk_scan_bwd_ddAcs_stable does the same).
+//
+// k_ssd_fwd (the old sequential recurrence on fp32 CUDA cores) stays for
+// Backend.SequentialScan, to compare against; k_ssd_step is the decode step.
 #include "common.cuh"
+
+#define SSD_TILE 64  // rows and columns of a block's output tile
+#define SSD_KT 32    // k-step of the staged operand tiles
+#define SSD_LD 33    // padded row of a staged fp32 tile (floats)
+#define SSD_LDH 40   // padded row of a staged bf16 tile (halves)
+#define SSD_GLD 65   // padded row of the L x L tile (floats)
+#define SSD_THREADS 128
+
+__device__ __forceinline__ void ssd_mma(float* d, unsigned a0, unsigned a1, unsigned a2, unsigned a3, unsigned b0,
+                                        unsigned b1) {
+#ifdef NETSSM_EMU
+  netssm_emu_mma_bf16(d, a0, a1, a2, a3, b0, b1);
+#else
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+      "{%0,%1,%2,%3};\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+#endif
+}
+
+// Shared memory of the tile kernels: two staged operand tiles and the L x L
+// tile (static, 34 KiB); the chunk's dt and cum live in dynamic shared memory
+// (2*L floats).
+struct ssd_smem {
+  float a[SSD_TILE * SSD_LD];
+  float b[SSD_TILE * SSD_LD];
+  float g[SSD_TILE * SSD_GLD];
+  float part[SSD_THREADS];
+};
+
+__device__ __forceinline__ void ssd_zero(float (&acc)[8][4]) {
+#pragma unroll
+  for (int i = 0; i < 8; i++)
+#pragma unroll
+    for (int r = 0; r < 4; r++) acc[i][r] = 0.f;
+}
+
+// ssd_each calls f(row, col, value) for the block tile's accumulator entries
+// this thread holds: warp w owns rows 16w..16w+15, all 64 columns, in the
+// mma m16n8 fragment layout.
+template <class F>
+__device__ __forceinline__ void ssd_each(float (&acc)[8][4], F f) {
+  const int lane = threadIdx.x & 31, w = threadIdx.x >> 5, g = lane >> 2, tig = lane & 3;
+#pragma unroll
+  for (int nt = 0; nt < 8; nt++)
+#pragma unroll
+    for (int r = 0; r < 4; r++) f(16 * w + g + (r >= 2 ? 8 : 0), nt * 8 + 2 * tig + (r & 1), acc[nt][r]);
+}
+
+// ssd_scale_rows multiplies row m of the tile by f(m).
+template <class F>
+__device__ __forceinline__ void ssd_scale_rows(float (&acc)[8][4], F f) {
+  const int lane = threadIdx.x & 31, w = threadIdx.x >> 5, g = lane >> 2;
+  const float s0 = f(16 * w + g), s1 = f(16 * w + g + 8);
+#pragma unroll
+  for (int nt = 0; nt < 8; nt++) {
+    acc[nt][0] *= s0;
+    acc[nt][1] *= s0;
+    acc[nt][2] *= s1;
+    acc[nt][3] *= s1;
+  }
+}
+
+__device__ __forceinline__ void ssd_put(float* p, float v) { *p = v; }
+__device__ __forceinline__ void ssd_put(unsigned short* p, float v) { *p = f2bf(v); }
+
+// ssd_stage: dst[r*ld + k] = f(r, k0 + k) for r < 64, k < SSD_KT (0 for k >=
+// kn); KF: k runs fastest over the threads.
+template <bool KF, class T, class F>
+__device__ __forceinline__ void ssd_stage(T* dst, int ld, int k0, int kn, F f) {
+  for (int i = threadIdx.x; i < SSD_TILE * SSD_KT; i += SSD_THREADS) {
+    int r = KF ? i / SSD_KT : i % SSD_TILE, k = KF ? i % SSD_KT : i / SSD_TILE;
+    ssd_put(dst + r * ld + k, k < kn ? f(r, k0 + k) : 0.f);
+  }
+}
+
+// ssd_gemm: acc[m][n] += sum_{k<K} fa(m, k) fb(k, n) for the 64x64 tile,
+// staging SSD_KT values of k at a time. fa/fb return the operand (0 outside
+// the valid range); AKF/BKF choose whether k (true) or m/n (false) runs
+// fastest over the threads while staging, to follow the contiguous index of
+// the global operand. bf: operands rounded to bf16 once while staging (rows
+// of SSD_LDH halves: 80 bytes keep the 4-byte fragment loads aligned and
+// free of bank conflicts), then mma.sync; else fp32 tiles and FMAs. Every
+// thread of the block must call it (it synchronises the block).
+template <bool AKF, bool BKF, class FA, class FB>
+__device__ __forceinline__ void ssd_gemm(float (&acc)[8][4], int K, bool bf, ssd_smem& sm, FA fa, FB fb) {
+  const int lane = threadIdx.x & 31, w = threadIdx.x >> 5, g = lane >> 2, tig = lane & 3;
+  auto fbt = [&](int n, int k) { return fb(k, n); };
+  for (int k0 = 0; k0 < K; k0 += SSD_KT) {
+    const int kn = min(SSD_KT, K - k0);
+    if (bf) {
+      unsigned short *ah = (unsigned short*)sm.a, *bh = (unsigned short*)sm.b;
+      ssd_stage<AKF>(ah, SSD_LDH, k0, kn, fa);
+      ssd_stage<BKF>(bh, SSD_LDH, k0, kn, fbt);
+      __syncthreads();
+#pragma unroll
+      for (int ks = 0; ks < SSD_KT; ks += 16) {
+        const unsigned short* ar = ah + (16 * w + g) * SSD_LDH + ks + 2 * tig;
+        unsigned a0 = *(const unsigned*)ar, a1 = *(const unsigned*)(ar + 8 * SSD_LDH);
+        unsigned a2 = *(const unsigned*)(ar + 8), a3 = *(const unsigned*)(ar + 8 * SSD_LDH + 8);
+#pragma unroll
+        for (int nt = 0; nt < 8; nt++) {
+          const unsigned short* br = bh + (nt * 8 + g) * SSD_LDH + ks + 2 * tig;
+          ssd_mma(acc[nt], a0, a1, a2, a3, *(const unsigned*)br, *(const unsigned*)(br + 8));
+        }
+      }
+    } else {
+      ssd_stage<AKF>(sm.a, SSD_LD, k0, kn, fa);
+      ssd_stage<BKF>(sm.b, SSD_LD, k0, kn, fbt);
+      __syncthreads();
+      const float *ar = sm.a + (16 * w + g) * SSD_LD, *br = sm.b + 2 * tig * SSD_LD;
+#pragma unroll 2
+      for (int k = 0; k < SSD_KT; k++) {
+        const float a0 = ar[k], a1 = ar[8 * SSD_LD + k];
+#pragma unroll
+        for (int nt = 0; nt < 8; nt++) {
+          const float b0 = br[nt * 8 * SSD_LD + k], b1 = br[(nt * 8 + 1) * SSD_LD + k];
+          acc[nt][0] += a0 * b0;
+          acc[nt][1] += a0 * b1;
+          acc[nt][2] += a1 * b0;
+          acc[nt][3] += a1 * b1;
+        }
+      }
+    }
+    __syncthreads();
+  }
+}
+
+// ssd_scan: in-place inclusive prefix sum of v[0..n) over the block (reverse:
+// suffix sums). part: blockDim.x floats of shared memory.
+__device__ __forceinline__ void ssd_scan(float* v, int n, bool reverse, float* part) {
+  const int per = (n + blockDim.x - 1) / blockDim.x, j0 = threadIdx.x * per, j1 = min(j0 + per, n);
+  __syncthreads();
+  float s = 0.f;
+  for (int j = j0; j < j1; j++) {
+    int i = reverse ? n - 1 - j : j;
+    s += v[i];
+    v[i] = s;
+  }
+  part[threadIdx.x] = s;
+  __syncthreads();
+  float off = 0.f;
+  for (int k = 0; k < (int)threadIdx.x; k++) off += part[k];
+  for (int j = j0; j < j1; j++) v[reverse ? n - 1 - j : j] += off;
+  __syncthreads();
+}
+
+// ssd_chunk is one (sequence, chunk, head) of a tile kernel: blockIdx.z =
+// b*nc + c, blockIdx.y = h. sdt/scum (dynamic shared memory, 2*L floats)
+// receive dt and cum of the chunk's Lc steps.
+struct ssd_chunk {
+  int b, c, h, g, t0, Lc;
+  i64 row0, zh;  // first row of the chunk in [B*T, .]; (b*nc + c)*H + h
+  float A;
+  float *sdt, *scum;
+};
+
+__device__ __forceinline__ ssd_chunk ssd_chunk_setup(int T, int H, int G, int L, int nc, const float* alog) {
+  ssd_chunk k;
+  const int z = blockIdx.z;
+  k.b = z / nc;
+  k.c = z % nc;
+  k.h = blockIdx.y;
+  k.g = k.h / (H / G);
+  k.t0 = k.c * L;
+  k.Lc = min(L, T - k.t0);
+  k.row0 = (i64)k.b * T + k.t0;
+  k.zh = (i64)z * H + k.h;
+  k.A = -expf(alog[k.h]);
+  return k;
+}
+
+// ssd_cumsum fills sdt and scum (ssd_chunk's doc).
+__device__ __forceinline__ void ssd_cumsum(ssd_chunk& k, float* dyn, const void* dt, i64 dts, int dtdt,
+                                           const float* dtbias, float* part) {
+  k.sdt = dyn;
+  k.scum = dyn + k.Lc;
+  const float bias = dtbias[k.h];
+  for (int i = threadIdx.x; i < k.Lc; i += blockDim.x) {
+    float v = softplusf_(ld(dt, (k.row0 + i) * dts + k.h, dtdt) + bias);
+    k.sdt[i] = v;
+    k.scum[i] = v * k.A;
+  }
+  ssd_scan(k.scum, k.Lc, false, part);
+}
+
+// k_ssd_chunk_state: S[b,c,h][p,n] = sum_s x_s[p] exp(cum_L - cum_s) dt_s B_s[n]
+// and logdec[b,c,h] = cum_L; grid (ceil(P/64)*ceil(N/64), H, B*nc).
+extern "C" __global__ void __launch_bounds__(SSD_THREADS, 3)
+    k_ssd_chunk_state(const void* x, i64 xs, int xdt, const void* dt, i64 dts, int dtdt, const float* dtbias,
+                      const float* alog, const void* Bm, i64 bs, int bdt, float* S, float* logdec, int T, int H,
+                      int P, int G, int N, int L, int nc, int bf) {
+  DYN_SMEM(dyn);
+  __shared__ ssd_smem sm;
+  ssd_chunk k = ssd_chunk_setup(T, H, G, L, nc, alog);
+  ssd_cumsum(k, dyn, dt, dts, dtdt, dtbias, sm.part);
+  const int nN = (N + SSD_TILE - 1) / SSD_TILE;
+  const int p0 = (blockIdx.x / nN) * SSD_TILE, n0 = (blockIdx.x % nN) * SSD_TILE;
+  const float cumL = k.scum[k.Lc - 1];
+  float acc[8][4];
+  ssd_zero(acc);
+  ssd_gemm<false, false>(
+      acc, k.Lc, bf, sm,
+      [&](int m, int s) { return p0 + m < P ? ld(x, (k.row0 + s) * xs + (i64)k.h * P + p0 + m, xdt) : 0.f; },
+      [&](int s, int n) {
+        return n0 + n < N ? ld(Bm, (k.row0 + s) * bs + (i64)k.g * N + n0 + n, bdt) * expf(cumL - k.scum[s]) * k.sdt[s]
+                          : 0.f;
+      });
+  float* out = S + k.zh * P * N;
+  ssd_each(acc, [&](int m, int n, float v) {
+    if (p0 + m < P && n0 + n < N) out[(i64)(p0 + m) * N + n0 + n] = v;
+  });
+  if (blockIdx.x == 0 && threadIdx.x == 0) logdec[k.zh] = cumL;
+}
+
+// k_ssd_chunk_out: y for a 64-step x 64-p tile of chunk c:
+// y_t = exp(cum_t) Hin C_t + sum_{s<=t} G[t,s] x_s + D x_t with
+// G[t,s] = (C_t.B_s) exp(cum_t - cum_s) dt_s; grid (ceil(L/64)*ceil(P/64), H, B*nc).
+extern "C" __global__ void __launch_bounds__(SSD_THREADS, 3)
+    k_ssd_chunk_out(const void* x, i64 xs, int xdt, const void* dt, i64 dts, int dtdt, const float* dtbias,
+                    const float* alog, const void* Bm, i64 bs, int bdt, const void* Cm, i64 cs, int cdt,
+                    const float* D, void* y, i64 ys, int ydt, const float* Hin, int T, int H, int P, int G, int N,
+                    int L, int nc, int bf) {
+  DYN_SMEM(dyn);
+  __shared__ ssd_smem sm;
+  ssd_chunk k = ssd_chunk_setup(T, H, G, L, nc, alog);
+  const int nP = (P + SSD_TILE - 1) / SSD_TILE, tt = blockIdx.x / nP;
+  const int T0 = tt * SSD_TILE, p0 = (blockIdx.x % nP) * SSD_TILE;
+  if (T0 >= k.Lc) return;  // uniform over the block
+  ssd_cumsum(k, dyn, dt, dts, dtdt, dtbias, sm.part);
+  const int Lc = k.Lc;
+  auto Cv = [&](int t, int n) { return t < Lc ? ld(Cm, (k.row0 + t) * cs + (i64)k.g * N + n, cdt) : 0.f; };
+  auto Bv = [&](int s, int n) { return s < Lc ? ld(Bm, (k.row0 + s) * bs + (i64)k.g * N + n, bdt) : 0.f; };
+  auto Xv = [&](int s, int p) {
+    return s < Lc && p < P ? ld(x, (k.row0 + s) * xs + (i64)k.h * P + p, xdt) : 0.f;
+  };
+  float acc[8][4], cb[8][4];
+  ssd_zero(acc);
+  if (k.c > 0) {
+    const float* hin = Hin + k.zh * P * N;
+    ssd_gemm<true, true>(
+        acc, N, bf, sm, [&](int m, int n) { return Cv(T0 + m, n); },
+        [&](int n, int p) { return p0 + p < P ? hin[(i64)(p0 + p) * N + n] : 0.f; });
+    ssd_scale_rows(acc, [&](int m) { return T0 + m < Lc ? expf(k.scum[T0 + m]) : 0.f; });
+  }
+  for (int S0 = 0; S0 <= T0; S0 += SSD_TILE) {
+    ssd_zero(cb);
+    ssd_gemm<true, true>(
+        cb, N, bf, sm, [&](int m, int n) { return Cv(T0 + m, n); }, [&](int n, int s) { return Bv(S0 + s, n); });
+    ssd_each(cb, [&](int m, int j, float v) {
+      int t = T0 + m, s = S0 + j;
+      sm.g[m * SSD_GLD + j] = (s <= t && t < Lc) ? v * expf(k.scum[t] - k.scum[s]) * k.sdt[s] : 0.f;
+    });
+    __syncthreads();
+    ssd_gemm<true, false>(
+        acc, SSD_TILE, bf, sm, [&](int m, int j) { return sm.g[m * SSD_GLD + j]; },
+        [&](int j, int p) { return Xv(S0 + j, p0 + p); });
+  }
+  const float Dh = D[k.h];
+  ssd_each(acc, [&](int m, int p, float v) {
+    int t = T0 + m;
+    if (t < Lc && p0 + p < P) st(y, (k.row0 + t) * ys + (i64)k.h * P + p0 + p, ydt, v + Dh * Xv(t, p0 + p));
+  });
+}
+
+// k_ssd_bwd_dstate: dS[b,c,h][p,n] = sum_t exp(cum_t) dy_t[p] C_t[n], the
+// gradient reaching the state that enters chunk c from the chunk's own
+// outputs; grid (ceil(P/64)*ceil(N/64), H, B*nc).
+extern "C" __global__ void __launch_bounds__(SSD_THREADS, 3)
+    k_ssd_bwd_dstate(const void* dt, i64 dts, int dtdt, const float* dtbias, const float* alog, const void* Cm,
+                     i64 cs, int cdt, const void* dy, i64 dys, int dydt, float* dS, int T, int H, int P, int G,
+                     int N, int L, int nc, int bf) {
+  DYN_SMEM(dyn);
+  __shared__ ssd_smem sm;
+  ssd_chunk k = ssd_chunk_setup(T, H, G, L, nc, alog);
+  ssd_cumsum(k, dyn, dt, dts, dtdt, dtbias, sm.part);
+  const int nN = (N + SSD_TILE - 1) / SSD_TILE;
+  const int p0 = (blockIdx.x / nN) * SSD_TILE, n0 = (blockIdx.x % nN) * SSD_TILE;
+  float acc[8][4];
+  ssd_zero(acc);
+  ssd_gemm<false, false>(
+      acc, k.Lc, bf, sm,
+      [&](int m, int t) {
+        return p0 + m < P ? ld(dy, (k.row0 + t) * dys + (i64)k.h * P + p0 + m, dydt) * expf(k.scum[t]) : 0.f;
+      },
+      [&](int t, int n) { return n0 + n < N ? ld(Cm, (k.row0 + t) * cs + (i64)k.g * N + n0 + n, cdt) : 0.f; });
+  float* out = dS + k.zh * P * N;
+  ssd_each(acc, [&](int m, int n, float v) {
+    if (p0 + m < P && n0 + n < N) out[(i64)(p0 + m) * N + n0 + n] = v;
+  });
+}
+
+// k_ssd_bwd_pass: reverse pass over chunks in place, dS[c] becomes dHend[c],
+// the gradient reaching chunk c's end state from later chunks:
+// dHend[nc-1] = 0, dHend[c-1] = exp(logdec[c]) dHend[c] + dS[c]; and
+// dlast[b,c,h] += exp(cum_L) <dHend[c], Hin[c]> (the gradient of every a_k
+// of chunk c through the decay of the entering state).
+// grid (B*H, ceil(P*N/256)), block 256.
+extern "C" __global__ void k_ssd_bwd_pass(float* dS, const float* logdec, const float* Hin, float* dlast, int H,
+                                          int P, int N, int nc) {
+  __shared__ float scratch[32];
+  const int b = blockIdx.x / H, h = blockIdx.x % H;
+  const i64 pn = (i64)P * N, i = (i64)blockIdx.y * blockDim.x + threadIdx.x;
+  const bool valid = i < pn;
+  float g = 0.f;
+  for (int c = nc - 1; c >= 0; c--) {
+    const i64 zh = ((i64)b * nc + c) * H + h, off = zh * pn + i;
+    float loc = valid ? dS[off] : 0.f;
+    if (valid) dS[off] = g;
+    const float dec = expf(logdec[zh]);
+    if (c + 1 < nc && c > 0) {  // uniform; zero otherwise
+      float v = valid ? g * Hin[off] : 0.f;
+      v = block_sum(v, scratch);
+      if (threadIdx.x == 0) atomicAdd(&dlast[zh], dec * v);
+    }
+    g = dec * g + loc;
+  }
+}
+
+// ssd_rowsum4 sums v over the 4 lanes that hold one row of a fragment.
+__device__ __forceinline__ float ssd_rowsum4(float v) {
+  v += __shfl_xor_sync(0xffffffffu, v, 1);
+  return v + __shfl_xor_sync(0xffffffffu, v, 2);
+}
+
+// k_ssd_bwd: the per-chunk gradients (file comment); blockIdx.x picks the
+// role and tile: [0, nS*nP) DX (s-tile, p-strip), then nS*nN DB (s-tile,
+// n-strip), then nS*nN DC (t-tile, n-strip), nS = ceil(min(L, T)/64). dx is
+// stored; ddt_direct (ddt_acc), da (da_acc), off_t (off_acc), V_s (v_acc),
+// dB, dC (heads of a group summed) and dD are added to fp32 accumulators.
+// dHend/Hin: [B, nc, H, P, N].
+extern "C" __global__ void __launch_bounds__(SSD_THREADS, 2)
+    k_ssd_bwd(const void* x, i64 xs, int xdt, const void* dt, i64 dts, int dtdt, const float* dtbias,
+              const float* alog, const void* Bm, i64 bs, int bdt, const void* Cm, i64 cs, int cdt, const float* D,
+              const void* dy, i64 dys, int dydt, void* dx, i64 dxs, int dxdt, const float* Hin, const float* dHend,
+              float* ddt_acc, float* da_acc, float* off_acc, float* v_acc, float* dB_acc, float* dC_acc,
+              float* dD_acc, int T, int H, int P,
+              int G, int N, int L, int nc, int bf) {
+  DYN_SMEM(dyn);
+  __shared__ ssd_smem sm;
+  ssd_chunk k = ssd_chunk_setup(T, H, G, L, nc, alog);
+  // nS: 64-step tiles of the longest chunk (as gpu/cuda/ssd.go sizes the grid)
+  const int nS = (min(L, T) + SSD_TILE - 1) / SSD_TILE, nP = (P + SSD_TILE - 1) / SSD_TILE,
+            nN = (N + SSD_TILE - 1) / SSD_TILE;
+  int role = blockIdx.x, tile, col0;
+  if (role < nS * nP) {
+    tile = role / nP;
+    col0 = (role % nP) * SSD_TILE;
+    role = 0;
+  } else if (role < nS * (nP + nN)) {
+    role -= nS * nP;
+    tile = role / nN;
+    col0 = (role % nN) * SSD_TILE;
+    role = 1;
+  } else {
+    role -= nS * (nP + nN);
+    tile = role / nN;
+    col0 = (role % nN) * SSD_TILE;
+    role = 2;
+  }
+  const int R0 = tile * SSD_TILE, Lc = k.Lc;
+  if (R0 >= Lc) return;  // uniform over the block
+  ssd_cumsum(k, dyn, dt, dts, dtdt, dtbias, sm.part);
+  const float* scum = k.scum;
+  const float* sdt = k.sdt;
+  const float cumL = scum[Lc - 1];
+  const bool last = k.c == nc - 1, first = k.c == 0;
+  const i64 GN = (i64)G * N;
+  auto Bv = [&](int s, int n) { return s < Lc && n < N ? ld(Bm, (k.row0 + s) * bs + (i64)k.g * N + n, bdt) : 0.f; };
+  auto Cv = [&](int t, int n) { return t < Lc && n < N ? ld(Cm, (k.row0 + t) * cs + (i64)k.g * N + n, cdt) : 0.f; };
+  auto Xv = [&](int s, int p) { return s < Lc && p < P ? ld(x, (k.row0 + s) * xs + (i64)k.h * P + p, xdt) : 0.f; };
+  auto DYv = [&](int t, int p) {
+    return t < Lc && p < P ? ld(dy, (k.row0 + t) * dys + (i64)k.h * P + p, dydt) : 0.f;
+  };
+  const float* hend = dHend + k.zh * P * N;
+  const float* hin = Hin + k.zh * P * N;
+  float acc[8][4], t2[8][4];
+  ssd_zero(acc);
+  if (role == 0) {  // DX: rows s of [R0, R0+64), columns p of [col0, col0+64)
+    const int p0 = col0;
+    if (!last) {
+      ssd_gemm<true, true>(
+          acc, N, bf, sm, [&](int m, int n) { return Bv(R0 + m, n); },
+          [&](int n, int p) { return p0 + p < P ? hend[(i64)(p0 + p) * N + n] : 0.f; });
+      ssd_scale_rows(acc, [&](int m) { return R0 + m < Lc ? expf(cumL - scum[R0 + m]) : 0.f; });
+      // V_s = dt_s x_s . (exp(cum_L - cum_s) dHend B_s): the end state's
+      // gradient reaches a_k for k > s
+      float vs[2] = {0.f, 0.f};
+      ssd_each(acc, [&](int m, int p, float v) {
+        if (R0 + m < Lc && p0 + p < P) vs[(m & 8) ? 1 : 0] += Xv(R0 + m, p0 + p) * v;
+      });
+      const int lane = threadIdx.x & 31, m0 = 16 * (threadIdx.x >> 5) + (lane >> 2);
+#pragma unroll
+      for (int i = 0; i < 2; i++) {
+        float v = ssd_rowsum4(vs[i]);
+        int s = R0 + m0 + 8 * i;
+        if ((lane & 3) == 0 && s < Lc) atomicAdd(&v_acc[(k.row0 + s) * H + k.h], sdt[s] * v);
+      }
+    }
+    for (int T0 = R0; T0 < Lc; T0 += SSD_TILE) {
+      ssd_zero(t2);  // (B_s . C_t)
+      ssd_gemm<true, true>(
+          t2, N, bf, sm, [&](int m, int n) { return Bv(R0 + m, n); }, [&](int n, int j) { return Cv(T0 + j, n); });
+      ssd_each(t2, [&](int m, int j, float v) {
+        int s = R0 + m, t = T0 + j;
+        sm.g[m * SSD_GLD + j] = (s <= t && t < Lc) ? v * expf(scum[t] - scum[s]) : 0.f;
+      });
+      __syncthreads();
+      ssd_gemm<true, false>(
+          acc, SSD_TILE, bf, sm, [&](int m, int j) { return sm.g[m * SSD_GLD + j]; },
+          [&](int j, int p) { return DYv(T0 + j, p0 + p); });
+    }
+    const float Dh = D[k.h];
+    float dd = 0.f, rs[2] = {0.f, 0.f};
+    ssd_each(acc, [&](int m, int p, float v) {
+      int s = R0 + m;
+      if (s < Lc && p0 + p < P) {
+        float xv = Xv(s, p0 + p), dyv = DYv(s, p0 + p);
+        st(dx, (k.row0 + s) * dxs + (i64)k.h * P + p0 + p, dxdt, Dh * dyv + sdt[s] * v);
+        dd += xv * dyv;
+        rs[(m & 8) ? 1 : 0] += xv * v;
+      }
+    });
+    const int lane = threadIdx.x & 31, m0 = 16 * (threadIdx.x >> 5) + (lane >> 2);
+#pragma unroll
+    for (int i = 0; i < 2; i++) {
+      float v = ssd_rowsum4(rs[i]);
+      int s = R0 + m0 + 8 * i;
+      if ((lane & 3) == 0 && s < Lc) atomicAdd(&ddt_acc[(k.row0 + s) * H + k.h], v);
+    }
+    dd = block_sum(dd, sm.part);
+    if (threadIdx.x == 0) atomicAdd(&dD_acc[k.h], dd);
+  } else if (role == 1) {  // DB: rows s of [R0, R0+64), columns n of [col0, col0+64)
+    const int n0 = col0;
+    if (!last) {
+      ssd_gemm<true, false>(
+          acc, P, bf, sm, [&](int m, int p) { return Xv(R0 + m, p); },
+          [&](int p, int n) { return n0 + n < N ? hend[(i64)p * N + n0 + n] : 0.f; });
+      ssd_scale_rows(acc, [&](int m) { return R0 + m < Lc ? expf(cumL - scum[R0 + m]) : 0.f; });
+    }
+    for (int T0 = R0; T0 < Lc; T0 += SSD_TILE) {
+      ssd_zero(t2);  // (x_s . dy_t)
+      ssd_gemm<true, true>(
+          t2, P, bf, sm, [&](int m, int p) { return Xv(R0 + m, p); }, [&](int p, int j) { return DYv(T0 + j, p); });
+      ssd_each(t2, [&](int m, int j, float v) {
+        int s = R0 + m, t = T0 + j;
+        sm.g[m * SSD_GLD + j] = (s <= t && t < Lc) ? v * expf(scum[t] - scum[s]) : 0.f;
+      });
+      __syncthreads();
+      ssd_gemm<true, false>(
+          acc, SSD_TILE, bf, sm, [&](int m, int j) { return sm.g[m * SSD_GLD + j]; },
+          [&](int j, int n) { return Cv(T0 + j, n0 + n); });
+    }
+    ssd_each(acc, [&](int m, int n, float v) {
+      int s = R0 + m;
+      if (s < Lc && n0 + n < N) atomicAdd(&dB_acc[(k.row0 + s) * GN + (i64)k.g * N + n0 + n], sdt[s] * v);
+    });
+  } else {  // DC: rows t of [R0, R0+64), columns n of [col0, col0+64)
+    const int n0 = col0, lane = threadIdx.x & 31, m0 = 16 * (threadIdx.x >> 5) + (lane >> 2);
+    float rs[2] = {0.f, 0.f};
+    if (!first) {
+      ssd_gemm<true, false>(
+          acc, P, bf, sm, [&](int m, int p) { return DYv(R0 + m, p); },
+          [&](int p, int n) { return n0 + n < N ? hin[(i64)p * N + n0 + n] : 0.f; });
+      ssd_scale_rows(acc, [&](int m) { return R0 + m < Lc ? expf(scum[R0 + m]) : 0.f; });
+      // off_t = C_t . (exp(cum_t) Hin^T dy_t): the gradient of cum_t through Hin
+      ssd_each(acc, [&](int m, int n, float v) {
+        if (R0 + m < Lc && n0 + n < N) rs[(m & 8) ? 1 : 0] += Cv(R0 + m, n0 + n) * v;
+      });
+    }
+#pragma unroll
+    for (int i = 0; i < 2; i++) {
+      float v = ssd_rowsum4(rs[i]);
+      int t = R0 + m0 + 8 * i;
+      if ((lane & 3) == 0 && t < Lc && !first) atomicAdd(&off_acc[(k.row0 + t) * H + k.h], v);
+    }
+    float* carry = sm.part;  // per row t: sum of W[t, s] over the s-tiles done
+    if (threadIdx.x < SSD_TILE) carry[threadIdx.x] = 0.f;
+    for (int S0 = 0; S0 <= R0; S0 += SSD_TILE) {
+      ssd_zero(t2);  // (dy_t . x_s)
+      ssd_gemm<true, true>(
+          t2, P, bf, sm, [&](int m, int p) { return DYv(R0 + m, p); }, [&](int p, int j) { return Xv(S0 + j, p); });
+      ssd_each(t2, [&](int m, int j, float v) {
+        int t = R0 + m, s = S0 + j;
+        sm.g[m * SSD_GLD + j] = (s <= t && t < Lc) ? v * expf(scum[t] - scum[s]) * sdt[s] : 0.f;
+      });
+      __syncthreads();
+      ssd_gemm<true, false>(
+          acc, SSD_TILE, bf, sm, [&](int m, int j) { return sm.g[m * SSD_GLD + j]; },
+          [&](int j, int n) { return Bv(S0 + j, n0 + n); });
+      if (n0 == 0) {  // once per tile pair, not per n-strip (uniform over the block)
+        // W[t,s] = (dy_t.x_s)(C_t.B_s) exp(cum_t - cum_s) dt_s, s < t: the
+        // gradient of exp(cum_t - cum_s) = exp(a_{s+1} + .. + a_t) reaches each
+        // a_k, s < k <= t, so da_k += sum_{t >= k} sum_{s < k} W[t,s] (no
+        // cancellation, as mamba-ssm's _chunk_scan_bwd_ddAcs_stable).
+        ssd_zero(t2);  // (C_t . B_s); sm.g still holds the rest of W
+        ssd_gemm<true, true>(
+            t2, N, bf, sm, [&](int m, int n) { return Cv(R0 + m, n); }, [&](int n, int j) { return Bv(S0 + j, n); });
+        ssd_each(t2, [&](int m, int j, float v) {
+          float* gp = sm.g + m * SSD_GLD + j;
+          *gp = (S0 + j < R0 + m) ? v * *gp : 0.f;  // each entry is read and written by its owner only
+        });
+        __syncthreads();
+        if (threadIdx.x < SSD_TILE) {  // row t: exclusive prefix sums over s, carried across s-tiles
+          float run = carry[threadIdx.x];
+          float* row = sm.g + threadIdx.x * SSD_GLD;
+          for (int j = 0; j < SSD_TILE; j++) {
+            float w = row[j];
+            row[j] = run;
+            run += w;
+          }
+          carry[threadIdx.x] = run;
+        }
+        __syncthreads();
+        if (threadIdx.x < SSD_TILE) {  // column k: sum over rows t >= k
+          int kk = S0 + threadIdx.x;
+          float sum = 0.f;
+          for (int m = max(0, kk - R0); m < SSD_TILE; m++) sum += sm.g[m * SSD_GLD + threadIdx.x];
+          if (kk < Lc && R0 + SSD_TILE > kk) atomicAdd(&da_acc[(k.row0 + kk) * H + k.h], sum);
+        }
+      }
+      __syncthreads();  // sm.g is rewritten by the next s-tile
+    }
+    ssd_each(acc, [&](int m, int n, float v) {
+      int t = R0 + m;
+      if (t < Lc && n0 + n < N) atomicAdd(&dC_acc[(k.row0 + t) * GN + (i64)k.g * N + n0 + n], v);
+    });
+  }
+}
+
+// k_ssd_bwd_dt: per (b, c, h) (grid (H, B*nc), block 128), with a_k =
+// dt_k A: da_k = da_acc_k (intra-chunk pairs) + sum_{t>=k} off_t (through Hin)
+// + sum_{s<k} V_s + dlast (through the end state); ddt = ddt_direct + A da;
+// DDT = ddt * softplus'(DT + bias), DDTBias += sum DDT, dA_acc += sum dt da.
+extern "C" __global__ void __launch_bounds__(SSD_THREADS, 3)
+    k_ssd_bwd_dt(const float* ddt_acc, const float* da_acc, const float* off_acc, const float* v_acc,
+                 const float* dlast, const void* dt, i64 dts, int dtdt, const float* dtbias, const float* alog,
+                 void* ddt, i64 ddts, int ddtdt, float* ddtbias, float* dA_acc, int T, int H, int L, int nc) {
+  DYN_SMEM(dyn);
+  __shared__ float part[SSD_THREADS];
+  __shared__ float scratch[32];
+  // blockIdx.x = h, blockIdx.y = b*nc + c
+  const int h = blockIdx.x, z = blockIdx.y, c = z % nc, b = z / nc, t0 = c * L, Lc = min(L, T - t0);
+  const i64 row0 = (i64)b * T + t0, zh = (i64)z * H + h;
+  const float A = -expf(alog[h]), bias = dtbias[h], last = dlast[zh];
+  float *off = dyn, *vs = dyn + Lc;
+  for (int i = threadIdx.x; i < Lc; i += blockDim.x) {
+    off[i] = off_acc[(row0 + i) * H + h];
+    vs[i] = v_acc[(row0 + i) * H + h];
+  }
+  ssd_scan(off, Lc, true, part);
+  ssd_scan(vs, Lc, false, part);
+  float sb = 0.f, sa = 0.f;
+  for (int i = threadIdx.x; i < Lc; i += blockDim.x) {
+    i64 r = (row0 + i) * H + h;
+    float raw = ld(dt, (row0 + i) * dts + h, dtdt) + bias, dtv = softplusf_(raw);
+    float da = da_acc[r] + off[i] + (vs[i] - v_acc[r]) + last;
+    float g = (ddt_acc[r] + A * da) * dsoftplusf_(raw);
+    st(ddt, (row0 + i) * ddts + h, ddtdt, g);
+    sb += g;
+    sa += dtv * da;
+  }
+  sb = block_sum(sb, scratch);
+  if (threadIdx.x == 0) atomicAdd(&ddtbias[h], sb);
+  sa = block_sum(sa, scratch);
+  if (threadIdx.x == 0) atomicAdd(&dA_acc[h], sa);
+}
+
+// k_ssd_chunk_pass: sequential over chunks, elementwise over (b,h,p,n):
+// Hin[c] = H; H = exp(logdec[c]) H + S[c] (in place: S becomes Hin, the
+// state entering each chunk); FinalState (nullable) gets the last H.
+extern "C" __global__ void k_ssd_chunk_pass(float* S, const float* logdec, float* fstate, int Bt, int H, int P, int N,
+                                            int nc) {
+  i64 i = blockIdx.x * (i64)blockDim.x + threadIdx.x;  // over (b, h, p, n)
+  i64 hpn = (i64)H * P * N;
+  if (i >= Bt * hpn) return;
+  int b = (int)(i / hpn);
+  i64 r = i % hpn;  // (h, p, n)
+  int h = (int)(r / ((i64)P * N));
+  float hcur = 0.f;
+  for (int c = 0; c < nc; c++) {
+    i64 off = ((i64)b * nc + c) * hpn + r;
+    float sc = S[off];
+    S[off] = hcur;
+    hcur = expf(logdec[((i64)b * nc + c) * H + h]) * hcur + sc;
+  }
+  if (fstate) fstate[(i64)b * hpn + r] = hcur;
+}
+
+// ---- the sequential recurrence (k_ssd_fwd, Backend.SequentialScan) ----
+// one block per (p-block, head, sequence); thread (pl, ns) owns state
+// entries H[p][n] for n = ns + j*NS, j < nper <= MAXS, in registers.
 
 #define MAXS 8  // states per thread: N <= 8*NS <= 256
 
@@ -28,21 +650,6 @@ __device__ __forceinline__ ssd_geom ssd_setup(int H, int G, int P, int N, int PB
   s.PB = PB;
   s.NS = NS;
   return s;
-}
-
-// ssd_load broadcasts row's B, C and x (and dy when dy != 0) into shared memory.
-__device__ __forceinline__ void ssd_load(const ssd_geom& s, i64 row, const void* x, i64 xs, int xdt, const void* Bm,
-                                         i64 bs, int bdt, const void* Cm, i64 cs, int cdt, const void* dy, i64 dys,
-                                         int dydt, int P, int N, float* sB, float* sC, float* sx, float* sdy) {
-  for (int i = threadIdx.x; i < N; i += blockDim.x) {
-    sB[i] = ld(Bm, row * bs + (i64)s.g * N + i, bdt);
-    sC[i] = ld(Cm, row * cs + (i64)s.g * N + i, cdt);
-  }
-  for (int i = threadIdx.x; i < s.PB; i += blockDim.x) {
-    int p = blockIdx.x * s.PB + i;
-    sx[i] = p < P ? ld(x, row * xs + (i64)s.h * P + p, xdt) : 0.f;
-    if (dy) sdy[i] = p < P ? ld(dy, row * dys + (i64)s.h * P + p, dydt) : 0.f;
-  }
 }
 
 __device__ __forceinline__ float group_sum(float v, int NS) {
@@ -124,310 +731,6 @@ extern "C" __global__ void k_ssd_fwd(const void* x, i64 xs, int xdt, const void*
                 ys, ydt, 0, endst, 0, T, P, N, TS, sm);
 }
 
-// Chunk-parallel forward, in three launches (blockIdx.z = b*nc + c):
-//   k_ssd_chunk_state: each chunk from a zero state -> its end state S[b,c,h]
-//                      and log decay sum(dt*A) over the chunk;
-//   k_ssd_chunk_pass:  sequential over chunks, elementwise over (b,h,p,n):
-//                      Hin[c] = H; H = exp(logdec[c]) H + S[c] (in place:
-//                      S becomes Hin, the state entering each chunk);
-//   k_ssd_chunk_out:   each chunk again from Hin[c], writing y.
-// Layout of S/Hin: [B, nc, H, P, N]; logdec: [B, nc, H].
-extern "C" __global__ void k_ssd_chunk_state(const void* x, i64 xs, int xdt, const void* dt, i64 dts, int dtdt,
-                                             const float* dtbias, const float* alog, const void* Bm, i64 bs, int bdt,
-                                             const void* Cm, i64 cs, int cdt, float* S, float* logdec, int T, int H,
-                                             int P, int G, int N, int PB, int NS, int L, int nc, int TS) {
-  DYN_SMEM(sm);
-  ssd_geom s = ssd_setup(H, G, P, N, PB, NS);
-  int z = blockIdx.z, c = z % nc;
-  s.b = z / nc;
-  i64 zh = (i64)z * H + s.h;
-  ssd_fwd_range(s, c * L, min(c * L + L, T), x, xs, xdt, dt, dts, dtdt, dtbias[s.h], -expf(alog[s.h]), Bm, bs, bdt,
-                Cm, cs, cdt, 0.f, 0, 0, 0, 0, S + zh * P * N, logdec + zh, T, P, N, TS, sm);
-}
-
-extern "C" __global__ void k_ssd_chunk_pass(float* S, const float* logdec, float* fstate, int Bt, int H, int P, int N,
-                                            int nc) {
-  i64 i = blockIdx.x * (i64)blockDim.x + threadIdx.x;  // over (b, h, p, n)
-  i64 hpn = (i64)H * P * N;
-  if (i >= Bt * hpn) return;
-  int b = (int)(i / hpn);
-  i64 r = i % hpn;  // (h, p, n)
-  int h = (int)(r / ((i64)P * N));
-  float hcur = 0.f;
-  for (int c = 0; c < nc; c++) {
-    i64 off = ((i64)b * nc + c) * hpn + r;
-    float sc = S[off];
-    S[off] = hcur;
-    hcur = expf(logdec[((i64)b * nc + c) * H + h]) * hcur + sc;
-  }
-  if (fstate) fstate[(i64)b * hpn + r] = hcur;
-}
-
-extern "C" __global__ void k_ssd_chunk_out(const void* x, i64 xs, int xdt, const void* dt, i64 dts, int dtdt,
-                                           const float* dtbias, const float* alog, const void* Bm, i64 bs, int bdt,
-                                           const void* Cm, i64 cs, int cdt, const float* D, void* y, i64 ys, int ydt,
-                                           const float* Hin, int T, int H, int P, int G, int N, int PB, int NS, int L,
-                                           int nc, int TS) {
-  DYN_SMEM(sm);
-  ssd_geom s = ssd_setup(H, G, P, N, PB, NS);
-  int z = blockIdx.z, c = z % nc;
-  s.b = z / nc;
-  i64 zh = (i64)z * H + s.h;
-  ssd_fwd_range(s, c * L, min(c * L + L, T), x, xs, xdt, dt, dts, dtdt, dtbias[s.h], -expf(alog[s.h]), Bm, bs, bdt,
-                Cm, cs, cdt, D[s.h], y, ys, ydt, Hin + zh * P * N, 0, 0, T, P, N, TS, sm);
-}
-
-// k_ssd_bwd: reverse-mode through the recurrence. Pass 1 stores the state at
-// every chunk start (ckpt), or takes it from the chunked forward's Hin
-// ([B, nc, H, P, N]) when hin != 0; pass 2 walks chunks backwards, recomputes the
-// chunk's states into hs, then steps backwards in time. Per-row sums over
-// p (dB, dC, ddt) go through shared-memory atomics and then one global
-// atomic per element into the fp32 accumulators; dx is complete per block.
-extern "C" __global__ void k_ssd_bwd(const void* x, i64 xs, int xdt, const void* dt, i64 dts, int dtdt,
-                                     const float* dtbias, const float* alog, const void* Bm, i64 bs, int bdt,
-                                     const void* Cm, i64 cs, int cdt, const float* D, const void* dy, i64 dys,
-                                     int dydt, void* dx, i64 dxs, int dxdt, float* ddt_acc, float* dB_acc,
-                                     float* dC_acc, float* dA_acc, float* dD_acc, float* ckpt, float* hs,
-                                     const float* hin, const float* dhend, int W, int T, int H, int P, int G, int N,
-                                     int PB, int NS, int L, int TS) {
-  DYN_SMEM(sm);
-  // pass 1 (no hin) uses sB, sC, sx; pass 2 the tiles: B, C, dB, dC [TS][N],
-  // x, dy [TS][PB], dt (raw + bias), ddt [TS]
-  float *sB = sm, *sC = sm + N, *sx = sm + 2 * N;
-  float *tB = sm, *tC = tB + TS * N, *tdB = tC + TS * N, *tdC = tdB + TS * N, *tx = tdC + TS * N, *tdy = tx + TS * PB,
-        *tdt = tdy + TS * PB, *tddt = tdt + TS;
-  __shared__ float s_dt;
-  __shared__ float scratch[32];
-  ssd_geom s = ssd_setup(H, G, P, N, PB, NS);
-  const int z = blockIdx.z, w = z % W;  // worker w of sequence b takes chunks nc-1-w, nc-1-w-W, ...
-  s.b = z / W;
-  const float A = -expf(alog[s.h]), bias = dtbias[s.h], Dh = D[s.h];
-  const int nc = (T + L - 1) / L, nper = s.nper, bd = blockDim.x;
-  const i64 blk = ((i64)z * H + s.h) * gridDim.x + blockIdx.x;
-  float* myck = ckpt + blk * nc * bd * nper + (i64)threadIdx.x * nper;     // + c*bd*nper + j (no hin)
-  float* myhs = hs + blk * (L + 1) * bd * nper + (i64)threadIdx.x * nper;  // + (tl+1)*bd*nper + j; slot 0: chunk entry
-  const i64 cstride = (i64)bd * nper;
-  float hst[MAXS];
-#pragma unroll
-  for (int j = 0; j < MAXS; j++) hst[j] = 0.f;
-  // pass 1: checkpoints (skipped when the chunked forward's Hin is given)
-  for (int t = 0; t < (hin ? 0 : T); t++) {
-    if (t % L == 0) {
-#pragma unroll
-      for (int j = 0; j < MAXS; j++)
-        if (j < nper) myck[(t / L) * cstride + j] = hst[j];
-    }
-    i64 row = (i64)s.b * T + t;
-    ssd_load(s, row, x, xs, xdt, Bm, bs, bdt, Cm, cs, cdt, 0, 0, 0, P, N, sB, sC, sx, 0);
-    if (threadIdx.x == 0) s_dt = softplusf_(ld(dt, row * dts + s.h, dtdt) + bias);
-    __syncthreads();
-    float dtv = s_dt, a = expf(dtv * A), xp = s.pl < PB ? sx[s.pl] : 0.f;
-#pragma unroll
-    for (int j = 0; j < MAXS; j++) {
-      int n = s.ns + j * NS;
-      if (j < nper && n < N) hst[j] = a * hst[j] + dtv * xp * sB[n];
-    }
-    __syncthreads();
-  }
-  // pass 2
-  float dH[MAXS];
-#pragma unroll
-  for (int j = 0; j < MAXS; j++) dH[j] = 0.f;
-  float dA_part = 0.f, dD_part = 0.f;
-  for (int c = nc - 1 - w; c >= 0; c -= W) {
-    int c0 = c * L, c1 = min(c0 + L, T);
-    const i64 cbase = (((i64)s.b * nc + c) * H + s.h) * P * N + (i64)s.p * N;
-#pragma unroll
-    for (int j = 0; j < MAXS; j++) {
-      int n = s.ns + j * NS;
-      if (j < nper) {
-        if (hin)
-          hst[j] = (s.valid && n < N) ? hin[cbase + n] : 0.f;
-        else
-          hst[j] = myck[c * cstride + j];
-        myhs[j] = hst[j];
-        if (dhend) dH[j] = (s.valid && n < N) ? dhend[cbase + n] : 0.f;
-      }
-    }
-    // recompute the chunk's states, TS steps of inputs at a time
-    for (int tt = c0; tt < c1; tt += TS) {
-      int nt = min(TS, c1 - tt);
-      const i64 row0 = (i64)s.b * T + tt;
-      for (int i = threadIdx.x; i < nt * N; i += bd)
-        tB[i] = ld(Bm, (row0 + i / N) * bs + (i64)s.g * N + i % N, bdt);
-      for (int i = threadIdx.x; i < nt * PB; i += bd) {
-        int p = blockIdx.x * PB + i % PB;
-        tx[i] = p < P ? ld(x, (row0 + i / PB) * xs + (i64)s.h * P + p, xdt) : 0.f;
-      }
-      for (int k = threadIdx.x; k < nt; k += bd) tdt[k] = ld(dt, (row0 + k) * dts + s.h, dtdt) + bias;
-      __syncthreads();
-      for (int k = 0; k < nt; k++) {
-        float dtv = softplusf_(tdt[k]), a = expf(dtv * A), xp = s.pl < PB ? tx[k * PB + s.pl] : 0.f;
-#pragma unroll
-        for (int j = 0; j < MAXS; j++) {
-          int n = s.ns + j * NS;
-          if (j < nper && n < N) hst[j] = a * hst[j] + dtv * xp * tB[k * N + n];
-          if (j < nper) myhs[(tt + k - c0 + 1) * cstride + j] = hst[j];
-        }
-      }
-      __syncthreads();
-    }
-    // step back through the chunk, tiles from the end; per-row sums over p
-    // (dB, dC, ddt) collect in shared memory and are flushed once per tile
-    for (int te = c1; te > c0; te -= TS) {
-      int tt = max(c0, te - TS), nt = te - tt;
-      const i64 row0 = (i64)s.b * T + tt;
-      for (int i = threadIdx.x; i < nt * N; i += bd) {
-        i64 r = row0 + i / N;
-        tB[i] = ld(Bm, r * bs + (i64)s.g * N + i % N, bdt);
-        tC[i] = ld(Cm, r * cs + (i64)s.g * N + i % N, cdt);
-        tdB[i] = 0.f;
-        tdC[i] = 0.f;
-      }
-      for (int i = threadIdx.x; i < nt * PB; i += bd) {
-        int p = blockIdx.x * PB + i % PB;
-        i64 r = row0 + i / PB;
-        tx[i] = p < P ? ld(x, r * xs + (i64)s.h * P + p, xdt) : 0.f;
-        tdy[i] = p < P ? ld(dy, r * dys + (i64)s.h * P + p, dydt) : 0.f;
-      }
-      for (int k = threadIdx.x; k < nt; k += bd) {
-        tdt[k] = ld(dt, (row0 + k) * dts + s.h, dtdt) + bias;
-        tddt[k] = 0.f;
-      }
-      __syncthreads();
-      for (int k = nt - 1; k >= 0; k--) {
-        const int t = tt + k;
-        float dtv = softplusf_(tdt[k]), a = expf(dtv * A);
-        float xp = s.pl < PB ? tx[k * PB + s.pl] : 0.f, dyp = s.pl < PB ? tdy[k * PB + s.pl] : 0.f;
-        const float* ht = myhs + (t - c0 + 1) * cstride;
-        const float* hp = myhs + (t - c0) * cstride;
-        const float *sB = tB + k * N, *sC = tC + k * N;
-        float sb = 0.f, sh = 0.f;
-#pragma unroll
-        for (int j = 0; j < MAXS; j++) {
-          int n = s.ns + j * NS;
-          if (j < nper && n < N) {
-            dH[j] += dyp * sC[n];
-            if (s.valid) {
-              atomicAdd(&tdC[k * N + n], ht[j] * dyp);
-              atomicAdd(&tdB[k * N + n], dtv * dH[j] * xp);
-            }
-            sb += dH[j] * sB[n];
-            sh += dH[j] * hp[j];
-          }
-        }
-        float sbt = group_sum(sb, NS);
-        if (s.ns == 0 && s.valid) {
-          st(dx, (row0 + k) * dxs + (i64)s.h * P + s.p, dxdt, Dh * dyp + dtv * sbt);
-          dD_part += dyp * xp;
-        }
-        float ddt_part = warp_sum(sb * xp + sh * a * A);
-        if ((threadIdx.x & 31) == 0) atomicAdd(&tddt[k], ddt_part);
-        dA_part += sh * a * dtv;
-#pragma unroll
-        for (int j = 0; j < MAXS; j++) dH[j] *= a;
-      }
-      __syncthreads();
-      for (int i = threadIdx.x; i < nt * N; i += bd) {
-        i64 r = row0 + i / N;
-        atomicAdd(&dB_acc[r * G * N + (i64)s.g * N + i % N], tdB[i]);
-        atomicAdd(&dC_acc[r * G * N + (i64)s.g * N + i % N], tdC[i]);
-      }
-      for (int k = threadIdx.x; k < nt; k += bd) atomicAdd(&ddt_acc[(row0 + k) * H + s.h], tddt[k]);
-      __syncthreads();
-    }
-  }
-  float v = block_sum(dA_part, scratch);
-  if (threadIdx.x == 0) atomicAdd(&dA_acc[s.h], v);
-  v = block_sum(dD_part, scratch);
-  if (threadIdx.x == 0) atomicAdd(&dD_acc[s.h], v);
-}
-
-// k_ssd_bwd_dstate: per chunk, the gradient reaching the state that enters
-// the chunk from the chunk's own outputs (no gradient from later chunks):
-// dH = 0; for t = c1-1 .. c0: dH += dy_t C_t^T; dH *= exp(dt_t A).
-// Written to dS [B, nc, H, P, N]; grid (p-blocks, H, B*nc).
-extern "C" __global__ void k_ssd_bwd_dstate(const void* dt, i64 dts, int dtdt, const float* dtbias, const float* alog,
-                                            const void* Cm, i64 cs, int cdt, const void* dy, i64 dys, int dydt,
-                                            float* dS, int T, int H, int P, int G, int N, int PB, int NS, int L, int nc,
-                                            int TS) {
-  DYN_SMEM(sm);  // tile: C [TS][N], dy [TS][PB], decay [TS]
-  float *tC = sm, *tdy = tC + TS * N, *ta = tdy + TS * PB;
-  ssd_geom s = ssd_setup(H, G, P, N, PB, NS);
-  int z = blockIdx.z, c = z % nc;
-  s.b = z / nc;
-  const float A = -expf(alog[s.h]), bias = dtbias[s.h];
-  float dH[MAXS];
-#pragma unroll
-  for (int j = 0; j < MAXS; j++) dH[j] = 0.f;
-  const int c0 = c * L, c1 = min(c0 + L, T);
-  for (int te = c1; te > c0; te -= TS) {
-    int tt = max(c0, te - TS), nt = te - tt;
-    const i64 row0 = (i64)s.b * T + tt;
-    for (int i = threadIdx.x; i < nt * N; i += blockDim.x)
-      tC[i] = ld(Cm, (row0 + i / N) * cs + (i64)s.g * N + i % N, cdt);
-    for (int i = threadIdx.x; i < nt * PB; i += blockDim.x) {
-      int p = blockIdx.x * PB + i % PB;
-      tdy[i] = p < P ? ld(dy, (row0 + i / PB) * dys + (i64)s.h * P + p, dydt) : 0.f;
-    }
-    for (int k = threadIdx.x; k < nt; k += blockDim.x)
-      ta[k] = expf(softplusf_(ld(dt, (row0 + k) * dts + s.h, dtdt) + bias) * A);
-    __syncthreads();
-    for (int k = nt - 1; k >= 0; k--) {
-      float a = ta[k], dyp = s.pl < PB ? tdy[k * PB + s.pl] : 0.f;
-#pragma unroll
-      for (int j = 0; j < MAXS; j++) {
-        int n = s.ns + j * NS;
-        if (j < s.nper && n < N) dH[j] = (dH[j] + dyp * tC[k * N + n]) * a;
-      }
-    }
-    __syncthreads();
-  }
-  if (s.valid) {
-    const i64 base = (((i64)z * H + s.h) * P + s.p) * N;
-#pragma unroll
-    for (int j = 0; j < MAXS; j++) {
-      int n = s.ns + j * NS;
-      if (j < s.nper && n < N) dS[base + n] = dH[j];
-    }
-  }
-}
-
-// k_ssd_bwd_pass: reverse pass over chunks, elementwise over (b,h,p,n), in
-// place: dS[c] becomes dHend[c], the gradient reaching chunk c's end state
-// from later chunks: dHend[nc-1] = 0, dHend[c-1] = exp(logdec[c]) dHend[c] + dS[c].
-extern "C" __global__ void k_ssd_bwd_pass(float* dS, const float* logdec, int Bt, int H, int P, int N, int nc) {
-  i64 i = blockIdx.x * (i64)blockDim.x + threadIdx.x;
-  i64 hpn = (i64)H * P * N;
-  if (i >= Bt * hpn) return;
-  int b = (int)(i / hpn);
-  i64 r = i % hpn;
-  int h = (int)(r / ((i64)P * N));
-  float g = 0.f;
-  for (int c = nc - 1; c >= 0; c--) {
-    i64 off = ((i64)b * nc + c) * hpn + r;
-    float loc = dS[off];
-    dS[off] = g;
-    g = expf(logdec[((i64)b * nc + c) * H + h]) * g + loc;
-  }
-}
-
-// k_ssd_bwd_dt: ddt_raw = ddt * softplus'(dt + bias) into DDT; DDTBias gets
-// the sum over rows (block x = head, block y = span of rows).
-extern "C" __global__ void k_ssd_bwd_dt(const float* ddt_acc, const void* dt, i64 dts, int dtdt, const float* dtbias,
-                                        void* ddt, i64 ddts, int ddtdt, float* ddtbias, i64 rows, int H, int span) {
-  __shared__ float scratch[32];
-  int h = blockIdx.x;
-  i64 r0 = (i64)blockIdx.y * span, r1 = min(r0 + span, rows);
-  float sum = 0.f;
-  for (i64 r = r0 + threadIdx.x; r < r1; r += blockDim.x) {
-    float g = ddt_acc[r * H + h] * dsoftplusf_(ld(dt, r * dts + h, dtdt) + dtbias[h]);
-    st(ddt, r * ddts + h, ddtdt, g);
-    sum += g;
-  }
-  sum = block_sum(sum, scratch);
-  if (threadIdx.x == 0) atomicAdd(&ddtbias[h], sum);
-}
 
 // k_ssd_bwd_heads: DALog += dA * A (A = -exp(A_log)), DD += dD.
 extern "C" __global__ void k_ssd_bwd_heads(const float* dA_acc, const float* dD_acc, const float* alog, float* dalog,
