@@ -14,8 +14,13 @@
 #include "kernels/gemm.cu"
 #include "kernels/ssd.cu"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+
+#include <deque>
+#include <map>
+#include <string>
 
 #include <type_traits>
 #include <utility>
@@ -51,7 +56,45 @@ std::vector<Fiber> fibers;
 void* sched_sp;
 int cur, nthreads;
 std::vector<float> xchg;
-std::vector<float> dyn;
+
+// Dynamic shared memory: 128-byte aligned, dyn_bytes long, NaN-filled.
+std::vector<float> dyn_store;
+char* dyn = nullptr;
+size_t dyn_bytes = 0;
+
+// The first fault a kernel made in this launch (an access that would fault
+// or misbehave on a GPU); netssm_emu_launch reports it.
+std::string fault;
+
+void emu_fault(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+void emu_fault(const char* fmt, ...) {
+  if (!fault.empty()) return;
+  char buf[256];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(buf, sizeof buf, fmt, ap);
+  va_end(ap);
+  char where[96];
+  snprintf(where, sizeof where, " (block %u,%u,%u thread %d)", blockIdx.x, blockIdx.y, blockIdx.z, cur);
+  fault = std::string(buf) + where;
+}
+
+// cp.async state: per thread, the open group and the committed groups in
+// order; per 16-byte chunk of dynamic shared memory, the copies in flight.
+struct Copy {
+  char* dst;
+  const char* src;
+  int n;
+};
+struct AsyncState {
+  std::vector<Copy> open;
+  std::deque<std::vector<Copy>> committed;
+};
+std::vector<AsyncState> async_state;
+std::vector<uint16_t> inflight;
+
+long long ldsm_conflicts = 0;
+std::map<std::string, long long> launches;
 void (*kernel_call)(const uint64_t*);
 const uint64_t* kernel_args;
 
@@ -78,6 +121,8 @@ void fiber_start(Fiber& f) {
 // fiber until it waits at a barrier or finishes, then releases the barrier.
 void run_block() {
   for (int t = 0; t < nthreads; t++) fiber_start(fibers[t]);
+  for (AsyncState& a : async_state) a.open.clear(), a.committed.clear();
+  std::fill(inflight.begin(), inflight.end(), 0);
   for (;;) {
     int live = 0;
     for (int t = 0; t < nthreads; t++) {
@@ -131,7 +176,8 @@ const Kernel kernels[] = {
     K(k_fill), K(k_scale), K(k_convert), K(k_sumsq), K(k_embed), K(k_embed_bwd), K(k_adamw), K(k_xent),
     K(k_add_rmsnorm), K(k_add_rmsnorm_bwd), K(k_gated_rmsnorm), K(k_gated_rmsnorm_bwd),
     K(k_conv1d), K(k_conv1d_bwd_dx), K(k_conv1d_bwd_dw), K(k_conv1d_step),
-    K(k_gemm_f32), K(k_gemm_bf16), K(k_gemv_tb),
+    K(k_gemm_f32), K(k_gemm_bf16), K(k_gemv_tb), K(k_gemm_tc_nn), K(k_gemm_tc_nt), K(k_gemm_tc_tn),
+    K(k_gemm_tc_tt), K(k_gemm_splitk_reduce),
     K(k_ssd_fwd), K(k_ssd_chunk_state), K(k_ssd_chunk_pass), K(k_ssd_chunk_out), K(k_ssd_bwd), K(k_ssd_bwd_dstate),
     K(k_ssd_bwd_pass), K(k_ssd_bwd_dt), K(k_ssd_bwd_heads), K(k_copy2d), K(k_ssd_step),
 };
@@ -140,7 +186,7 @@ const Kernel kernels[] = {
 
 netssm_dim3 netssm_emu_thread_idx() { return netssm_dim3{(unsigned)cur, 0, 0}; }
 
-float* netssm_emu_dyn_smem() { return dyn.data(); }
+float* netssm_emu_dyn_smem() { return (float*)dyn; }
 
 void __syncthreads() {
   fibers[cur].waiting = true;
@@ -196,6 +242,124 @@ void netssm_emu_mma_bf16(float* d, unsigned a0, unsigned a1, unsigned a2, unsign
   }
 }
 
+// ---- cp.async and ldmatrix ----
+
+namespace {
+// smem_chunk is the index of the 16-byte chunk of dynamic shared memory at
+// p, or -1 (and a fault naming what) when p is not a 16-byte aligned
+// address inside it.
+long smem_chunk(const void* p, const char* what) {
+  const char* c = (const char*)p;
+  if (c < dyn || c + 16 > dyn + dyn_bytes) {
+    emu_fault("%s: address %p outside the block's %zu bytes of dynamic shared memory", what, p, dyn_bytes);
+    return -1;
+  }
+  if ((c - dyn) % 16 != 0) {
+    emu_fault("%s: shared address %p (offset %td) not 16-byte aligned", what, p, c - dyn);
+    return -1;
+  }
+  return (c - dyn) / 16;
+}
+
+void complete(std::vector<Copy>& g) {
+  for (const Copy& c : g) {
+    memcpy(c.dst, c.src, c.n);
+    memset(c.dst + c.n, 0, 16 - c.n);
+    inflight[(c.dst - dyn) / 16]--;
+  }
+}
+
+std::vector<const void*> ldsm_addr;
+}  // namespace
+
+void netssm_emu_cp_async16(void* dst, const void* src, int src_bytes) {
+  long ch = smem_chunk(dst, "cp.async destination");
+  if (ch < 0) return;
+  if ((uintptr_t)src % 16 != 0) {
+    emu_fault("cp.async: global source %p not 16-byte aligned", src);
+    return;
+  }
+  if (src_bytes < 0 || src_bytes > 16) {
+    emu_fault("cp.async: src-size %d outside [0, 16]", src_bytes);
+    return;
+  }
+  inflight[ch]++;
+  async_state[cur].open.push_back(Copy{(char*)dst, (const char*)src, src_bytes});
+}
+
+void netssm_emu_cp_async_commit() {
+  AsyncState& a = async_state[cur];
+  a.committed.push_back(std::move(a.open));
+  a.open.clear();
+}
+
+void netssm_emu_cp_async_wait(int n) {
+  AsyncState& a = async_state[cur];
+  while ((int)a.committed.size() > n) {
+    complete(a.committed.front());
+    a.committed.pop_front();
+  }
+}
+
+void netssm_emu_ldmatrix(unsigned* r, int nmat, bool trans, const void* addr) {
+  int t = cur, w = t & ~31, lane = t & 31;
+  ldsm_addr[t] = addr;
+  __syncthreads();
+  bool ok = true;
+  for (int i = 0; i < 8 * nmat; i++) {
+    long ch = smem_chunk(ldsm_addr[w + i], "ldmatrix row");
+    if (ch < 0) {
+      ok = false;
+    } else if (inflight[ch]) {
+      emu_fault("ldmatrix: reads shared offset %ld while a cp.async to it is in flight (missing wait_group or barrier)",
+                ch * 16);
+      ok = false;
+    }
+  }
+  if (ok && lane == 0) {
+    // One phase per matrix: the 8 rows (16 bytes each) are served in as many
+    // wavefronts as the most distinct rows sharing a 16-byte bank group.
+    for (int j = 0; j < nmat; j++) {
+      int most = 0;
+      for (int q = 0; q < 8; q++) {
+        const char* seen[8];
+        int cnt = 0;
+        for (int i = 0; i < 8; i++) {
+          const char* p = (const char*)ldsm_addr[w + 8 * j + i];
+          if (((p - dyn) / 16) % 8 != q) continue;
+          bool dup = false;
+          for (int k = 0; k < cnt; k++) dup |= seen[k] == p;
+          if (!dup) seen[cnt++] = p;
+        }
+        most = max(most, cnt);
+      }
+      ldsm_conflicts += most - 1;
+    }
+  }
+  for (int j = 0; j < nmat; j++) {
+    uint16_t lo = 0, hi = 0;
+    if (ok) {
+      int c = 2 * (lane & 3);
+      if (!trans) {
+        const uint16_t* row = (const uint16_t*)ldsm_addr[w + 8 * j + (lane >> 2)];
+        lo = row[c], hi = row[c + 1];
+      } else {
+        lo = ((const uint16_t*)ldsm_addr[w + 8 * j + c])[lane >> 2];
+        hi = ((const uint16_t*)ldsm_addr[w + 8 * j + c + 1])[lane >> 2];
+      }
+    }
+    r[j] = (uint32_t)lo | ((uint32_t)hi << 16);
+  }
+  __syncthreads();
+}
+
+// Counters for tests (emu_stats.go).
+extern "C" long long netssm_emu_ldsm_conflicts() { return ldsm_conflicts; }
+extern "C" long long netssm_emu_launches(const char* name) {
+  auto it = launches.find(name);
+  return it == launches.end() ? 0 : it->second;
+}
+
 extern "C" int netssm_emu_launch(const char* name, int gx, int gy, int gz, int block, int smem, const uint64_t* args,
                                  int nargs, char* err, int errn) {
   const Kernel* k = nullptr;
@@ -218,7 +382,14 @@ extern "C" int netssm_emu_launch(const char* name, int gx, int gy, int gz, int b
   xchg.assign(block, 0.f);
   mma_a.assign(block * 4, 0);
   mma_b.assign(block * 2, 0);
-  dyn.assign(smem / 4 + 1, NAN);  // uninitialised shared memory reads as NaN
+  dyn_store.assign(smem / 4 + 32 + 1, NAN);  // uninitialised shared memory reads as NaN
+  dyn = (char*)(((uintptr_t)dyn_store.data() + 127) & ~(uintptr_t)127);
+  dyn_bytes = smem;
+  inflight.assign(smem / 16 + 1, 0);
+  async_state.resize(block);
+  ldsm_addr.assign(block, nullptr);
+  fault.clear();
+  launches[name]++;
   blockDim = {(unsigned)block, 1, 1};
   gridDim = {(unsigned)gx, (unsigned)gy, (unsigned)gz};
   kernel_call = k->call;
@@ -228,6 +399,10 @@ extern "C" int netssm_emu_launch(const char* name, int gx, int gy, int gz, int b
       for (int x = 0; x < gx; x++) {
         blockIdx = {(unsigned)x, (unsigned)y, (unsigned)z};
         run_block();
+        if (!fault.empty()) {
+          snprintf(err, errn, "%s: %s", name, fault.c_str());
+          return 1;
+        }
       }
   return 0;
 }

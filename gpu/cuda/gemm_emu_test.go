@@ -1,0 +1,79 @@
+//go:build cudaemu && !cuda
+
+package cuda_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/netssm/netssm/gpu"
+	"github.com/netssm/netssm/gpu/cuda"
+)
+
+// TestGemmPaths checks on the emulator which kernel each kind of GEMM runs
+// (so that gputest's aligned cases really exercise the tensor-core path and
+// its split-K) and that its ldmatrix reads are free of bank conflicts
+// (results are checked against the CPU by gputest.TestGemm).
+func TestGemmPaths(t *testing.T) {
+	be := cuda.OpenEmulator()
+	ctx := context.Background()
+	alloc := func(dt gpu.DType, n int, seed int) gpu.Buffer {
+		b, err := be.Alloc(dt, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = float32((i*7+seed)%13-6) / 8
+		}
+		if err := be.Write(b, 0, v); err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	for _, c := range []struct {
+		name    string
+		M, N, K int
+		aStride int // A is [M, K] at offset aOff of rows of aStride
+		aOff    int
+		want    []string // kernels launched
+	}{
+		{"aligned", 70, 40, 48, 48, 0, []string{"k_gemm_tc_nt"}},
+		{"aligned split-K", 20, 30, 704, 712, 8, []string{"k_gemm_tc_nt", "k_gemm_splitk_reduce"}},
+		{"odd stride", 70, 40, 48, 51, 0, []string{"k_gemm_bf16"}},
+		{"odd offset", 70, 40, 48, 56, 3, []string{"k_gemm_bf16"}},
+		{"decode", 4, 40, 48, 48, 0, []string{"k_gemv_tb"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			a := alloc(gpu.BF16, c.M*c.aStride, 1)
+			b := alloc(gpu.BF16, c.N*c.K, 2)
+			out := alloc(gpu.F32, c.M*c.N, 3)
+			kernels := []string{"k_gemm_tc_nt", "k_gemm_splitk_reduce", "k_gemm_bf16", "k_gemv_tb"}
+			before := map[string]int64{}
+			for _, k := range kernels {
+				before[k] = cuda.EmuLaunches(k)
+			}
+			conflicts := cuda.EmuLdmatrixConflicts()
+			args := &gpu.GemmArgs{TransB: true, M: c.M, N: c.N, K: c.K, Alpha: 1, Beta: 1,
+				A: gpu.Cols(a, c.aStride, c.aOff), B: gpu.Dense(b, c.K), C: gpu.Dense(out, c.N)}
+			if err := be.Gemm(ctx, args); err != nil {
+				t.Fatal(err)
+			}
+			for _, k := range kernels {
+				n := cuda.EmuLaunches(k) - before[k]
+				want := int64(0)
+				for _, w := range c.want {
+					if w == k {
+						want = 1
+					}
+				}
+				if n != want {
+					t.Errorf("%s launched %d times, want %d", k, n, want)
+				}
+			}
+			if d := cuda.EmuLdmatrixConflicts() - conflicts; d != 0 {
+				t.Errorf("%d ldmatrix bank conflicts", d)
+			}
+		})
+	}
+}
