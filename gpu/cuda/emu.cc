@@ -170,6 +170,28 @@ constexpr int arity(void (*)(A...)) {
   return sizeof...(A);
 }
 
+// k_emu_test_ldmatrix is a self-test of the emulator, not a CUDA kernel
+// (no PTX): one warp copies the 16x16 b16 matrix src (row-major) into
+// dynamic shared memory (512 bytes) and loads it as the four 8x8 matrices
+// q = 0..3 (rows (q&1)*8.., columns (q>>1)*8..) with ldmatrix .x1 (four
+// calls), .x2 (two) and .x4 (one), plain and .trans: out[v][lane][q] is
+// register q for variant v = 2*log2(nmat) + trans.
+void k_emu_test_ldmatrix(const uint16_t* src, uint32_t* out) {
+  uint16_t* sm = (uint16_t*)netssm_emu_dyn_smem();
+  int lane = threadIdx.x;
+  for (int i = 0; i < 8; i++) sm[lane * 8 + i] = src[lane * 8 + i];
+  __syncthreads();
+  for (int v = 0; v < 6; v++) {
+    int nmat = 1 << (v / 2);
+    bool trans = v & 1;
+    for (int call = 0; call < 4 / nmat; call++) {
+      int q = call * nmat + (lane >> 3) % nmat;  // the matrix this lane's address is a row of
+      const uint16_t* row = sm + ((q & 1) * 8 + (lane & 7)) * 16 + (q >> 1) * 8;
+      netssm_emu_ldmatrix(&out[(v * 32 + lane) * 4 + call * nmat], nmat, trans, row);
+    }
+  }
+}
+
 #define K(k) {#k, arity(k), [](const uint64_t* a) { call_impl(k, a, std::make_index_sequence<arity(k)>{}); }}
 
 const Kernel kernels[] = {
@@ -178,6 +200,7 @@ const Kernel kernels[] = {
     K(k_conv1d), K(k_conv1d_bwd_dx), K(k_conv1d_bwd_dw), K(k_conv1d_step),
     K(k_gemm_f32), K(k_gemm_bf16), K(k_gemv_tb), K(k_gemm_tc_nn), K(k_gemm_tc_nt), K(k_gemm_tc_tn),
     K(k_gemm_tc_tt), K(k_gemm_splitk_reduce),
+    K(k_emu_test_ldmatrix),
     K(k_ssd_fwd), K(k_ssd_chunk_state), K(k_ssd_chunk_pass), K(k_ssd_chunk_out), K(k_ssd_bwd), K(k_ssd_bwd_dstate),
     K(k_ssd_bwd_pass), K(k_ssd_bwd_dt), K(k_ssd_bwd_heads), K(k_copy2d), K(k_ssd_step),
 };

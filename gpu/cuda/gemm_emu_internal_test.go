@@ -42,3 +42,48 @@ func TestEmuCatchesGemmFaults(t *testing.T) {
 		}
 	}
 }
+
+// TestEmuLdmatrix checks the emulator's ldmatrix .x1, .x2 and .x4, plain
+// and .trans, against the PTX ISA's fragment layout: for 8x8 matrix j, lane
+// l gets the elements (row l/4, columns 2*(l%4), 2*(l%4)+1), or with .trans
+// (rows 2*(l%4), 2*(l%4)+1, column l/4), the first in the low half.
+func TestEmuLdmatrix(t *testing.T) {
+	be := OpenEmulator()
+	src, _ := be.Alloc(gpu.BF16, 256)
+	out, _ := be.Alloc(gpu.I32, 6*32*4)
+	vals := make([]float32, 256)
+	for i := range vals {
+		vals[i] = float32(i) // exact in bf16
+	}
+	if err := be.Write(src, 0, vals); err != nil {
+		t.Fatal(err)
+	}
+	err := be.do(func() error {
+		return be.launch("k_emu_test_ldmatrix", 1, 1, 1, 32, 512, be.ptr(src), be.ptr(out))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make([]int32, 6*32*4)
+	if err := be.ReadInt32(got, out, 0); err != nil {
+		t.Fatal(err)
+	}
+	for v := 0; v < 6; v++ {
+		trans := v%2 == 1
+		for lane := 0; lane < 32; lane++ {
+			for q := 0; q < 4; q++ {
+				var want uint32
+				for h := 0; h < 2; h++ {
+					r, c := lane/4, 2*(lane%4)+h
+					if trans {
+						r, c = c, r
+					}
+					want |= uint32(gpu.BF16Bits(vals[((q&1)*8+r)*16+(q>>1)*8+c])) << (16 * h)
+				}
+				if g := uint32(got[(v*32+lane)*4+q]); g != want {
+					t.Errorf("ldmatrix.x%d trans=%v lane %d register %d: %#08x, want %#08x", 1<<(v/2), trans, lane, q, g, want)
+				}
+			}
+		}
+	}
+}
