@@ -77,7 +77,7 @@ func gemmCases(T int) []gemmCase {
 	const D, IP, I, V = 768, 3352, 1536, 272
 	var cs []gemmCase
 	for _, l := range []struct {
-		name     string
+		name      string
 		outF, inF int // weight [outF, inF]
 	}{{"in_proj", IP, D}, {"out_proj", D, I}, {"lm_head", V, D}} {
 		cs = append(cs,
