@@ -17,6 +17,13 @@ const (
 	tcBlocksPerSM    = 2                       // __launch_bounds__(TC_THREADS, 2)
 	tcMaxSplits      = 16
 	tcMinSplitK      = 8 * tcBK // a K split gets at least 8 K tiles
+	// K below tcSplitFromK never splits. The splits' partial sums live in
+	// the backend's scratch arena, which may be reallocated (with a device
+	// sync) when it grows: that must not happen inside a CUDA graph
+	// capture, nor may a captured graph keep a pointer into an arena that
+	// later grows. Decode steps, the captured ones, have K <= 3352; the
+	// weight gradients, which need the splits, have K = tokens.
+	tcSplitFromK = 4096
 )
 
 // gemmPlan is how Gemm runs one call.
@@ -62,12 +69,13 @@ func (b *Backend) planGemm(a *gpu.GemmArgs) gemmPlan {
 }
 
 // splitK chooses how many K splits to run when the output tiles are too few
-// to fill the device (slots = resident blocks: SMs x blocks per SM): the
+// to fill the device (slots = resident blocks: SMs x blocks per SM) and K
+// is at least tcSplitFromK: the
 // count minimising waves per unit of work, ceil(tiles*s/slots)/s, over s up
 // to 2*slots/tiles (bounding the fp32 partials written and re-read) with at
 // least tcMinSplitK of K each; ties go to fewer splits.
 func splitK(tiles, K, slots int) int {
-	if tiles >= slots {
+	if tiles >= slots || K < tcSplitFromK {
 		return 1
 	}
 	maxS := min(tcMaxSplits, max(1, K/tcMinSplitK), max(1, (2*slots+tiles-1)/tiles))

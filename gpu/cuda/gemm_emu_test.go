@@ -39,10 +39,11 @@ func TestGemmPaths(t *testing.T) {
 		want    []string // kernels launched
 	}{
 		{"aligned", 70, 40, 48, 48, 0, []string{"k_gemm_tc_nt"}},
-		{"aligned split-K", 20, 30, 704, 712, 8, []string{"k_gemm_tc_nt", "k_gemm_splitk_reduce"}},
+		{"aligned split-K", 20, 30, 4104, 4112, 8, []string{"k_gemm_tc_nt", "k_gemm_splitk_reduce"}},
 		{"odd stride", 70, 40, 48, 51, 0, []string{"k_gemm_bf16"}},
 		{"odd offset", 70, 40, 48, 56, 3, []string{"k_gemm_bf16"}},
 		{"decode", 4, 40, 48, 48, 0, []string{"k_gemv_tb"}},
+		{"decode batch 64, no split", 64, 40, 1536, 1536, 0, []string{"k_gemm_tc_nt"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			a := alloc(gpu.BF16, c.M*c.aStride, 1)

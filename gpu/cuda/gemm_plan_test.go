@@ -12,11 +12,13 @@ import (
 func TestSplitK(t *testing.T) {
 	const slots = 132 * tcBlocksPerSM
 	for tiles := 1; tiles <= 3*slots; tiles += 7 {
-		for _, K := range []int{32, 255, 256, 1000, 8192, 100000} {
+		for _, K := range []int{32, 255, 256, 1000, 4095, 4096, 8192, 100000} {
 			s := splitK(tiles, K, slots)
 			switch {
 			case s < 1 || s > tcMaxSplits:
 				t.Fatalf("tiles %d K %d: %d splits", tiles, K, s)
+			case s > 1 && K < tcSplitFromK:
+				t.Fatalf("tiles %d K %d: split %d ways below K %d", tiles, K, s, tcSplitFromK)
 			case s > 1 && tiles >= slots:
 				t.Fatalf("tiles %d K %d: split %d ways though the tiles fill the device", tiles, K, s)
 			case s > 1 && K/s < tcMinSplitK:
@@ -30,7 +32,7 @@ func TestSplitK(t *testing.T) {
 	}
 	be := &Backend{sms: 132}
 	for _, c := range []struct{ M, N, K int }{{3352, 768, 100000}, {768, 1536, 100000}, {272, 768, 100000},
-		{3352, 768, 8192}, {768, 1536, 8192}, {272, 768, 8192}} {
+		{3352, 768, 8192}, {768, 1536, 8192}, {272, 768, 8192}, {64, 3352, 768}} {
 		tiles := ((c.M + tcBM - 1) / tcBM) * ((c.N + tcBN - 1) / tcBN)
 		s := splitK(tiles, c.K, be.sms*tcBlocksPerSM)
 		t.Logf("%dx%dx%d: %d tiles, %d splits", c.M, c.N, c.K, tiles, s)
