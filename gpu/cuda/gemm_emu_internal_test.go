@@ -15,7 +15,7 @@ import (
 func TestEmuCatchesGemmFaults(t *testing.T) {
 	be := OpenEmulator()
 	const M, N, K = 16, 16, 32
-	ab, _ := be.Alloc(gpu.BF16, M*K+8)
+	ab, _ := be.Alloc(gpu.BF16, M*(K+4)+8) // room for every lda tried below
 	bb, _ := be.Alloc(gpu.BF16, N*K)
 	cb, _ := be.Alloc(gpu.F32, M*N)
 	ptr := func(g gpu.Buffer) uint64 { p, _ := be.vec(g); return p }
