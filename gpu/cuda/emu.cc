@@ -92,6 +92,11 @@ struct AsyncState {
 };
 std::vector<AsyncState> async_state;
 std::vector<uint16_t> inflight;
+// Per thread, the __syncthreads it has passed; per 16-byte chunk, the
+// barrier interval in which ldmatrix last read it and the warps that did.
+std::vector<int> sync_epoch;
+std::vector<int> read_epoch;
+std::vector<uint32_t> read_warps;
 
 long long ldsm_conflicts = 0;
 std::map<std::string, long long> launches;
@@ -123,6 +128,8 @@ void run_block() {
   for (int t = 0; t < nthreads; t++) fiber_start(fibers[t]);
   for (AsyncState& a : async_state) a.open.clear(), a.committed.clear();
   std::fill(inflight.begin(), inflight.end(), 0);
+  std::fill(sync_epoch.begin(), sync_epoch.end(), 0);
+  std::fill(read_epoch.begin(), read_epoch.end(), -1);
   for (;;) {
     int live = 0;
     for (int t = 0; t < nthreads; t++) {
@@ -211,17 +218,26 @@ netssm_dim3 netssm_emu_thread_idx() { return netssm_dim3{(unsigned)cur, 0, 0}; }
 
 float* netssm_emu_dyn_smem() { return (float*)dyn; }
 
-void __syncthreads() {
+// emu_barrier waits for every live thread of the block: the emulator's own
+// exchanges (shuffles, mma, ldmatrix) use it; __syncthreads also counts the
+// kernel's barriers per thread (sync_epoch), which the shared-memory hazard
+// checks compare.
+static void emu_barrier() {
   fibers[cur].waiting = true;
   netssm_emu_switch(&fibers[cur].sp, sched_sp);
+}
+
+void __syncthreads() {
+  sync_epoch[cur]++;
+  emu_barrier();
 }
 
 float netssm_emu_shfl_xor(float v, int o) {
   int t = cur;
   xchg[t] = v;
-  __syncthreads();
+  emu_barrier();
   float r = xchg[(t & ~31) | ((t & 31) ^ o)];
-  __syncthreads();
+  emu_barrier();
   return r;
 }
 
@@ -240,7 +256,7 @@ void netssm_emu_mma_bf16(float* d, unsigned a0, unsigned a1, unsigned a2, unsign
   uint32_t* A = &mma_a[t * 4];
   A[0] = a0, A[1] = a1, A[2] = a2, A[3] = a3;
   mma_b[t * 2] = b0, mma_b[t * 2 + 1] = b1;
-  __syncthreads();
+  emu_barrier();
   float Am[16][16], Bm[16][8];
   for (int lane = 0; lane < 32; lane++) {
     int g = lane >> 2, tig = lane & 3;
@@ -255,7 +271,7 @@ void netssm_emu_mma_bf16(float* d, unsigned a0, unsigned a1, unsigned a2, unsign
       Bm[2 * tig + 8 + h][g] = bf(b[1], h);
     }
   }
-  __syncthreads();
+  emu_barrier();
   int lane = t & 31, g = lane >> 2, tig = lane & 3;
   for (int r = 0; r < 4; r++) {
     int row = g + (r >= 2 ? 8 : 0), col = 2 * tig + (r & 1);
@@ -306,6 +322,13 @@ void netssm_emu_cp_async16(void* dst, const void* src, int src_bytes) {
     emu_fault("cp.async: src-size %d outside [0, 16]", src_bytes);
     return;
   }
+  uint32_t others = read_warps[ch] & ~(1u << (cur >> 5));
+  if (read_epoch[ch] == sync_epoch[cur] && others) {
+    emu_fault("cp.async: overwrites shared offset %ld, which warp %d reads in the same barrier interval (missing "
+              "__syncthreads)",
+              ch * 16, __builtin_ctz(others));
+    return;
+  }
   inflight[ch]++;
   async_state[cur].open.push_back(Copy{(char*)dst, (const char*)src, src_bytes});
 }
@@ -327,7 +350,7 @@ void netssm_emu_cp_async_wait(int n) {
 void netssm_emu_ldmatrix(unsigned* r, int nmat, bool trans, const void* addr) {
   int t = cur, w = t & ~31, lane = t & 31;
   ldsm_addr[t] = addr;
-  __syncthreads();
+  emu_barrier();
   bool ok = true;
   for (int i = 0; i < 8 * nmat; i++) {
     long ch = smem_chunk(ldsm_addr[w + i], "ldmatrix row");
@@ -337,6 +360,9 @@ void netssm_emu_ldmatrix(unsigned* r, int nmat, bool trans, const void* addr) {
       emu_fault("ldmatrix: reads shared offset %ld while a cp.async to it is in flight (missing wait_group or barrier)",
                 ch * 16);
       ok = false;
+    } else {
+      if (read_epoch[ch] != sync_epoch[t]) read_epoch[ch] = sync_epoch[t], read_warps[ch] = 0;
+      read_warps[ch] |= 1u << (t >> 5);
     }
   }
   if (ok && lane == 0) {
@@ -373,7 +399,7 @@ void netssm_emu_ldmatrix(unsigned* r, int nmat, bool trans, const void* addr) {
     }
     r[j] = (uint32_t)lo | ((uint32_t)hi << 16);
   }
-  __syncthreads();
+  emu_barrier();
 }
 
 // Counters for tests (emu_stats.go).
@@ -409,6 +435,9 @@ extern "C" int netssm_emu_launch(const char* name, int gx, int gy, int gz, int b
   dyn = (char*)(((uintptr_t)dyn_store.data() + 127) & ~(uintptr_t)127);
   dyn_bytes = smem;
   inflight.assign(smem / 16 + 1, 0);
+  read_epoch.assign(smem / 16 + 1, -1);
+  read_warps.assign(smem / 16 + 1, 0);
+  sync_epoch.assign(block, 0);
   async_state.resize(block);
   ldsm_addr.assign(block, nullptr);
   fault.clear();

@@ -38,7 +38,9 @@ void netssm_emu_mma_bf16(float* d, unsigned a0, unsigned a1, unsigned a2, unsign
 // cp.async.wait_group lets that group complete, so shared memory read before
 // the wait sees the old contents. Checked: dst inside the block's dynamic
 // shared memory and both addresses 16-byte aligned, src_bytes in [0, 16];
-// reading (ldmatrix) a 16-byte chunk with a copy still in flight is a fault.
+// reading (ldmatrix) a 16-byte chunk with a copy still in flight is a fault,
+// and so is a copy into a chunk another warp read (ldmatrix) since the last
+// __syncthreads.
 void netssm_emu_cp_async16(void* dst, const void* src, int src_bytes);
 void netssm_emu_cp_async_commit();
 void netssm_emu_cp_async_wait(int n);
