@@ -89,7 +89,8 @@ func gemmCases(T int) []gemmCase {
 }
 
 // BenchmarkGemm times every GEMM of a training step at 8,192 and 100,000
-// tokens in bf16 (the tensor-core kernels; the big weight gradients split K),
+// tokens in bf16 on both tensor-core variants (w8: 8 warps of 64x32, the
+// default; w4: 4 warps of 64x64; the weight gradients split K),
 // plus, at in_proj's forward shape, the fallback bf16 kernel (A's rows made
 // unaligned) and fp32, and reports TFLOP/s (2*M*N*K per call).
 func BenchmarkGemm(b *testing.B) {
@@ -138,7 +139,13 @@ func BenchmarkGemm(b *testing.B) {
 	}
 	for _, T := range []int{8192, 100000} {
 		for _, c := range gemmCases(T) {
-			b.Run(fmt.Sprintf("%s/T=%d", c.name, T), func(b *testing.B) { run(b, c, gpu.BF16, 0) })
+			for _, warps := range []int{8, 4} {
+				b.Run(fmt.Sprintf("%s/T=%d/w%d", c.name, T, warps), func(b *testing.B) {
+					be.GemmWarps = warps
+					defer func() { be.GemmWarps = 0 }()
+					run(b, c, gpu.BF16, 0)
+				})
+			}
 		}
 	}
 	inFwd := gemmCases(8192)[0]

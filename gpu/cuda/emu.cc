@@ -206,7 +206,7 @@ const Kernel kernels[] = {
     K(k_add_rmsnorm), K(k_add_rmsnorm_bwd), K(k_gated_rmsnorm), K(k_gated_rmsnorm_bwd),
     K(k_conv1d), K(k_conv1d_bwd_dx), K(k_conv1d_bwd_dw), K(k_conv1d_step),
     K(k_gemm_f32), K(k_gemm_bf16), K(k_gemv_tb), K(k_gemm_tc_nn), K(k_gemm_tc_nt), K(k_gemm_tc_tn),
-    K(k_gemm_tc_tt), K(k_gemm_splitk_reduce),
+    K(k_gemm_tc_tt), K(k_gemm_tc4_nn), K(k_gemm_tc4_nt), K(k_gemm_tc4_tn), K(k_gemm_tc4_tt), K(k_gemm_splitk_reduce),
     K(k_emu_test_ldmatrix),
     K(k_ssd_fwd), K(k_ssd_chunk_state), K(k_ssd_chunk_pass), K(k_ssd_chunk_out), K(k_ssd_bwd), K(k_ssd_bwd_dstate),
     K(k_ssd_bwd_pass), K(k_ssd_bwd_dt), K(k_ssd_bwd_heads), K(k_copy2d), K(k_ssd_step),

@@ -12,9 +12,8 @@ import (
 // Tile and launch constants of the tensor-core GEMM (TC_* in gemm.cu).
 const (
 	tcBM, tcBN, tcBK = 128, 128, 32
-	tcThreads        = 256
 	tcSmem           = 3 * 2 * tcBM * tcBK * 2 // TC_SMEM: 3 stages of A and B tiles, 48 KiB
-	tcBlocksPerSM    = 2                       // __launch_bounds__(TC_THREADS, 2)
+	tcBlocksPerSM    = 2                       // __launch_bounds__(threads, 2)
 	tcMaxSplits      = 16
 	tcMinSplitK      = 8 * tcBK // a K split gets at least 8 K tiles
 	// K below tcSplitFromK never splits. The splits' partial sums live in
@@ -28,7 +27,8 @@ const (
 
 // gemmPlan is how Gemm runs one call.
 type gemmPlan struct {
-	kernel      string // k_gemm_tc_*, k_gemm_bf16, k_gemm_f32 or k_gemv_tb
+	kernel      string // k_gemm_tc_*, k_gemm_tc4_*, k_gemm_bf16, k_gemm_f32 or k_gemv_tb
+	threads     int    // block size (tensor-core path)
 	tiles       int    // output tiles (tensor-core path)
 	splits      int    // K splits (tensor-core path; 1 = none)
 	kchunk      int    // K per split, a multiple of tcBK
@@ -46,26 +46,34 @@ func tcAligned(b *Backend, m gpu.Mat) bool {
 // [N, K] (decode), the tensor-core kernel for bf16 operands whose rows are
 // 16-byte aligned, the plain bf16 tensor-core kernel for other bf16
 // operands, the SIMT kernel for f32.
-func (b *Backend) planGemm(a *gpu.GemmArgs) gemmPlan {
+func (b *Backend) planGemm(a *gpu.GemmArgs) (gemmPlan, error) {
+	prefix, threads := "k_gemm_tc_", 256
+	switch b.GemmWarps {
+	case 0, 8:
+	case 4:
+		prefix, threads = "k_gemm_tc4_", 128
+	default:
+		return gemmPlan{}, fmt.Errorf("cuda: gemm: Backend.GemmWarps is %d, want 4 or 8 (or 0 for the default)", b.GemmWarps)
+	}
 	if a.M <= gemvMaxM && !a.TransA && a.TransB {
-		return gemmPlan{kernel: "k_gemv_tb"}
+		return gemmPlan{kernel: "k_gemv_tb"}, nil
 	}
 	if a.A.Buf.DType() != gpu.BF16 {
-		return gemmPlan{kernel: "k_gemm_f32"}
+		return gemmPlan{kernel: "k_gemm_f32"}, nil
 	}
 	switch {
 	case !tcAligned(b, a.A):
-		return gemmPlan{kernel: "k_gemm_bf16", fallbackWhy: "rows of A not 16-byte aligned"}
+		return gemmPlan{kernel: "k_gemm_bf16", fallbackWhy: "rows of A not 16-byte aligned"}, nil
 	case !tcAligned(b, a.B):
-		return gemmPlan{kernel: "k_gemm_bf16", fallbackWhy: "rows of B not 16-byte aligned"}
+		return gemmPlan{kernel: "k_gemm_bf16", fallbackWhy: "rows of B not 16-byte aligned"}, nil
 	}
-	name := "k_gemm_tc_" + map[bool]string{false: "n", true: "t"}[a.TransA] + map[bool]string{false: "n", true: "t"}[a.TransB]
+	name := prefix + map[bool]string{false: "n", true: "t"}[a.TransA] + map[bool]string{false: "n", true: "t"}[a.TransB]
 	tiles := ((a.M + tcBM - 1) / tcBM) * ((a.N + tcBN - 1) / tcBN)
 	splits := splitK(tiles, a.K, b.sms*tcBlocksPerSM)
 	ktiles := (a.K + tcBK - 1) / tcBK
 	kchunk := (ktiles + splits - 1) / splits * tcBK
 	splits = (a.K + kchunk - 1) / kchunk
-	return gemmPlan{kernel: name, tiles: tiles, splits: splits, kchunk: kchunk}
+	return gemmPlan{kernel: name, threads: threads, tiles: tiles, splits: splits, kchunk: kchunk}, nil
 }
 
 // splitK chooses how many K splits to run when the output tiles are too few
@@ -90,15 +98,18 @@ func splitK(tiles, K, slots int) int {
 }
 
 // Gemm implements gpu.Ops: bf16 inputs on tensor cores (the pipelined
-// k_gemm_tc_* kernels when the rows of A and B are 16-byte aligned, which the
+// k_gemm_tc_* or k_gemm_tc4_* kernels, per GemmWarps, when the rows of A and B are 16-byte aligned, which the
 // model's activations and weights are; k_gemm_bf16 otherwise), f32 on the
 // SIMT kernel, and the GEMV for decode.
 func (b *Backend) Gemm(ctx context.Context, a *gpu.GemmArgs) error {
 	if err := begin(ctx, a.Validate(), b.owned(a.A.Buf, a.B.Buf, a.C.Buf)); err != nil {
 		return err
 	}
+	pl, err := b.planGemm(a)
+	if err != nil {
+		return err
+	}
 	return b.do(func() error {
-		pl := b.planGemm(a)
 		ap, as, adt := b.mat(a.A)
 		bp, bs, bdt := b.mat(a.B)
 		cp, cs, cdt := b.mat(a.C)
@@ -126,7 +137,7 @@ func (b *Backend) Gemm(ctx context.Context, a *gpu.GemmArgs) error {
 				return err
 			}
 		}
-		if err := b.launch(pl.kernel, pl.tiles, 1, pl.splits, tcThreads, tcSmem, intArg(a.M), intArg(a.N), intArg(a.K),
+		if err := b.launch(pl.kernel, pl.tiles, 1, pl.splits, pl.threads, tcSmem, intArg(a.M), intArg(a.N), intArg(a.K),
 			f32Arg(a.Alpha), f32Arg(a.Beta), ap, as, bp, bs, cp, cs, cdt, intArg(pl.kchunk), ptrArg(ws)); err != nil {
 			return err
 		}

@@ -21,7 +21,7 @@ func TestEmuCatchesGemmFaults(t *testing.T) {
 	ptr := func(g gpu.Buffer) uint64 { p, _ := be.vec(g); return p }
 	launch := func(smem int, a uint64, lda int) error {
 		return be.do(func() error {
-			return be.launch("k_gemm_tc_nt", 1, 1, 1, tcThreads, smem, intArg(M), intArg(N), intArg(K), f32Arg(1), f32Arg(0),
+			return be.launch("k_gemm_tc_nt", 1, 1, 1, 256, smem, intArg(M), intArg(N), intArg(K), f32Arg(1), f32Arg(0),
 				a, i64Arg(lda), ptr(bb), i64Arg(K), ptr(cb), i64Arg(N), intArg(int(gpu.F32)), intArg(K), 0)
 		})
 	}

@@ -4,10 +4,13 @@ package cuda_test
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/netssm/netssm/gpu"
 	"github.com/netssm/netssm/gpu/cuda"
+	"github.com/netssm/netssm/gpu/gputest"
 )
 
 // TestGemmPaths checks on the emulator which kernel each kind of GEMM runs
@@ -31,50 +34,75 @@ func TestGemmPaths(t *testing.T) {
 		}
 		return b
 	}
-	for _, c := range []struct {
-		name    string
-		M, N, K int
-		aStride int // A is [M, K] at offset aOff of rows of aStride
-		aOff    int
-		want    []string // kernels launched
-	}{
-		{"aligned", 70, 40, 48, 48, 0, []string{"k_gemm_tc_nt"}},
-		{"aligned split-K", 20, 30, 4104, 4112, 8, []string{"k_gemm_tc_nt", "k_gemm_splitk_reduce"}},
-		{"odd stride", 70, 40, 48, 51, 0, []string{"k_gemm_bf16"}},
-		{"odd offset", 70, 40, 48, 56, 3, []string{"k_gemm_bf16"}},
-		{"decode", 4, 40, 48, 48, 0, []string{"k_gemv_tb"}},
-		{"decode batch 64, no split", 64, 40, 1536, 1536, 0, []string{"k_gemm_tc_nt"}},
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			a := alloc(gpu.BF16, c.M*c.aStride, 1)
-			b := alloc(gpu.BF16, c.N*c.K, 2)
-			out := alloc(gpu.F32, c.M*c.N, 3)
-			kernels := []string{"k_gemm_tc_nt", "k_gemm_splitk_reduce", "k_gemm_bf16", "k_gemv_tb"}
-			before := map[string]int64{}
-			for _, k := range kernels {
-				before[k] = cuda.EmuLaunches(k)
-			}
-			conflicts := cuda.EmuLdmatrixConflicts()
-			args := &gpu.GemmArgs{TransB: true, M: c.M, N: c.N, K: c.K, Alpha: 1, Beta: 1,
-				A: gpu.Cols(a, c.aStride, c.aOff), B: gpu.Dense(b, c.K), C: gpu.Dense(out, c.N)}
-			if err := be.Gemm(ctx, args); err != nil {
-				t.Fatal(err)
-			}
-			for _, k := range kernels {
-				n := cuda.EmuLaunches(k) - before[k]
-				want := int64(0)
-				for _, w := range c.want {
-					if w == k {
-						want = 1
+	for _, warps := range []int{0, 4} {
+		for _, c := range []struct {
+			name    string
+			M, N, K int
+			aStride int // A is [M, K] at offset aOff of rows of aStride
+			aOff    int
+			want    []string // kernels launched
+		}{
+			{"aligned", 70, 40, 48, 48, 0, []string{"tc"}},
+			{"aligned split-K", 20, 30, 4104, 4112, 8, []string{"tc", "k_gemm_splitk_reduce"}},
+			{"odd stride", 70, 40, 48, 51, 0, []string{"k_gemm_bf16"}},
+			{"odd offset", 70, 40, 48, 56, 3, []string{"k_gemm_bf16"}},
+			{"decode", 4, 40, 48, 48, 0, []string{"k_gemv_tb"}},
+			{"decode batch 64, no split", 64, 40, 1536, 1536, 0, []string{"tc"}},
+		} {
+			t.Run(fmt.Sprintf("%s/warps=%d", c.name, warps), func(t *testing.T) {
+				be.GemmWarps = warps
+				tc := "k_gemm_tc_nt"
+				if warps == 4 {
+					tc = "k_gemm_tc4_nt"
+				}
+				a := alloc(gpu.BF16, c.M*c.aStride, 1)
+				b := alloc(gpu.BF16, c.N*c.K, 2)
+				out := alloc(gpu.F32, c.M*c.N, 3)
+				kernels := []string{"k_gemm_tc_nt", "k_gemm_tc4_nt", "k_gemm_splitk_reduce", "k_gemm_bf16", "k_gemv_tb"}
+				before := map[string]int64{}
+				for _, k := range kernels {
+					before[k] = cuda.EmuLaunches(k)
+				}
+				conflicts := cuda.EmuLdmatrixConflicts()
+				args := &gpu.GemmArgs{TransB: true, M: c.M, N: c.N, K: c.K, Alpha: 1, Beta: 1,
+					A: gpu.Cols(a, c.aStride, c.aOff), B: gpu.Dense(b, c.K), C: gpu.Dense(out, c.N)}
+				if err := be.Gemm(ctx, args); err != nil {
+					t.Fatal(err)
+				}
+				for _, k := range kernels {
+					n := cuda.EmuLaunches(k) - before[k]
+					want := int64(0)
+					for _, w := range c.want {
+						if w == "tc" {
+							w = tc
+						}
+						if w == k {
+							want = 1
+						}
+					}
+					if n != want {
+						t.Errorf("%s launched %d times, want %d", k, n, want)
 					}
 				}
-				if n != want {
-					t.Errorf("%s launched %d times, want %d", k, n, want)
+				if d := cuda.EmuLdmatrixConflicts() - conflicts; d != 0 {
+					t.Errorf("%d ldmatrix bank conflicts", d)
 				}
-			}
-			if d := cuda.EmuLdmatrixConflicts() - conflicts; d != 0 {
-				t.Errorf("%d ldmatrix bank conflicts", d)
-			}
-		})
+			})
+		}
+	}
+}
+
+// TestGemmWarpsOption checks the 4-warp tensor-core variant against the CPU
+// (the whole TestGemm; the default variant runs in TestEmulatedConformance)
+// and that a bad Backend.GemmWarps is an error, not a launch.
+func TestGemmWarpsOption(t *testing.T) {
+	be := cuda.OpenEmulator()
+	be.GemmWarps = 4
+	gputest.TestGemm(t, be)
+	be.GemmWarps = 6
+	x, _ := be.Alloc(gpu.BF16, 64)
+	err := be.Gemm(context.Background(), &gpu.GemmArgs{M: 8, N: 8, K: 8, Alpha: 1, A: gpu.Dense(x, 8), B: gpu.Dense(x, 8), C: gpu.Dense(x, 8)})
+	if err == nil || !strings.Contains(err.Error(), "GemmWarps") {
+		t.Errorf("GemmWarps 6: got %v, want an error naming GemmWarps", err)
 	}
 }

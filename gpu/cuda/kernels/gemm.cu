@@ -1,7 +1,8 @@
 // GEMM: C = alpha * op(A) op(B) + beta * C, row-major with leading
 // dimensions (strides), op = optional transpose.
 //   k_gemm_tc_{nn,nt,tn,tt}: the fast path for bf16 inputs (see below):
-//                128x128x32 block tiles, 8 warps of 64x32, a 3-stage
+//                128x128x32 block tiles, 8 warps of 64x32 (k_gemm_tc4_*:
+//                4 warps of 64x64), a 3-stage
 //                cp.async pipeline, ldmatrix from XOR-swizzled shared memory,
 //                mma.sync m16n8k16 with fp32 accumulation, optional split-K
 //                (k_gemm_splitk_reduce sums the partial tiles in order).
@@ -220,7 +221,7 @@ extern "C" __global__ void k_gemv_tb(int M, int N, int K, float alpha, float bet
 #define TC_BN 128
 #define TC_BK 32
 #define TC_STAGES 3
-#define TC_THREADS 256
+#define TC_WM 64  // warp tile rows; columns TC_WN: 32 (8 warps) or 64 (4 warps)
 #define TC_GROUP 8
 #define TC_TILE (TC_BM * TC_BK)  // elements of one operand tile (== TC_BN * TC_BK)
 #define TC_SMEM (TC_STAGES * 2 * TC_TILE * 2)
@@ -277,12 +278,12 @@ __device__ __forceinline__ void ldsm_x4(unsigned* r, const void* smem) {
 // or N side) and k0.. of a matrix stored K-contiguous (KCONT: element (r, k)
 // at p[r*ld + k]) or row-contiguous (element (r, k) at p[k*ld + r]), with R
 // rows and K columns in all, into dst (swizzled as described above).
-template <bool KCONT>
+template <bool KCONT, int THREADS>
 __device__ __forceinline__ void tc_load_tile(unsigned short* dst, const unsigned short* p, i64 ld, int R, int K,
                                              int r0, int k0) {
 #pragma unroll
-  for (int i = 0; i < TC_TILE / 8 / TC_THREADS; i++) {
-    int c = threadIdx.x + i * TC_THREADS;
+  for (int i = 0; i < TC_TILE / 8 / THREADS; i++) {
+    int c = threadIdx.x + i * THREADS;
     const unsigned short* src = p;
     int bytes = 0;
     if (KCONT) {
@@ -305,7 +306,7 @@ __device__ __forceinline__ void tc_load_tile(unsigned short* dst, const unsigned
   }
 }
 
-template <bool TA, bool TB>
+template <bool TA, bool TB, int WN>
 __device__ __forceinline__ void gemm_tc(int M, int N, int K, float alpha, float beta, const unsigned short* A, i64 lda,
                                         const unsigned short* B, i64 ldb, void* C, i64 ldc, int cdt, int kchunk,
                                         float* ws) {
@@ -313,7 +314,9 @@ __device__ __forceinline__ void gemm_tc(int M, int N, int K, float alpha, float 
   unsigned short* sm = (unsigned short*)smf;  // [stage][A tile, B tile]
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int g = lane >> 2, tig = lane & 3;
-  const int wm = (warp >> 2) * 64, wn = (warp & 3) * 32;
+  constexpr int WARPS_N = TC_BN / WN, THREADS = (TC_BM / TC_WM) * WARPS_N * 32;
+  constexpr int MI = TC_WM / 16, NI = WN / 8;  // mma tiles per warp
+  const int wm = (warp / WARPS_N) * TC_WM, wn = (warp % WARPS_N) * WN;
 
   // grouped tile order
   const int tiles_m = (M + TC_BM - 1) / TC_BM, tiles_n = (N + TC_BN - 1) / TC_BN;
@@ -325,11 +328,11 @@ __device__ __forceinline__ void gemm_tc(int M, int N, int K, float alpha, float 
   const int kbeg = blockIdx.z * kchunk, kend = min(K, kbeg + kchunk);
   const int ktiles = kend > kbeg ? (kend - kbeg + TC_BK - 1) / TC_BK : 0;
 
-  float acc[4][4][4];
+  float acc[MI][NI][4];
 #pragma unroll
-  for (int i = 0; i < 4; i++)
+  for (int i = 0; i < MI; i++)
 #pragma unroll
-    for (int j = 0; j < 4; j++)
+    for (int j = 0; j < NI; j++)
 #pragma unroll
       for (int r = 0; r < 4; r++) acc[i][j][r] = 0.f;
 
@@ -339,8 +342,8 @@ __device__ __forceinline__ void gemm_tc(int M, int N, int K, float alpha, float 
   for (int s = 0; s < TC_STAGES - 1; s++) {
     if (s < ktiles) {
       unsigned short* st_ = sm + s * 2 * TC_TILE;
-      tc_load_tile<!TA>(st_, A, lda, M, kend, m0, kbeg + s * TC_BK);
-      tc_load_tile<TB>(st_ + TC_TILE, B, ldb, N, kend, n0, kbeg + s * TC_BK);
+      tc_load_tile<!TA, THREADS>(st_, A, lda, M, kend, m0, kbeg + s * TC_BK);
+      tc_load_tile<TB, THREADS>(st_ + TC_TILE, B, ldb, N, kend, n0, kbeg + s * TC_BK);
     }
     cp_async_commit();
   }
@@ -352,8 +355,8 @@ __device__ __forceinline__ void gemm_tc(int M, int N, int K, float alpha, float 
       int nk = kt + TC_STAGES - 1;
       if (nk < ktiles) {
         unsigned short* st_ = sm + (nk % TC_STAGES) * 2 * TC_TILE;
-        tc_load_tile<!TA>(st_, A, lda, M, kend, m0, kbeg + nk * TC_BK);
-        tc_load_tile<TB>(st_ + TC_TILE, B, ldb, N, kend, n0, kbeg + nk * TC_BK);
+        tc_load_tile<!TA, THREADS>(st_, A, lda, M, kend, m0, kbeg + nk * TC_BK);
+        tc_load_tile<TB, THREADS>(st_ + TC_TILE, B, ldb, N, kend, n0, kbeg + nk * TC_BK);
       }
       cp_async_commit();
     }
@@ -362,9 +365,9 @@ __device__ __forceinline__ void gemm_tc(int M, int N, int K, float alpha, float 
     const int j = lane >> 3, r = lane & 7;
 #pragma unroll
     for (int ks = 0; ks < TC_BK; ks += 16) {
-      unsigned a[4][4], b[4][2];
+      unsigned a[MI][4], b[NI][2];
 #pragma unroll
-      for (int mi = 0; mi < 4; mi++) {
+      for (int mi = 0; mi < MI; mi++) {
         if (!TA) {  // As[m][k]: matrices (m+0,k+0) (m+8,k+0) (m+0,k+8) (m+8,k+8)
           int row = wm + mi * 16 + r + (j & 1) * 8, kc = (ks >> 3) + (j >> 1);
           ldsm_x4<false>(a[mi], As + row * TC_BK + ((kc ^ ((row >> 1) & 3)) << 3));
@@ -374,7 +377,7 @@ __device__ __forceinline__ void gemm_tc(int M, int N, int K, float alpha, float 
         }
       }
 #pragma unroll
-      for (int p = 0; p < 2; p++) {
+      for (int p = 0; p < NI / 2; p++) {
         unsigned t[4];
         if (TB) {  // Bs[n][k]: matrices (n+0,k+0) (n+0,k+8) (n+8,k+0) (n+8,k+8)
           int row = wn + p * 16 + r + (j >> 1) * 8, kc = (ks >> 3) + (j & 1);
@@ -386,9 +389,9 @@ __device__ __forceinline__ void gemm_tc(int M, int N, int K, float alpha, float 
         b[2 * p][0] = t[0], b[2 * p][1] = t[1], b[2 * p + 1][0] = t[2], b[2 * p + 1][1] = t[3];
       }
 #pragma unroll
-      for (int mi = 0; mi < 4; mi++)
+      for (int mi = 0; mi < MI; mi++)
 #pragma unroll
-        for (int ni = 0; ni < 4; ni++)
+        for (int ni = 0; ni < NI; ni++)
           mma_bf16(acc[mi][ni], a[mi][0], a[mi][1], a[mi][2], a[mi][3], b[ni][0], b[ni][1]);
     }
   }
@@ -398,9 +401,9 @@ __device__ __forceinline__ void gemm_tc(int M, int N, int K, float alpha, float 
   if (ws) {
     float* out = ws + (i64)blockIdx.z * M * N;
 #pragma unroll
-    for (int mi = 0; mi < 4; mi++)
+    for (int mi = 0; mi < MI; mi++)
 #pragma unroll
-      for (int ni = 0; ni < 4; ni++)
+      for (int ni = 0; ni < NI; ni++)
 #pragma unroll
         for (int h = 0; h < 2; h++) {
           int m = m0 + wm + mi * 16 + g + h * 8, n = n0 + wn + ni * 8 + tig * 2;
@@ -413,9 +416,9 @@ __device__ __forceinline__ void gemm_tc(int M, int N, int K, float alpha, float 
   const bool f32 = cdt != DT_BF16;
   const bool pairs = (ldc & 1) == 0 && (((unsigned long long)C) & (f32 ? 7 : 3)) == 0;
 #pragma unroll
-  for (int mi = 0; mi < 4; mi++)
+  for (int mi = 0; mi < MI; mi++)
 #pragma unroll
-    for (int ni = 0; ni < 4; ni++)
+    for (int ni = 0; ni < NI; ni++)
 #pragma unroll
       for (int h = 0; h < 2; h++) {
         int m = m0 + wm + mi * 16 + g + h * 8, n = n0 + wn + ni * 8 + tig * 2;
@@ -449,16 +452,23 @@ __device__ __forceinline__ void gemm_tc(int M, int N, int K, float alpha, float 
       }
 }
 
-#define TC_KERNEL(name, TA, TB)                                                                                     \
-  extern "C" __global__ void __launch_bounds__(TC_THREADS, 2)                                                      \
-      name(int M, int N, int K, float alpha, float beta, const unsigned short* A, i64 lda, const unsigned short* B, \
-           i64 ldb, void* C, i64 ldc, int cdt, int kchunk, float* ws) {                                            \
-    gemm_tc<TA, TB>(M, N, K, alpha, beta, A, lda, B, ldb, C, ldc, cdt, kchunk, ws);                                 \
+#define TC_KERNEL(name, TA, TB, WN)                                                                                \
+  extern "C" __global__ void __launch_bounds__((TC_BM / TC_WM) * (TC_BN / WN) * 32, 2)                              \
+      name(int M, int N, int K, float alpha, float beta, const unsigned short* A, i64 lda, const unsigned short* B,   \
+           i64 ldb, void* C, i64 ldc, int cdt, int kchunk, float* ws) {                                              \
+    gemm_tc<TA, TB, WN>(M, N, K, alpha, beta, A, lda, B, ldb, C, ldc, cdt, kchunk, ws);                               \
   }
-TC_KERNEL(k_gemm_tc_nn, false, false)
-TC_KERNEL(k_gemm_tc_nt, false, true)
-TC_KERNEL(k_gemm_tc_tn, true, false)
-TC_KERNEL(k_gemm_tc_tt, true, true)
+// 8 warps of 64x32 (256 threads)
+TC_KERNEL(k_gemm_tc_nn, false, false, 32)
+TC_KERNEL(k_gemm_tc_nt, false, true, 32)
+TC_KERNEL(k_gemm_tc_tn, true, false, 32)
+TC_KERNEL(k_gemm_tc_tt, true, true, 32)
+// 4 warps of 64x64 (128 threads): a third less shared-memory traffic per
+// mma, twice the accumulator registers
+TC_KERNEL(k_gemm_tc4_nn, false, false, 64)
+TC_KERNEL(k_gemm_tc4_nt, false, true, 64)
+TC_KERNEL(k_gemm_tc4_tn, true, false, 64)
+TC_KERNEL(k_gemm_tc4_tt, true, true, 64)
 
 // k_gemm_splitk_reduce: C = alpha * sum_z ws[z] + beta * C, summing the
 // splits in order (deterministic).
