@@ -106,3 +106,15 @@ func TestGemmWarpsOption(t *testing.T) {
 		t.Errorf("GemmWarps 6: got %v, want an error naming GemmWarps", err)
 	}
 }
+
+// TestGemmVsFallback runs the GPU's large-shape comparison
+// (TestConformanceGemmLarge) at emulator-sized shapes, so that the test
+// itself is known to work before a GPU runs it.
+func TestGemmVsFallback(t *testing.T) {
+	be := cuda.OpenEmulator()
+	tc, fb := cuda.EmuLaunches("k_gemm_tc_nt")+cuda.EmuLaunches("k_gemm_tc_tn"), cuda.EmuLaunches("k_gemm_bf16")
+	gemmVsFallback(t, be, [][3]int{{136, 40, 72}, {16, 24, 264}})
+	if cuda.EmuLaunches("k_gemm_tc_nt")+cuda.EmuLaunches("k_gemm_tc_tn") < tc+4 || cuda.EmuLaunches("k_gemm_bf16") < fb+8 {
+		t.Errorf("the comparison did not run both kernels")
+	}
+}
