@@ -18,6 +18,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#ifdef __SANITIZE_ADDRESS__
+#include <sanitizer/asan_interface.h>
+#endif
+
 #include <deque>
 #include <map>
 #include <string>
@@ -57,15 +61,22 @@ void* sched_sp;
 int cur, nthreads;
 std::vector<float> xchg;
 
-// Dynamic shared memory: 128-byte aligned, dyn_bytes long, NaN-filled.
-std::vector<float> dyn_store;
+// Dynamic shared memory: dyn_bytes at the start of a 128-byte aligned block
+// of the most a launch may ask for (so that a kernel overrunning it does not
+// corrupt the emulator's heap), NaN-filled; under AddressSanitizer the rest
+// of the block is poisoned, so plain accesses past dyn_bytes are caught too.
+const int kMaxSmem = 227 << 10;
 char* dyn = nullptr;
+const float kNaN = NAN;
 size_t dyn_bytes = 0;
 
 // The first fault a kernel made in this launch (an access that would fault
 // or misbehave on a GPU); netssm_emu_launch reports it.
 std::string fault;
 
+// emu_fault records the fault and ends the block, as a trap does on a GPU:
+// the faulting thread never resumes and run_block runs no other.
+bool aborting = false;
 void emu_fault(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 void emu_fault(const char* fmt, ...) {
   if (!fault.empty()) return;
@@ -77,6 +88,10 @@ void emu_fault(const char* fmt, ...) {
   char where[96];
   snprintf(where, sizeof where, " (block %u,%u,%u thread %d)", blockIdx.x, blockIdx.y, blockIdx.z, cur);
   fault = std::string(buf) + where;
+  aborting = true;
+  fibers[cur].done = true;
+  netssm_emu_switch(&fibers[cur].sp, sched_sp);
+  abort();  // never resumed
 }
 
 // cp.async state: per thread, the open group and the committed groups in
@@ -112,6 +127,10 @@ void fiber_main() {
 
 void fiber_start(Fiber& f) {
   if (!f.stack) f.stack = (char*)malloc(kStack);
+#ifdef __SANITIZE_ADDRESS__
+  // A fiber ended by a fault left its frames' redzones poisoned.
+  ASAN_UNPOISON_MEMORY_REGION(f.stack, kStack);
+#endif
   // Stack top: 6 saved registers, then the "return address" fiber_main, then
   // a slot where rsp points on entry to fiber_main (16-byte aligned + 8).
   uintptr_t top = ((uintptr_t)(f.stack + kStack) & ~(uintptr_t)15) - 8;
@@ -137,6 +156,7 @@ void run_block() {
       if (!fibers[t].waiting) {
         cur = t;
         netssm_emu_switch(&sched_sp, fibers[t].sp);
+        if (aborting) return;
       }
       if (!fibers[t].done) live++;
     }
@@ -422,7 +442,7 @@ extern "C" int netssm_emu_launch(const char* name, int gx, int gy, int gz, int b
     snprintf(err, errn, "%s takes %d arguments, %d given", name, k->nargs, nargs);
     return 1;
   }
-  if (block <= 0 || block > 1024 || gx <= 0 || gy <= 0 || gz <= 0 || gy > 65535 || gz > 65535 || smem > (227 << 10)) {
+  if (block <= 0 || block > 1024 || gx <= 0 || gy <= 0 || gz <= 0 || gy > 65535 || gz > 65535 || smem < 0 || smem > kMaxSmem) {
     snprintf(err, errn, "%s: bad launch shape grid %dx%dx%d block %d smem %d", name, gx, gy, gz, block, smem);
     return 1;
   }
@@ -431,8 +451,19 @@ extern "C" int netssm_emu_launch(const char* name, int gx, int gy, int gz, int b
   xchg.assign(block, 0.f);
   mma_a.assign(block * 4, 0);
   mma_b.assign(block * 2, 0);
-  dyn_store.assign(smem / 4 + 32 + 1, NAN);  // uninitialised shared memory reads as NaN
-  dyn = (char*)(((uintptr_t)dyn_store.data() + 127) & ~(uintptr_t)127);
+  if (!dyn) {
+    void* p = nullptr;
+    if (posix_memalign(&p, 128, kMaxSmem) != 0) {
+      snprintf(err, errn, "%s: no host memory for the emulated shared memory", name);
+      return 1;
+    }
+    dyn = (char*)p;
+  }
+#ifdef __SANITIZE_ADDRESS__
+  ASAN_UNPOISON_MEMORY_REGION(dyn, kMaxSmem);
+  ASAN_POISON_MEMORY_REGION(dyn + smem, kMaxSmem - smem);
+#endif
+  for (int i = 0; i + 4 <= smem; i += 4) memcpy(dyn + i, &kNaN, 4);  // uninitialised shared memory reads as NaN
   dyn_bytes = smem;
   inflight.assign(smem / 16 + 1, 0);
   read_epoch.assign(smem / 16 + 1, -1);
@@ -441,6 +472,7 @@ extern "C" int netssm_emu_launch(const char* name, int gx, int gy, int gz, int b
   async_state.resize(block);
   ldsm_addr.assign(block, nullptr);
   fault.clear();
+  aborting = false;
   launches[name]++;
   blockDim = {(unsigned)block, 1, 1};
   gridDim = {(unsigned)gx, (unsigned)gy, (unsigned)gz};

@@ -61,10 +61,17 @@ inline unsigned __float_as_uint(float f) {
   memcpy(&u, &f, 4);
   return u;
 }
-struct float2 {
+struct __attribute__((aligned(8))) float2 {
   float x, y;
 };
+struct __attribute__((aligned(16))) float4 {
+  float x, y, z, w;
+};
+struct __attribute__((aligned(8))) uint2 {
+  unsigned x, y;
+};
 inline float2 make_float2(float x, float y) { return float2{x, y}; }
+inline float4 make_float4(float x, float y, float z, float w) { return float4{x, y, z, w}; }
 inline float __expf(float x) { return expf(x); }
 inline float rsqrtf(float x) { return 1.0f / sqrtf(x); }
 template <class T>

@@ -224,7 +224,9 @@ extern "C" __global__ void k_gemv_tb(int M, int N, int K, float alpha, float bet
 #define TC_WM 64  // warp tile rows; columns TC_WN: 32 (8 warps) or 64 (4 warps)
 #define TC_GROUP 8
 #define TC_TILE (TC_BM * TC_BK)  // elements of one operand tile (== TC_BN * TC_BK)
+#define TC_CST (TC_BN + 8)       // row stride (floats) of the epilogue's staging tile
 #define TC_SMEM (TC_STAGES * 2 * TC_TILE * 2)
+static_assert(TC_WM * TC_CST * 4 <= TC_SMEM, "the epilogue's staging tile must fit in the pipeline's shared memory");
 
 __device__ __forceinline__ void cp_async16(void* smem, const void* gmem, int src_bytes) {
 #ifdef NETSSM_EMU
@@ -397,59 +399,78 @@ __device__ __forceinline__ void gemm_tc(int M, int N, int K, float alpha, float 
   }
   cp_async_wait<0>();  // only empty groups are left; leave none in flight
 
-  // Epilogue: each thread holds, per (mi, ni, h), the pair (m, n), (m, n+1).
-  if (ws) {
-    float* out = ws + (i64)blockIdx.z * M * N;
-#pragma unroll
-    for (int mi = 0; mi < MI; mi++)
-#pragma unroll
-      for (int ni = 0; ni < NI; ni++)
-#pragma unroll
-        for (int h = 0; h < 2; h++) {
-          int m = m0 + wm + mi * 16 + g + h * 8, n = n0 + wn + ni * 8 + tig * 2;
-          if (m >= M) continue;
-          if (n < N) out[(i64)m * N + n] = acc[mi][ni][2 * h];
-          if (n + 1 < N) out[(i64)m * N + n + 1] = acc[mi][ni][2 * h + 1];
-        }
-    return;
-  }
+  // Epilogue, through shared memory one 64-row half of the tile at a time
+  // (the warps of that half write their accumulators, rows padded to
+  // TC_CST floats so the 8-byte stores of a half-warp hit distinct banks),
+  // so that global stores are row-contiguous: a warp stores 128 consecutive
+  // elements, 16 (f32) or 8 (bf16) bytes a thread where C's alignment
+  // allows. With ws, the raw fp32 partial tile goes to ws[z] instead.
+  __syncthreads();  // every warp is done reading the pipeline's tiles
+  float* cs = (float*)sm;  // [TC_WM][TC_CST]
   const bool f32 = cdt != DT_BF16;
-  const bool pairs = (ldc & 1) == 0 && (((unsigned long long)C) & (f32 ? 7 : 3)) == 0;
+  const bool vec = ws ? (N & 3) == 0 : (ldc & 3) == 0 && (((unsigned long long)C) & (f32 ? 15 : 7)) == 0;
+  float* wsz = ws ? ws + (i64)blockIdx.z * M * N : nullptr;
+#pragma unroll 1
+  for (int half = 0; half < TC_BM / TC_WM; half++) {
+    if (wm == half * TC_WM) {
 #pragma unroll
-  for (int mi = 0; mi < MI; mi++)
+      for (int mi = 0; mi < MI; mi++)
 #pragma unroll
-    for (int ni = 0; ni < NI; ni++)
+        for (int ni = 0; ni < NI; ni++)
 #pragma unroll
-      for (int h = 0; h < 2; h++) {
-        int m = m0 + wm + mi * 16 + g + h * 8, n = n0 + wn + ni * 8 + tig * 2;
-        if (m >= M || n >= N) continue;
-        i64 o = (i64)m * ldc + n;
-        float v0 = alpha * acc[mi][ni][2 * h], v1 = alpha * acc[mi][ni][2 * h + 1];
-        if (pairs && n + 1 < N) {
-          if (f32) {
-            float2* q = (float2*)((float*)C + o);
-            if (beta != 0.f) {
-              float2 c = *q;
-              v0 += beta * c.x, v1 += beta * c.y;
-            }
-            *q = make_float2(v0, v1);
-          } else {
-            unsigned* q = (unsigned*)((unsigned short*)C + o);
-            if (beta != 0.f) {
-              unsigned c = *q;
-              v0 += beta * bf2f((unsigned short)(c & 0xffffu)), v1 += beta * bf2f((unsigned short)(c >> 16));
-            }
-            *q = (unsigned)f2bf(v0) | ((unsigned)f2bf(v1) << 16);
-          }
-        } else {
-          if (beta != 0.f) v0 += beta * ld(C, o, cdt);
-          st(C, o, cdt, v0);
-          if (n + 1 < N) {
-            if (beta != 0.f) v1 += beta * ld(C, o + 1, cdt);
-            st(C, o + 1, cdt, v1);
-          }
+          for (int h = 0; h < 2; h++)
+            *(float2*)&cs[(mi * 16 + g + h * 8) * TC_CST + wn + ni * 8 + tig * 2] =
+                make_float2(acc[mi][ni][2 * h], acc[mi][ni][2 * h + 1]);
+    }
+    __syncthreads();
+#pragma unroll 1
+    for (int i = threadIdx.x; i < TC_WM * (TC_BN / 4); i += THREADS) {
+      const int r = i / (TC_BN / 4), c = (i % (TC_BN / 4)) * 4;
+      const int m = m0 + half * TC_WM + r, n = n0 + c;
+      if (m >= M || n >= N) continue;
+      const float4 v = *(const float4*)&cs[r * TC_CST + c];
+      const float x[4] = {v.x, v.y, v.z, v.w};
+      const bool full = vec && n + 3 < N;
+      if (wsz) {
+        float* o = wsz + (i64)m * N + n;
+        if (full)
+          *(float4*)o = v;
+        else
+          for (int j = 0; j < 4 && n + j < N; j++) o[j] = x[j];
+        continue;
+      }
+      const i64 o = (i64)m * ldc + n;
+      if (full && f32) {
+        float4* q = (float4*)((float*)C + o);
+        float4 y = make_float4(alpha * v.x, alpha * v.y, alpha * v.z, alpha * v.w);
+        if (beta != 0.f) {
+          const float4 c0 = *q;
+          y.x += beta * c0.x, y.y += beta * c0.y, y.z += beta * c0.z, y.w += beta * c0.w;
+        }
+        *q = y;
+      } else if (full) {
+        uint2* q = (uint2*)((unsigned short*)C + o);
+        float y[4];
+        for (int j = 0; j < 4; j++) y[j] = alpha * x[j];
+        if (beta != 0.f) {
+          const uint2 c0 = *q;
+          y[0] += beta * bf2f((unsigned short)(c0.x & 0xffffu)), y[1] += beta * bf2f((unsigned short)(c0.x >> 16));
+          y[2] += beta * bf2f((unsigned short)(c0.y & 0xffffu)), y[3] += beta * bf2f((unsigned short)(c0.y >> 16));
+        }
+        uint2 w;
+        w.x = (unsigned)f2bf(y[0]) | ((unsigned)f2bf(y[1]) << 16);
+        w.y = (unsigned)f2bf(y[2]) | ((unsigned)f2bf(y[3]) << 16);
+        *q = w;
+      } else {
+        for (int j = 0; j < 4 && n + j < N; j++) {
+          float y = alpha * x[j];
+          if (beta != 0.f) y += beta * ld(C, o + j, cdt);
+          st(C, o + j, cdt, y);
         }
       }
+    }
+    __syncthreads();  // before the next half overwrites cs
+  }
 }
 
 #define TC_KERNEL(name, TA, TB, WN)                                                                                \
