@@ -28,7 +28,7 @@ func TestConformanceGemmLarge(t *testing.T) {
 		t.Run(fmt.Sprintf("warps=%d", warps), func(t *testing.T) {
 			be.GemmWarps = warps
 			defer func() { be.GemmWarps = 0 }()
-			gemmVsFallback(t, be, [][3]int{{4096, 3352, 768}, {768, 1536, 8192}, {272, 768, 8192}, {1000, 280, 5000}})
+			gemmVsFallback(t, be, [][3]int{{4096, 3352, 768}, {768, 1536, 8192}, {272, 768, 8192}, {1800, 280, 5000}})
 		})
 	}
 }

@@ -109,11 +109,12 @@ func TestGemmWarpsOption(t *testing.T) {
 
 // TestGemmVsFallback runs the GPU's large-shape comparison
 // (TestConformanceGemmLarge) at emulator-sized shapes, so that the test
-// itself is known to work before a GPU runs it.
+// itself is known to work before a GPU runs it; 1160 rows are 10 tile rows,
+// a full group of 8 in the grouped tile order and a partial one.
 func TestGemmVsFallback(t *testing.T) {
 	be := cuda.OpenEmulator()
 	tc, fb := cuda.EmuLaunches("k_gemm_tc_nt")+cuda.EmuLaunches("k_gemm_tc_tn"), cuda.EmuLaunches("k_gemm_bf16")
-	gemmVsFallback(t, be, [][3]int{{136, 40, 72}, {16, 24, 264}})
+	gemmVsFallback(t, be, [][3]int{{136, 40, 72}, {16, 24, 264}, {1160, 136, 16}})
 	if cuda.EmuLaunches("k_gemm_tc_nt")+cuda.EmuLaunches("k_gemm_tc_tn") < tc+4 || cuda.EmuLaunches("k_gemm_bf16") < fb+8 {
 		t.Errorf("the comparison did not run both kernels")
 	}
