@@ -27,12 +27,11 @@ const (
 
 // gemmPlan is how Gemm runs one call.
 type gemmPlan struct {
-	kernel      string // k_gemm_tc_*, k_gemm_tc4_*, k_gemm_bf16, k_gemm_f32 or k_gemv_tb
-	threads     int    // block size (tensor-core path)
-	tiles       int    // output tiles (tensor-core path)
-	splits      int    // K splits (tensor-core path; 1 = none)
-	kchunk      int    // K per split, a multiple of tcBK
-	fallbackWhy string // why a bf16 GEMM is not on the tensor-core path
+	kernel  string // k_gemm_tc_*, k_gemm_tc4_*, k_gemm_bf16, k_gemm_f32 or k_gemv_tb
+	threads int    // block size (tensor-core path)
+	tiles   int    // output tiles (tensor-core path)
+	splits  int    // K splits (tensor-core path; 1 = none)
+	kchunk  int    // K per split, a multiple of tcBK
 }
 
 // tcAligned reports whether every row of a bf16 view starts 16-byte
@@ -61,13 +60,10 @@ func (b *Backend) planGemm(a *gpu.GemmArgs) (gemmPlan, error) {
 	if a.A.Buf.DType() != gpu.BF16 {
 		return gemmPlan{kernel: "k_gemm_f32"}, nil
 	}
-	switch {
-	case !tcAligned(b, a.A):
-		return gemmPlan{kernel: "k_gemm_bf16", fallbackWhy: "rows of A not 16-byte aligned"}, nil
-	case !tcAligned(b, a.B):
-		return gemmPlan{kernel: "k_gemm_bf16", fallbackWhy: "rows of B not 16-byte aligned"}, nil
+	if !tcAligned(b, a.A) || !tcAligned(b, a.B) {
+		return gemmPlan{kernel: "k_gemm_bf16"}, nil
 	}
-	name := prefix + map[bool]string{false: "n", true: "t"}[a.TransA] + map[bool]string{false: "n", true: "t"}[a.TransB]
+	name := prefix + layout(a.TransA) + layout(a.TransB)
 	tiles := ((a.M + tcBM - 1) / tcBM) * ((a.N + tcBN - 1) / tcBN)
 	splits := splitK(tiles, a.K, b.sms*tcBlocksPerSM)
 	ktiles := (a.K + tcBK - 1) / tcBK
@@ -76,12 +72,20 @@ func (b *Backend) planGemm(a *gpu.GemmArgs) (gemmPlan, error) {
 	return gemmPlan{kernel: name, threads: threads, tiles: tiles, splits: splits, kchunk: kchunk}, nil
 }
 
+// layout is an operand's letter in the kernel names: n as stored, t transposed.
+func layout(trans bool) string {
+	if trans {
+		return "t"
+	}
+	return "n"
+}
+
 // splitK chooses how many K splits to run when the output tiles are too few
 // to fill the device (slots = resident blocks: SMs x blocks per SM) and K
-// is at least tcSplitFromK: the
-// count minimising waves per unit of work, ceil(tiles*s/slots)/s, over s up
-// to 2*slots/tiles (bounding the fp32 partials written and re-read) with at
-// least tcMinSplitK of K each; ties go to fewer splits.
+// is at least tcSplitFromK: the count minimising waves per unit of work,
+// ceil(tiles*s/slots)/s, over s up to 2*slots/tiles (bounding the fp32
+// partials written and re-read) with at least tcMinSplitK of K each; ties
+// go to fewer splits.
 func splitK(tiles, K, slots int) int {
 	if tiles >= slots || K < tcSplitFromK {
 		return 1
