@@ -31,6 +31,12 @@ type Backend struct {
 	// for comparing the two; both compute the same recurrence). The
 	// backward is always chunked.
 	SequentialScan bool
+
+	// GemmWarps selects the tensor-core GEMM variant per 128x128 tile: 8
+	// warps of 64x32 (the default; 0 means 8) or 4 warps of 64x64 (see
+	// docs/gpu.md, GEMM). Both compute the same; which is faster is for a
+	// GPU benchmark to say.
+	GemmWarps int
 }
 
 func newBackend(dev device, name, devName string, sms int) *Backend {

@@ -60,40 +60,98 @@ func BenchmarkDecode(b *testing.B) {
 	}
 }
 
-// BenchmarkGemm times in_proj's forward GEMM at 8,192 tokens
-// (8192x3352x768) in bf16 on tensor cores and in fp32.
+// gemmCase is one GEMM of NetSSM's default model (d_model 768, in_proj
+// 768->3352, d_inner 1536, tied LM head over a vocabulary of 272) at T
+// tokens, as gputest.Model issues it: forward y = x W^T (TransB, C bf16),
+// input gradient dx = dy W (C bf16), weight gradient dW += dy^T x (TransA,
+// Beta 1, C f32).
+type gemmCase struct {
+	name           string
+	transA, transB bool
+	M, N, K        int
+	beta           float32
+	cdt            gpu.DType
+}
+
+func gemmCases(T int) []gemmCase {
+	const D, IP, I, V = 768, 3352, 1536, 272
+	var cs []gemmCase
+	for _, l := range []struct {
+		name      string
+		outF, inF int // weight [outF, inF]
+	}{{"in_proj", IP, D}, {"out_proj", D, I}, {"lm_head", V, D}} {
+		cs = append(cs,
+			gemmCase{l.name + ".fwd", false, true, T, l.outF, l.inF, 0, gpu.BF16},
+			gemmCase{l.name + ".dgrad", false, false, T, l.inF, l.outF, 0, gpu.BF16},
+			gemmCase{l.name + ".wgrad", true, false, l.outF, l.inF, T, 1, gpu.F32})
+	}
+	return cs
+}
+
+// BenchmarkGemm times every GEMM of a training step at 8,192 and 100,000
+// tokens in bf16 on both tensor-core variants (w8: 8 warps of 64x32, the
+// default; w4: 4 warps of 64x64; the weight gradients split K),
+// plus, at in_proj's forward shape, the fallback bf16 kernel (A's rows made
+// unaligned) and fp32, and reports TFLOP/s (2*M*N*K per call).
 func BenchmarkGemm(b *testing.B) {
-	const M, N, K = 8192, 3352, 768
-	for _, dt := range []gpu.DType{gpu.BF16, gpu.F32} {
-		b.Run(dt.String(), func(b *testing.B) {
-			be := open(b)
-			ctx := context.Background()
-			x, _ := be.Alloc(dt, M*K)
-			w, _ := be.Alloc(dt, N*K)
-			y, err := be.Alloc(dt, M*N)
-			if err != nil {
-				b.Fatal(err)
-			}
-			be.Fill(ctx, x, 0.01)
-			be.Fill(ctx, w, 0.02)
-			a := &gpu.GemmArgs{TransB: true, M: M, N: N, K: K, Alpha: 1, A: gpu.Dense(x, K), B: gpu.Dense(w, K), C: gpu.Dense(y, N)}
+	be := open(b)
+	ctx := context.Background()
+	alloc := func(dt gpu.DType, n int, v float32) gpu.Buffer {
+		buf, err := be.Alloc(dt, n)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := be.Fill(ctx, buf, v); err != nil {
+			b.Fatal(err)
+		}
+		return buf
+	}
+	run := func(b *testing.B, c gemmCase, in gpu.DType, pad int) {
+		ar, ac := c.M, c.K
+		if c.transA {
+			ar, ac = c.K, c.M
+		}
+		br, bc := c.K, c.N
+		if c.transB {
+			br, bc = c.N, c.K
+		}
+		x, w, y := alloc(in, ar*(ac+pad), 0.01), alloc(in, br*bc, 0.02), alloc(c.cdt, c.M*c.N, 0)
+		defer func() { be.Free(x); be.Free(w); be.Free(y) }()
+		a := &gpu.GemmArgs{TransA: c.transA, TransB: c.transB, M: c.M, N: c.N, K: c.K, Alpha: 1, Beta: c.beta,
+			A: gpu.Dense(x, ac+pad), B: gpu.Dense(w, bc), C: gpu.Dense(y, c.N)}
+		if err := be.Gemm(ctx, a); err != nil {
+			b.Fatal(err)
+		}
+		if err := be.Sync(ctx); err != nil {
+			b.Fatal(err)
+		}
+		b.ResetTimer()
+		start := time.Now()
+		for i := 0; i < b.N; i++ {
 			if err := be.Gemm(ctx, a); err != nil {
 				b.Fatal(err)
 			}
-			be.Sync(ctx)
-			b.ResetTimer()
-			start := time.Now()
-			for i := 0; i < b.N; i++ {
-				if err := be.Gemm(ctx, a); err != nil {
-					b.Fatal(err)
-				}
-			}
-			if err := be.Sync(ctx); err != nil {
-				b.Fatal(err)
-			}
-			b.ReportMetric(2*M*N*K*float64(b.N)/time.Since(start).Seconds()/1e12, "TFLOP/s")
-		})
+		}
+		if err := be.Sync(ctx); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(2*float64(c.M)*float64(c.N)*float64(c.K)*float64(b.N)/time.Since(start).Seconds()/1e12, "TFLOP/s")
 	}
+	for _, T := range []int{8192, 100000} {
+		for _, c := range gemmCases(T) {
+			for _, warps := range []int{8, 4} {
+				b.Run(fmt.Sprintf("%s/T=%d/w%d", c.name, T, warps), func(b *testing.B) {
+					be.GemmWarps = warps
+					defer func() { be.GemmWarps = 0 }()
+					run(b, c, gpu.BF16, 0)
+				})
+			}
+		}
+	}
+	inFwd := gemmCases(8192)[0]
+	b.Run("in_proj.fwd/T=8192/bf16-unaligned", func(b *testing.B) { run(b, inFwd, gpu.BF16, 1) })
+	inFwd.cdt = gpu.F32
+	b.Run("in_proj.fwd/T=8192/f32", func(b *testing.B) { run(b, inFwd, gpu.F32, 0) })
 }
 
 // BenchmarkSSD times one layer's scan forward and backward at 8,192 tokens

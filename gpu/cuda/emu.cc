@@ -15,8 +15,17 @@
 #include "kernels/ssd.cu"
 #include "kernels/decode.cu"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+
+#ifdef __SANITIZE_ADDRESS__
+#include <sanitizer/asan_interface.h>
+#endif
+
+#include <deque>
+#include <map>
+#include <string>
 
 #include <type_traits>
 #include <utility>
@@ -52,7 +61,61 @@ std::vector<Fiber> fibers;
 void* sched_sp;
 int cur, nthreads;
 std::vector<float> xchg;
-std::vector<float> dyn;
+
+// Dynamic shared memory: dyn_bytes at the start of a 128-byte aligned block
+// of the most a launch may ask for (so that a kernel overrunning it does not
+// corrupt the emulator's heap), NaN-filled; under AddressSanitizer the rest
+// of the block is poisoned, so plain accesses past dyn_bytes are caught too.
+const int kMaxSmem = 227 << 10;
+char* dyn = nullptr;
+const float kNaN = NAN;
+size_t dyn_bytes = 0;
+
+// The first fault a kernel made in this launch (an access that would fault
+// or misbehave on a GPU); netssm_emu_launch reports it.
+std::string fault;
+
+// emu_fault records the fault and ends the block, as a trap does on a GPU:
+// the faulting thread never resumes and run_block runs no other.
+bool aborting = false;
+void emu_fault(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+void emu_fault(const char* fmt, ...) {
+  if (!fault.empty()) return;
+  char buf[256];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(buf, sizeof buf, fmt, ap);
+  va_end(ap);
+  char where[96];
+  snprintf(where, sizeof where, " (block %u,%u,%u thread %d)", blockIdx.x, blockIdx.y, blockIdx.z, cur);
+  fault = std::string(buf) + where;
+  aborting = true;
+  fibers[cur].done = true;
+  netssm_emu_switch(&fibers[cur].sp, sched_sp);
+  abort();  // never resumed
+}
+
+// cp.async state: per thread, the open group and the committed groups in
+// order; per 16-byte chunk of dynamic shared memory, the copies in flight.
+struct Copy {
+  char* dst;
+  const char* src;
+  int n;
+};
+struct AsyncState {
+  std::vector<Copy> open;
+  std::deque<std::vector<Copy>> committed;
+};
+std::vector<AsyncState> async_state;
+std::vector<uint16_t> inflight;
+// Per thread, the __syncthreads it has passed; per 16-byte chunk, the
+// barrier interval in which ldmatrix last read it and the warps that did.
+std::vector<int> sync_epoch;
+std::vector<int> read_epoch;
+std::vector<uint32_t> read_warps;
+
+long long ldsm_conflicts = 0;
+std::map<std::string, long long> launches;
 void (*kernel_call)(const uint64_t*);
 const uint64_t* kernel_args;
 
@@ -65,6 +128,10 @@ void fiber_main() {
 
 void fiber_start(Fiber& f) {
   if (!f.stack) f.stack = (char*)malloc(kStack);
+#ifdef __SANITIZE_ADDRESS__
+  // A fiber ended by a fault left its frames' redzones poisoned.
+  ASAN_UNPOISON_MEMORY_REGION(f.stack, kStack);
+#endif
   // Stack top: 6 saved registers, then the "return address" fiber_main, then
   // a slot where rsp points on entry to fiber_main (16-byte aligned + 8).
   uintptr_t top = ((uintptr_t)(f.stack + kStack) & ~(uintptr_t)15) - 8;
@@ -79,6 +146,10 @@ void fiber_start(Fiber& f) {
 // fiber until it waits at a barrier or finishes, then releases the barrier.
 void run_block() {
   for (int t = 0; t < nthreads; t++) fiber_start(fibers[t]);
+  for (AsyncState& a : async_state) a.open.clear(), a.committed.clear();
+  std::fill(inflight.begin(), inflight.end(), 0);
+  std::fill(sync_epoch.begin(), sync_epoch.end(), 0);
+  std::fill(read_epoch.begin(), read_epoch.end(), -1);
   for (;;) {
     int live = 0;
     for (int t = 0; t < nthreads; t++) {
@@ -86,6 +157,7 @@ void run_block() {
       if (!fibers[t].waiting) {
         cur = t;
         netssm_emu_switch(&sched_sp, fibers[t].sp);
+        if (aborting) return;
       }
       if (!fibers[t].done) live++;
     }
@@ -126,13 +198,37 @@ constexpr int arity(void (*)(A...)) {
   return sizeof...(A);
 }
 
+// k_emu_test_ldmatrix is a self-test of the emulator, not a CUDA kernel
+// (no PTX): one warp copies the 16x16 b16 matrix src (row-major) into
+// dynamic shared memory (512 bytes) and loads it as the four 8x8 matrices
+// q = 0..3 (rows (q&1)*8.., columns (q>>1)*8..) with ldmatrix .x1 (four
+// calls), .x2 (two) and .x4 (one), plain and .trans: out[v][lane][q] is
+// register q for variant v = 2*log2(nmat) + trans.
+void k_emu_test_ldmatrix(const uint16_t* src, uint32_t* out) {
+  uint16_t* sm = (uint16_t*)netssm_emu_dyn_smem();
+  int lane = threadIdx.x;
+  for (int i = 0; i < 8; i++) sm[lane * 8 + i] = src[lane * 8 + i];
+  __syncthreads();
+  for (int v = 0; v < 6; v++) {
+    int nmat = 1 << (v / 2);
+    bool trans = v & 1;
+    for (int call = 0; call < 4 / nmat; call++) {
+      int q = call * nmat + (lane >> 3) % nmat;  // the matrix this lane's address is a row of
+      const uint16_t* row = sm + ((q & 1) * 8 + (lane & 7)) * 16 + (q >> 1) * 8;
+      netssm_emu_ldmatrix(&out[(v * 32 + lane) * 4 + call * nmat], nmat, trans, row);
+    }
+  }
+}
+
 #define K(k) {#k, arity(k), [](const uint64_t* a) { call_impl(k, a, std::make_index_sequence<arity(k)>{}); }}
 
 const Kernel kernels[] = {
     K(k_fill), K(k_scale), K(k_convert), K(k_sumsq), K(k_embed), K(k_embed_bwd), K(k_adamw), K(k_xent),
     K(k_add_rmsnorm), K(k_add_rmsnorm_bwd), K(k_gated_rmsnorm), K(k_gated_rmsnorm_bwd),
     K(k_conv1d), K(k_conv1d_bwd_dx), K(k_conv1d_bwd_dw), K(k_conv1d_step),
-    K(k_gemm_f32), K(k_gemm_bf16), K(k_gemv_tb),
+    K(k_gemm_f32), K(k_gemm_bf16), K(k_gemv_tb), K(k_gemm_tc_nn), K(k_gemm_tc_nt), K(k_gemm_tc_tn),
+    K(k_gemm_tc_tt), K(k_gemm_tc4_nn), K(k_gemm_tc4_nt), K(k_gemm_tc4_tn), K(k_gemm_tc4_tt), K(k_gemm_splitk_reduce),
+    K(k_emu_test_ldmatrix),
     K(k_ssd_fwd), K(k_ssd_chunk_state), K(k_ssd_chunk_pass), K(k_ssd_chunk_out), K(k_ssd_bwd), K(k_ssd_bwd_dstate),
     K(k_ssd_bwd_pass), K(k_ssd_bwd_dt), K(k_ssd_bwd_heads), K(k_copy2d), K(k_ssd_step),
     K(k_dec_in), K(k_dec_ssd), K(k_dec_out),
@@ -142,19 +238,28 @@ const Kernel kernels[] = {
 
 netssm_dim3 netssm_emu_thread_idx() { return netssm_dim3{(unsigned)cur, 0, 0}; }
 
-float* netssm_emu_dyn_smem() { return dyn.data(); }
+float* netssm_emu_dyn_smem() { return (float*)dyn; }
 
-void __syncthreads() {
+// emu_barrier waits for every live thread of the block: the emulator's own
+// exchanges (shuffles, mma, ldmatrix) use it; __syncthreads also counts the
+// kernel's barriers per thread (sync_epoch), which the shared-memory hazard
+// checks compare.
+static void emu_barrier() {
   fibers[cur].waiting = true;
   netssm_emu_switch(&fibers[cur].sp, sched_sp);
+}
+
+void __syncthreads() {
+  sync_epoch[cur]++;
+  emu_barrier();
 }
 
 float netssm_emu_shfl_xor(float v, int o) {
   int t = cur;
   xchg[t] = v;
-  __syncthreads();
+  emu_barrier();
   float r = xchg[(t & ~31) | ((t & 31) ^ o)];
-  __syncthreads();
+  emu_barrier();
   return r;
 }
 
@@ -173,7 +278,7 @@ void netssm_emu_mma_bf16(float* d, unsigned a0, unsigned a1, unsigned a2, unsign
   uint32_t* A = &mma_a[t * 4];
   A[0] = a0, A[1] = a1, A[2] = a2, A[3] = a3;
   mma_b[t * 2] = b0, mma_b[t * 2 + 1] = b1;
-  __syncthreads();
+  emu_barrier();
   float Am[16][16], Bm[16][8];
   for (int lane = 0; lane < 32; lane++) {
     int g = lane >> 2, tig = lane & 3;
@@ -188,7 +293,7 @@ void netssm_emu_mma_bf16(float* d, unsigned a0, unsigned a1, unsigned a2, unsign
       Bm[2 * tig + 8 + h][g] = bf(b[1], h);
     }
   }
-  __syncthreads();
+  emu_barrier();
   int lane = t & 31, g = lane >> 2, tig = lane & 3;
   for (int r = 0; r < 4; r++) {
     int row = g + (r >= 2 ? 8 : 0), col = 2 * tig + (r & 1);
@@ -196,6 +301,134 @@ void netssm_emu_mma_bf16(float* d, unsigned a0, unsigned a1, unsigned a2, unsign
     for (int k = 0; k < 16; k++) s += Am[row][k] * Bm[k][col];
     d[r] = s;
   }
+}
+
+// ---- cp.async and ldmatrix ----
+
+namespace {
+// smem_chunk is the index of the 16-byte chunk of dynamic shared memory at
+// p, or -1 (and a fault naming what) when p is not a 16-byte aligned
+// address inside it.
+long smem_chunk(const void* p, const char* what) {
+  const char* c = (const char*)p;
+  if (c < dyn || c + 16 > dyn + dyn_bytes) {
+    emu_fault("%s: address %p outside the block's %zu bytes of dynamic shared memory", what, p, dyn_bytes);
+    return -1;
+  }
+  if ((c - dyn) % 16 != 0) {
+    emu_fault("%s: shared address %p (offset %td) not 16-byte aligned", what, p, c - dyn);
+    return -1;
+  }
+  return (c - dyn) / 16;
+}
+
+void complete(std::vector<Copy>& g) {
+  for (const Copy& c : g) {
+    memcpy(c.dst, c.src, c.n);
+    memset(c.dst + c.n, 0, 16 - c.n);
+    inflight[(c.dst - dyn) / 16]--;
+  }
+}
+
+std::vector<const void*> ldsm_addr;
+}  // namespace
+
+void netssm_emu_cp_async16(void* dst, const void* src, int src_bytes) {
+  long ch = smem_chunk(dst, "cp.async destination");
+  if (ch < 0) return;
+  if ((uintptr_t)src % 16 != 0) {
+    emu_fault("cp.async: global source %p not 16-byte aligned", src);
+    return;
+  }
+  if (src_bytes < 0 || src_bytes > 16) {
+    emu_fault("cp.async: src-size %d outside [0, 16]", src_bytes);
+    return;
+  }
+  uint32_t others = read_warps[ch] & ~(1u << (cur >> 5));
+  if (read_epoch[ch] == sync_epoch[cur] && others) {
+    emu_fault("cp.async: overwrites shared offset %ld, which warp %d reads in the same barrier interval (missing "
+              "__syncthreads)",
+              ch * 16, __builtin_ctz(others));
+    return;
+  }
+  inflight[ch]++;
+  async_state[cur].open.push_back(Copy{(char*)dst, (const char*)src, src_bytes});
+}
+
+void netssm_emu_cp_async_commit() {
+  AsyncState& a = async_state[cur];
+  a.committed.push_back(std::move(a.open));
+  a.open.clear();
+}
+
+void netssm_emu_cp_async_wait(int n) {
+  AsyncState& a = async_state[cur];
+  while ((int)a.committed.size() > n) {
+    complete(a.committed.front());
+    a.committed.pop_front();
+  }
+}
+
+void netssm_emu_ldmatrix(unsigned* r, int nmat, bool trans, const void* addr) {
+  int t = cur, w = t & ~31, lane = t & 31;
+  ldsm_addr[t] = addr;
+  emu_barrier();
+  bool ok = true;
+  for (int i = 0; i < 8 * nmat; i++) {
+    long ch = smem_chunk(ldsm_addr[w + i], "ldmatrix row");
+    if (ch < 0) {
+      ok = false;
+    } else if (inflight[ch]) {
+      emu_fault("ldmatrix: reads shared offset %ld while a cp.async to it is in flight (missing wait_group or barrier)",
+                ch * 16);
+      ok = false;
+    } else {
+      if (read_epoch[ch] != sync_epoch[t]) read_epoch[ch] = sync_epoch[t], read_warps[ch] = 0;
+      read_warps[ch] |= 1u << (t >> 5);
+    }
+  }
+  if (ok && lane == 0) {
+    // One phase per matrix: the 8 rows (16 bytes each) are served in as many
+    // wavefronts as the most distinct rows sharing a 16-byte bank group.
+    for (int j = 0; j < nmat; j++) {
+      int most = 0;
+      for (int q = 0; q < 8; q++) {
+        const char* seen[8];
+        int cnt = 0;
+        for (int i = 0; i < 8; i++) {
+          const char* p = (const char*)ldsm_addr[w + 8 * j + i];
+          if (((p - dyn) / 16) % 8 != q) continue;
+          bool dup = false;
+          for (int k = 0; k < cnt; k++) dup |= seen[k] == p;
+          if (!dup) seen[cnt++] = p;
+        }
+        most = max(most, cnt);
+      }
+      ldsm_conflicts += most - 1;
+    }
+  }
+  for (int j = 0; j < nmat; j++) {
+    uint16_t lo = 0, hi = 0;
+    if (ok) {
+      int c = 2 * (lane & 3);
+      if (!trans) {
+        const uint16_t* row = (const uint16_t*)ldsm_addr[w + 8 * j + (lane >> 2)];
+        lo = row[c], hi = row[c + 1];
+      } else {
+        lo = ((const uint16_t*)ldsm_addr[w + 8 * j + c])[lane >> 2];
+        hi = ((const uint16_t*)ldsm_addr[w + 8 * j + c + 1])[lane >> 2];
+      }
+    }
+    r[j] = (uint32_t)lo | ((uint32_t)hi << 16);
+  }
+  emu_barrier();
+}
+
+// Counters for tests (emu_stats.go).
+extern "C" long long netssm_emu_ldsm_conflicts() { return ldsm_conflicts; }
+extern "C" long long netssm_emu_launches(const char* name) {
+  auto it = launches.find(name);
+  return it == launches.end() ? 0 : it->second;
 }
 
 extern "C" int netssm_emu_launch(const char* name, int gx, int gy, int gz, int block, int smem, const uint64_t* args,
@@ -211,7 +444,7 @@ extern "C" int netssm_emu_launch(const char* name, int gx, int gy, int gz, int b
     snprintf(err, errn, "%s takes %d arguments, %d given", name, k->nargs, nargs);
     return 1;
   }
-  if (block <= 0 || block > 1024 || gx <= 0 || gy <= 0 || gz <= 0 || gy > 65535 || gz > 65535 || smem > (227 << 10)) {
+  if (block <= 0 || block > 1024 || gx <= 0 || gy <= 0 || gz <= 0 || gy > 65535 || gz > 65535 || smem < 0 || smem > kMaxSmem) {
     snprintf(err, errn, "%s: bad launch shape grid %dx%dx%d block %d smem %d", name, gx, gy, gz, block, smem);
     return 1;
   }
@@ -220,7 +453,29 @@ extern "C" int netssm_emu_launch(const char* name, int gx, int gy, int gz, int b
   xchg.assign(block, 0.f);
   mma_a.assign(block * 4, 0);
   mma_b.assign(block * 2, 0);
-  dyn.assign(smem / 4 + 1, NAN);  // uninitialised shared memory reads as NaN
+  if (!dyn) {
+    void* p = nullptr;
+    if (posix_memalign(&p, 128, kMaxSmem) != 0) {
+      snprintf(err, errn, "%s: no host memory for the emulated shared memory", name);
+      return 1;
+    }
+    dyn = (char*)p;
+  }
+#ifdef __SANITIZE_ADDRESS__
+  ASAN_UNPOISON_MEMORY_REGION(dyn, kMaxSmem);
+  ASAN_POISON_MEMORY_REGION(dyn + smem, kMaxSmem - smem);
+#endif
+  for (int i = 0; i + 4 <= smem; i += 4) memcpy(dyn + i, &kNaN, 4);  // uninitialised shared memory reads as NaN
+  dyn_bytes = smem;
+  inflight.assign(smem / 16 + 1, 0);
+  read_epoch.assign(smem / 16 + 1, -1);
+  read_warps.assign(smem / 16 + 1, 0);
+  sync_epoch.assign(block, 0);
+  async_state.resize(block);
+  ldsm_addr.assign(block, nullptr);
+  fault.clear();
+  aborting = false;
+  launches[name]++;
   blockDim = {(unsigned)block, 1, 1};
   gridDim = {(unsigned)gx, (unsigned)gy, (unsigned)gz};
   kernel_call = k->call;
@@ -230,6 +485,10 @@ extern "C" int netssm_emu_launch(const char* name, int gx, int gy, int gz, int b
       for (int x = 0; x < gx; x++) {
         blockIdx = {(unsigned)x, (unsigned)y, (unsigned)z};
         run_block();
+        if (!fault.empty()) {
+          snprintf(err, errn, "%s: %s", name, fault.c_str());
+          return 1;
+        }
       }
   return 0;
 }

@@ -33,6 +33,24 @@ float netssm_emu_shfl_xor(float v, int o);
 inline float __shfl_xor_sync(unsigned, float v, int o) { return netssm_emu_shfl_xor(v, o); }
 void netssm_emu_mma_bf16(float* d, unsigned a0, unsigned a1, unsigned a2, unsigned a3, unsigned b0, unsigned b1);
 
+// Asynchronous copies (cp.async.cg.shared.global, 16 bytes, src-size form):
+// a copy is queued in the calling thread's open group and performed when a
+// cp.async.wait_group lets that group complete, so shared memory read before
+// the wait sees the old contents. Checked: dst inside the block's dynamic
+// shared memory and both addresses 16-byte aligned, src_bytes in [0, 16];
+// reading (ldmatrix) a 16-byte chunk with a copy still in flight is a fault,
+// and so is a copy into a chunk another warp read (ldmatrix) since the last
+// __syncthreads.
+void netssm_emu_cp_async16(void* dst, const void* src, int src_bytes);
+void netssm_emu_cp_async_commit();
+void netssm_emu_cp_async_wait(int n);
+// ldmatrix.sync.aligned.m8n8.x{1,2,4}[.trans].shared.b16 (nmat 1, 2, 4):
+// lanes 8j..8j+7 give the row addresses of matrix j (16-byte aligned, inside
+// dynamic shared memory); r[j] gets matrix j's elements (row lane/4, columns
+// 2*(lane%4) and +1), or with trans (rows 2*(lane%4) and +1, column lane/4),
+// the lower-indexed element in the low half. Counts bank conflicts.
+void netssm_emu_ldmatrix(unsigned* r, int nmat, bool trans, const void* addr);
+
 inline float __uint_as_float(unsigned u) {
   float f;
   memcpy(&f, &u, 4);
@@ -43,6 +61,17 @@ inline unsigned __float_as_uint(float f) {
   memcpy(&u, &f, 4);
   return u;
 }
+struct __attribute__((aligned(8))) float2 {
+  float x, y;
+};
+struct __attribute__((aligned(16))) float4 {
+  float x, y, z, w;
+};
+struct __attribute__((aligned(8))) uint2 {
+  unsigned x, y;
+};
+inline float2 make_float2(float x, float y) { return float2{x, y}; }
+inline float4 make_float4(float x, float y, float z, float w) { return float4{x, y, z, w}; }
 inline float __expf(float x) { return expf(x); }
 inline float rsqrtf(float x) { return 1.0f / sqrtf(x); }
 template <class T>

@@ -240,41 +240,6 @@ func (b *Backend) GatedRMSNormBackward(ctx context.Context, a *gpu.GatedRMSNormA
 	})
 }
 
-// Gemm implements gpu.Ops: bf16 inputs on tensor cores, f32 on the SIMT
-// kernel.
-func (b *Backend) Gemm(ctx context.Context, a *gpu.GemmArgs) error {
-	if err := begin(ctx, a.Validate(), b.owned(a.A.Buf, a.B.Buf, a.C.Buf)); err != nil {
-		return err
-	}
-	return b.do(func() error {
-		ap, as, adt := b.mat(a.A)
-		bp, bs, _ := b.mat(a.B)
-		cp, cs, cdt := b.mat(a.C)
-		ta, tb := intArg(0), intArg(0)
-		if a.TransA {
-			ta = intArg(1)
-		}
-		if a.TransB {
-			tb = intArg(1)
-		}
-		if a.M <= gemvMaxM && !a.TransA && a.TransB {
-			// decode: a few rows times a weight matrix stored [N, K]
-			_, _, bdt := b.mat(a.B)
-			return b.launch("k_gemv_tb", (a.N+7)/8, 1, 1, 256, 0, intArg(a.M), intArg(a.N), intArg(a.K),
-				f32Arg(a.Alpha), f32Arg(a.Beta), ap, as, adt, bp, bs, bdt, cp, cs, cdt)
-		}
-		args := []uint64{ta, tb, intArg(a.M), intArg(a.N), intArg(a.K), f32Arg(a.Alpha), f32Arg(a.Beta), ap, as, bp, bs, cp, cs, cdt}
-		gx, gy := (a.N+63)/64, (a.M+63)/64
-		if gy > 65535 {
-			return notImpl("gemm", fmt.Sprintf("M %d > %d", a.M, 65535*64))
-		}
-		if adt == intArg(int(gpu.BF16)) {
-			return b.launch("k_gemm_bf16", gx, gy, 1, 128, 0, args...)
-		}
-		return b.launch("k_gemm_f32", gx, gy, 1, 256, 0, args...)
-	})
-}
-
 // Conv1d implements gpu.Ops.
 func (b *Backend) Conv1d(ctx context.Context, a *gpu.Conv1dArgs) error {
 	if err := begin(ctx, a.Validate(false), b.owned(a.X.Buf, a.Weight, a.Bias, a.Out.Buf)); err != nil {

@@ -188,6 +188,79 @@ func TestGemm(t *testing.T, dut gpu.Backend) {
 			}
 		}
 	}
+	testGemmAligned(t, dut)
+}
+
+// testGemmAligned covers bf16 GEMMs whose operand rows start 16-byte
+// aligned (pointer and stride a multiple of 8 elements), as the model's
+// are: the shapes a CUDA backend runs on its pipelined tensor-core kernels
+// (128x128x32 tiles, K split when tiles are few). M, N, K are ragged against
+// the tiles and against the 8-element copy chunks, K spans one to many K
+// tiles, N is 272 (the vocabulary) in one case, A and B are column slices
+// of wider matrices (as in_proj's output zx is sliced), and C is strided
+// when Beta is 1. The two cases with K > 4096 and one output tile are split
+// along K on a backend with few SMs (the emulator).
+func testGemmAligned(t *testing.T, dut gpu.Backend) {
+	type gcase struct {
+		M, N, K int
+		beta    float32
+	}
+	type run struct {
+		cdt gpu.DType
+		tr  [2]bool
+		gcase
+	}
+	var runs []run
+	for _, cdt := range bothFloats {
+		for _, tr := range [][2]bool{{false, false}, {false, true}, {true, false}, {true, true}} {
+			for _, gc := range []gcase{{130, 136, 72, 0}, {37, 45, 70, 1}, {9, 272, 5, 0}, {256, 24, 160, 1}, {20, 33, 600, 0}} {
+				runs = append(runs, run{cdt, tr, gc})
+			}
+		}
+	}
+	// K split in two on a backend with few SMs: the weight-gradient form
+	// (TransA, Beta 1, C f32) and another, K ragged against the chunks.
+	runs = append(runs, run{gpu.F32, [2]bool{true, false}, gcase{40, 50, 4104, 1}},
+		run{gpu.BF16, [2]bool{false, true}, gcase{20, 33, 4100, 0}})
+	up8 := func(n int) int { return (n + 7) / 8 * 8 }
+	for ci, r := range runs {
+		cdt, tr, gc := r.cdt, r.tr, r.gcase
+		name := fmt.Sprintf("aligned/bf16->%v/ta=%v,tb=%v/%dx%dx%d/beta=%v", cdt, tr[0], tr[1], gc.M, gc.N, gc.K, gc.beta)
+		t.Run(name, func(t *testing.T) {
+			p := newPair(t, dut, int64(40+ci%7))
+			M, N, K := gc.M, gc.N, gc.K
+			ar, ac := M, K
+			if tr[0] {
+				ar, ac = K, M
+			}
+			br, bc := K, N
+			if tr[1] {
+				br, bc = N, K
+			}
+			// A: columns [8, 8+ac) of rows of up8(ac)+16; B: columns
+			// [boff, boff+bc) of rows of up8(bc)+8.
+			as, bs, boff := up8(ac)+16, up8(bc)+8, 8*(ci%2)
+			a := p.floats(gpu.BF16, ar*as, normal(1))
+			b := p.floats(gpu.BF16, br*bs, normal(1))
+			cs, coff := N, 0
+			if gc.beta != 0 {
+				cs, coff = N+3, 1
+			}
+			c := p.floats(cdt, M*cs, normal(1))
+			if gc.beta == 0 {
+				for s := range c.b { // NaN must not leak through Beta 0
+					if err := p.be[s].Fill(p.ctx, c.b[s], float32(math.NaN())); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			p.run("gemm", func(s int, be gpu.Backend) error {
+				return be.Gemm(p.ctx, &gpu.GemmArgs{TransA: tr[0], TransB: tr[1], M: M, N: N, K: K,
+					Alpha: 0.5, Beta: gc.beta, A: a.view(s, as, 8), B: b.view(s, bs, boff), C: c.view(s, cs, coff)})
+			})
+			p.check("C (and the untouched columns around it)", c, tolFor(gpu.BF16, cdt))
+		})
+	}
 }
 
 // TestConv1d covers the causal depthwise conv forward, backward and decode

@@ -1,8 +1,16 @@
 // GEMM: C = alpha * op(A) op(B) + beta * C, row-major with leading
 // dimensions (strides), op = optional transpose.
+//   k_gemm_tc_{nn,nt,tn,tt}: the fast path for bf16 inputs (see below):
+//                128x128x32 block tiles, 8 warps of 64x32 (k_gemm_tc4_*:
+//                4 warps of 64x64), a 3-stage
+//                cp.async pipeline, ldmatrix from XOR-swizzled shared memory,
+//                mma.sync m16n8k16 with fp32 accumulation, optional split-K
+//                (k_gemm_splitk_reduce sums the partial tiles in order).
 //   k_gemm_f32:  fp32 inputs, SIMT, 64x64 tiles, 4x4 outputs per thread.
 //   k_gemm_bf16: bf16 inputs on tensor cores (mma.sync m16n8k16, fp32
-//                accumulate), 64x64 tiles, 4 warps of 32x32.
+//                accumulate), 64x64 tiles, 4 warps of 32x32: the fallback for
+//                bf16 operands the fast path cannot take (rows not 16-byte
+//                aligned).
 // C is f32 or bf16 (cdt); beta == 0 never reads C.
 #include "common.cuh"
 
@@ -180,5 +188,320 @@ extern "C" __global__ void k_gemv_tb(int M, int N, int K, float alpha, float bet
         st(C, (i64)m * ldc + n, cdt, v);
       }
     }
+  }
+}
+
+// ---------------------------------------------------------------------------
+// The fast bf16 path: k_gemm_tc_<a><b>, a/b = n (as stored: A [M,K], B [K,N])
+// or t (transposed: A stored [K,M], B stored [N,K]).
+//
+// Block tile TC_BM x TC_BN, K step TC_BK, TC_STAGES stages in dynamic shared
+// memory (TC_SMEM bytes; 48 KiB needs no opt-in attribute). Each operand tile
+// is kept in shared memory in its global layout, so that every 16-byte
+// cp.async chunk is a plain copy:
+//   K-contiguous (A as stored, B transposed): [128 rows][32 k] = 4 chunks a
+//     row; chunk c of row r lives at chunk slot c ^ ((r >> 1) & 3);
+//   row-contiguous (A transposed, B as stored): [32 k][128 cols] = 16 chunks
+//     a row; chunk c of row k at slot c ^ (k & 7).
+// Either way the 8 row addresses of one 8x8 ldmatrix matrix (8 consecutive
+// rows, same chunk) fall in 8 different 16-byte bank groups, and so do the 8
+// chunks one quarter-warp writes with cp.async: no bank conflicts. Fragments
+// come from ldmatrix.x4 (K-contiguous) or ldmatrix.x4.trans (row-contiguous).
+//
+// Edges: chunks past M, N or K are zero-filled by cp.async's src-size form
+// (src-size = the bytes inside the matrix, 0..16), so M, N, K are arbitrary;
+// rows must start 16-byte aligned (pointer and stride in elements a multiple
+// of 8), which the host checks before choosing this path.
+//
+// Grid: x = output tiles in grouped order (TC_GROUP tile rows at a time, for
+// L2 reuse of the B columns and A rows in flight), z = K splits. With ws ==
+// nullptr the block applies alpha/beta and writes C; otherwise it writes its
+// raw fp32 partial tile to ws[z][M][N] and k_gemm_splitk_reduce finishes.
+#define TC_BM 128
+#define TC_BN 128
+#define TC_BK 32
+#define TC_STAGES 3
+#define TC_WM 64  // warp tile rows; columns TC_WN: 32 (8 warps) or 64 (4 warps)
+#define TC_GROUP 8
+#define TC_TILE (TC_BM * TC_BK)  // elements of one operand tile (== TC_BN * TC_BK)
+#define TC_CST (TC_BN + 8)       // row stride (floats) of the epilogue's staging tile
+#define TC_SMEM (TC_STAGES * 2 * TC_TILE * 2)
+static_assert(TC_WM * TC_CST * 4 <= TC_SMEM, "the epilogue's staging tile must fit in the pipeline's shared memory");
+
+__device__ __forceinline__ void cp_async16(void* smem, const void* gmem, int src_bytes) {
+#ifdef NETSSM_EMU
+  netssm_emu_cp_async16(smem, gmem, src_bytes);
+#else
+  unsigned s = (unsigned)__cvta_generic_to_shared(smem);
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(gmem), "r"(src_bytes) : "memory");
+#endif
+}
+
+__device__ __forceinline__ void cp_async_commit() {
+#ifdef NETSSM_EMU
+  netssm_emu_cp_async_commit();
+#else
+  asm volatile("cp.async.commit_group;\n" ::: "memory");
+#endif
+}
+
+template <int N>
+__device__ __forceinline__ void cp_async_wait() {
+#ifdef NETSSM_EMU
+  netssm_emu_cp_async_wait(N);
+#else
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
+#endif
+}
+
+// ldsm_x4 loads four 8x8 b16 matrices; lane l gives the address of row l%8
+// of matrix l/8; register j gets matrix j's (row lane/4, cols 2*(lane%4)+{0,1})
+// or, transposed, (rows 2*(lane%4)+{0,1}, col lane/4).
+template <bool TRANS>
+__device__ __forceinline__ void ldsm_x4(unsigned* r, const void* smem) {
+#ifdef NETSSM_EMU
+  netssm_emu_ldmatrix(r, 4, TRANS, smem);
+#else
+  unsigned s = (unsigned)__cvta_generic_to_shared(smem);
+  if (TRANS)
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(s)
+                 : "memory");
+  else
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(s)
+                 : "memory");
+#endif
+}
+
+// tc_load_tile issues the cp.async copies of one operand tile: rows r0.. (M
+// or N side) and k0.. of a matrix stored K-contiguous (KCONT: element (r, k)
+// at p[r*ld + k]) or row-contiguous (element (r, k) at p[k*ld + r]), with R
+// rows and K columns in all, into dst (swizzled as described above).
+template <bool KCONT, int THREADS>
+__device__ __forceinline__ void tc_load_tile(unsigned short* dst, const unsigned short* p, i64 ld, int R, int K,
+                                             int r0, int k0) {
+#pragma unroll
+  for (int i = 0; i < TC_TILE / 8 / THREADS; i++) {
+    int c = threadIdx.x + i * THREADS;
+    const unsigned short* src = p;
+    int bytes = 0;
+    if (KCONT) {
+      int row = c >> 2, kc = c & 3;
+      int r = r0 + row, k = k0 + kc * 8;
+      if (r < R && k < K) {
+        src = p + (i64)r * ld + k;
+        bytes = min(K - k, 8) * 2;
+      }
+      cp_async16(dst + row * TC_BK + ((kc ^ ((row >> 1) & 3)) << 3), src, bytes);
+    } else {
+      int row = c >> 4, rc = c & 15;
+      int k = k0 + row, r = r0 + rc * 8;
+      if (k < K && r < R) {
+        src = p + (i64)k * ld + r;
+        bytes = min(R - r, 8) * 2;
+      }
+      cp_async16(dst + row * TC_BM + ((rc ^ (row & 7)) << 3), src, bytes);
+    }
+  }
+}
+
+template <bool TA, bool TB, int WN>
+__device__ __forceinline__ void gemm_tc(int M, int N, int K, float alpha, float beta, const unsigned short* A, i64 lda,
+                                        const unsigned short* B, i64 ldb, void* C, i64 ldc, int cdt, int kchunk,
+                                        float* ws) {
+  DYN_SMEM(smf);
+  unsigned short* sm = (unsigned short*)smf;  // [stage][A tile, B tile]
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int g = lane >> 2, tig = lane & 3;
+  constexpr int WARPS_N = TC_BN / WN, THREADS = (TC_BM / TC_WM) * WARPS_N * 32;
+  constexpr int MI = TC_WM / 16, NI = WN / 8;  // mma tiles per warp
+  const int wm = (warp / WARPS_N) * TC_WM, wn = (warp % WARPS_N) * WN;
+
+  // grouped tile order
+  const int tiles_m = (M + TC_BM - 1) / TC_BM, tiles_n = (N + TC_BN - 1) / TC_BN;
+  const int pid = blockIdx.x, per_group = TC_GROUP * tiles_n;
+  const int first_m = (pid / per_group) * TC_GROUP;
+  const int gsz = min(tiles_m - first_m, TC_GROUP);
+  const int m0 = (first_m + (pid % per_group) % gsz) * TC_BM;
+  const int n0 = ((pid % per_group) / gsz) * TC_BN;
+  const int kbeg = blockIdx.z * kchunk, kend = min(K, kbeg + kchunk);
+  const int ktiles = kend > kbeg ? (kend - kbeg + TC_BK - 1) / TC_BK : 0;
+
+  float acc[MI][NI][4];
+#pragma unroll
+  for (int i = 0; i < MI; i++)
+#pragma unroll
+    for (int j = 0; j < NI; j++)
+#pragma unroll
+      for (int r = 0; r < 4; r++) acc[i][j][r] = 0.f;
+
+  // Prologue: stages 0..TC_STAGES-2. One commit per stage, empty or not, so
+  // that wait_group counts stay in step.
+#pragma unroll
+  for (int s = 0; s < TC_STAGES - 1; s++) {
+    if (s < ktiles) {
+      unsigned short* st_ = sm + s * 2 * TC_TILE;
+      tc_load_tile<!TA, THREADS>(st_, A, lda, M, kend, m0, kbeg + s * TC_BK);
+      tc_load_tile<TB, THREADS>(st_ + TC_TILE, B, ldb, N, kend, n0, kbeg + s * TC_BK);
+    }
+    cp_async_commit();
+  }
+
+  for (int kt = 0; kt < ktiles; kt++) {
+    cp_async_wait<TC_STAGES - 2>();  // this thread's copies of tile kt are done
+    __syncthreads();                 // everyone's are; everyone finished tile kt-1
+    {
+      int nk = kt + TC_STAGES - 1;
+      if (nk < ktiles) {
+        unsigned short* st_ = sm + (nk % TC_STAGES) * 2 * TC_TILE;
+        tc_load_tile<!TA, THREADS>(st_, A, lda, M, kend, m0, kbeg + nk * TC_BK);
+        tc_load_tile<TB, THREADS>(st_ + TC_TILE, B, ldb, N, kend, n0, kbeg + nk * TC_BK);
+      }
+      cp_async_commit();
+    }
+    const unsigned short* As = sm + (kt % TC_STAGES) * 2 * TC_TILE;
+    const unsigned short* Bs = As + TC_TILE;
+    const int j = lane >> 3, r = lane & 7;
+#pragma unroll
+    for (int ks = 0; ks < TC_BK; ks += 16) {
+      unsigned a[MI][4], b[NI][2];
+#pragma unroll
+      for (int mi = 0; mi < MI; mi++) {
+        if (!TA) {  // As[m][k]: matrices (m+0,k+0) (m+8,k+0) (m+0,k+8) (m+8,k+8)
+          int row = wm + mi * 16 + r + (j & 1) * 8, kc = (ks >> 3) + (j >> 1);
+          ldsm_x4<false>(a[mi], As + row * TC_BK + ((kc ^ ((row >> 1) & 3)) << 3));
+        } else {  // As[k][m], transposed on load
+          int k = ks + r + (j >> 1) * 8, mc = (wm + mi * 16 + (j & 1) * 8) >> 3;
+          ldsm_x4<true>(a[mi], As + k * TC_BM + ((mc ^ (k & 7)) << 3));
+        }
+      }
+#pragma unroll
+      for (int p = 0; p < NI / 2; p++) {
+        unsigned t[4];
+        if (TB) {  // Bs[n][k]: matrices (n+0,k+0) (n+0,k+8) (n+8,k+0) (n+8,k+8)
+          int row = wn + p * 16 + r + (j >> 1) * 8, kc = (ks >> 3) + (j & 1);
+          ldsm_x4<false>(t, Bs + row * TC_BK + ((kc ^ ((row >> 1) & 3)) << 3));
+        } else {  // Bs[k][n], transposed on load
+          int k = ks + r + (j & 1) * 8, nc = (wn + p * 16 + (j >> 1) * 8) >> 3;
+          ldsm_x4<true>(t, Bs + k * TC_BN + ((nc ^ (k & 7)) << 3));
+        }
+        b[2 * p][0] = t[0], b[2 * p][1] = t[1], b[2 * p + 1][0] = t[2], b[2 * p + 1][1] = t[3];
+      }
+#pragma unroll
+      for (int mi = 0; mi < MI; mi++)
+#pragma unroll
+        for (int ni = 0; ni < NI; ni++)
+          mma_bf16(acc[mi][ni], a[mi][0], a[mi][1], a[mi][2], a[mi][3], b[ni][0], b[ni][1]);
+    }
+  }
+  cp_async_wait<0>();  // only empty groups are left; leave none in flight
+
+  // Epilogue, through shared memory one 64-row half of the tile at a time
+  // (the warps of that half write their accumulators, rows padded to
+  // TC_CST floats so the 8-byte stores of a half-warp hit distinct banks),
+  // so that global stores are row-contiguous: a warp stores 128 consecutive
+  // elements, 16 (f32) or 8 (bf16) bytes a thread where C's alignment
+  // allows. With ws, the raw fp32 partial tile goes to ws[z] instead.
+  __syncthreads();  // every warp is done reading the pipeline's tiles
+  float* cs = (float*)sm;  // [TC_WM][TC_CST]
+  const bool f32 = cdt != DT_BF16;
+  const bool vec = ws ? (N & 3) == 0 : (ldc & 3) == 0 && (((unsigned long long)C) & (f32 ? 15 : 7)) == 0;
+  float* wsz = ws ? ws + (i64)blockIdx.z * M * N : nullptr;
+#pragma unroll 1
+  for (int half = 0; half < TC_BM / TC_WM; half++) {
+    if (wm == half * TC_WM) {
+#pragma unroll
+      for (int mi = 0; mi < MI; mi++)
+#pragma unroll
+        for (int ni = 0; ni < NI; ni++)
+#pragma unroll
+          for (int h = 0; h < 2; h++)
+            *(float2*)&cs[(mi * 16 + g + h * 8) * TC_CST + wn + ni * 8 + tig * 2] =
+                make_float2(acc[mi][ni][2 * h], acc[mi][ni][2 * h + 1]);
+    }
+    __syncthreads();
+#pragma unroll 1
+    for (int i = threadIdx.x; i < TC_WM * (TC_BN / 4); i += THREADS) {
+      const int r = i / (TC_BN / 4), c = (i % (TC_BN / 4)) * 4;
+      const int m = m0 + half * TC_WM + r, n = n0 + c;
+      if (m >= M || n >= N) continue;
+      const float4 v = *(const float4*)&cs[r * TC_CST + c];
+      const float x[4] = {v.x, v.y, v.z, v.w};
+      const bool full = vec && n + 3 < N;
+      if (wsz) {
+        float* o = wsz + (i64)m * N + n;
+        if (full)
+          *(float4*)o = v;
+        else
+          for (int j = 0; j < 4 && n + j < N; j++) o[j] = x[j];
+        continue;
+      }
+      const i64 o = (i64)m * ldc + n;
+      if (full && f32) {
+        float4* q = (float4*)((float*)C + o);
+        float4 y = make_float4(alpha * v.x, alpha * v.y, alpha * v.z, alpha * v.w);
+        if (beta != 0.f) {
+          const float4 c0 = *q;
+          y.x += beta * c0.x, y.y += beta * c0.y, y.z += beta * c0.z, y.w += beta * c0.w;
+        }
+        *q = y;
+      } else if (full) {
+        uint2* q = (uint2*)((unsigned short*)C + o);
+        float y[4];
+        for (int j = 0; j < 4; j++) y[j] = alpha * x[j];
+        if (beta != 0.f) {
+          const uint2 c0 = *q;
+          y[0] += beta * bf2f((unsigned short)(c0.x & 0xffffu)), y[1] += beta * bf2f((unsigned short)(c0.x >> 16));
+          y[2] += beta * bf2f((unsigned short)(c0.y & 0xffffu)), y[3] += beta * bf2f((unsigned short)(c0.y >> 16));
+        }
+        uint2 w;
+        w.x = (unsigned)f2bf(y[0]) | ((unsigned)f2bf(y[1]) << 16);
+        w.y = (unsigned)f2bf(y[2]) | ((unsigned)f2bf(y[3]) << 16);
+        *q = w;
+      } else {
+        for (int j = 0; j < 4 && n + j < N; j++) {
+          float y = alpha * x[j];
+          if (beta != 0.f) y += beta * ld(C, o + j, cdt);
+          st(C, o + j, cdt, y);
+        }
+      }
+    }
+    __syncthreads();  // before the next half overwrites cs
+  }
+}
+
+#define TC_KERNEL(name, TA, TB, WN)                                                                                \
+  extern "C" __global__ void __launch_bounds__((TC_BM / TC_WM) * (TC_BN / WN) * 32, 2)                              \
+      name(int M, int N, int K, float alpha, float beta, const unsigned short* A, i64 lda, const unsigned short* B,   \
+           i64 ldb, void* C, i64 ldc, int cdt, int kchunk, float* ws) {                                              \
+    gemm_tc<TA, TB, WN>(M, N, K, alpha, beta, A, lda, B, ldb, C, ldc, cdt, kchunk, ws);                               \
+  }
+// 8 warps of 64x32 (256 threads)
+TC_KERNEL(k_gemm_tc_nn, false, false, 32)
+TC_KERNEL(k_gemm_tc_nt, false, true, 32)
+TC_KERNEL(k_gemm_tc_tn, true, false, 32)
+TC_KERNEL(k_gemm_tc_tt, true, true, 32)
+// 4 warps of 64x64 (128 threads): a third less shared-memory traffic per
+// mma, twice the accumulator registers
+TC_KERNEL(k_gemm_tc4_nn, false, false, 64)
+TC_KERNEL(k_gemm_tc4_nt, false, true, 64)
+TC_KERNEL(k_gemm_tc4_tn, true, false, 64)
+TC_KERNEL(k_gemm_tc4_tt, true, true, 64)
+
+// k_gemm_splitk_reduce: C = alpha * sum_z ws[z] + beta * C, summing the
+// splits in order (deterministic).
+extern "C" __global__ void k_gemm_splitk_reduce(int M, int N, int splits, const float* ws, float alpha, float beta,
+                                                void* C, i64 ldc, int cdt) {
+  i64 total = (i64)M * N, stride = (i64)gridDim.x * blockDim.x;
+  for (i64 i = blockIdx.x * (i64)blockDim.x + threadIdx.x; i < total; i += stride) {
+    float s = 0.f;
+    for (int z = 0; z < splits; z++) s += ws[z * total + i];
+    i64 m = i / N, n = i - m * N, o = m * ldc + n;
+    float v = alpha * s;
+    if (beta != 0.f) v += beta * ld(C, o, cdt);
+    st(C, o, cdt, v);
   }
 }
