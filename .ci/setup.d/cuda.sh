@@ -3,11 +3,13 @@
 # this only keeps the GPU code from rotting:
 #   1. fetch cuda.h (that file only) from Debian's non-free nvidia-cuda-dev
 #      into /opt/netssm-cuda (cached across runs);
-#   2. vet the cuda build and compile the conformance test binary;
+#   2. vet the cuda build and compile the GPU test binaries (gpu/cuda's
+#      conformance suite, netssmlib/gpumodel's model checks);
 #   3. check that the cuda build starts on this driver-less machine: the
 #      no-driver test, and `netssm gpu` working on the CPU and failing
 #      cleanly for -device cuda;
-#   4. run the conformance suite on the CUDA backend with its kernels
+#   4. run the conformance suite and the model, training and generation
+#      tests on the CUDA backend with its kernels
 #      compiled for the CPU (build tag cudaemu, g++): the kernels' indexing
 #      and the Go side's launches are tested without a GPU.
 # No libcuda stub is needed: the cuda build never links libcuda (-lcuda is
@@ -54,8 +56,14 @@ echo "cuda.sh: headers ready in $(($(date +%s) - t0))s"
 
 export CGO_ENABLED=1 CGO_CFLAGS="-I$dir/include" CGO_LDFLAGS=""
 # 2.
-go vet -tags cuda ./gpu/... ./cmd/...
-go test -c -tags cuda -o /dev/null ./gpu/cuda
+go vet -tags cuda ./gpu/... ./netssmlib/... ./cmd/...
+# Compile the GPU test binaries (the conformance suite and the model's
+# checks) into a temporary directory: never `-o /dev/null`, which as root
+# has in some Go versions replaced the device with the binary.
+bins=$(mktemp -d)
+go test -c -tags cuda -o "$bins/cuda.test" ./gpu/cuda
+go test -c -tags cuda -o "$bins/gpumodel.test" ./netssmlib/gpumodel
+rm -rf "$bins"
 echo "cuda.sh: vet and compile done in $(($(date +%s) - t0))s"
 
 # 3.
@@ -72,6 +80,6 @@ rm -rf "$out"
 echo "cuda.sh: driver-less start checked in $(($(date +%s) - t0))s"
 
 # 4. (no cuda.h needed)
-go vet -tags cudaemu ./gpu/...
-go test -tags cudaemu -count=1 ./gpu/cuda
+go vet -tags cudaemu ./gpu/... ./netssmlib/...
+go test -tags cudaemu -count=1 ./gpu/cuda ./netssmlib/gpumodel ./netssmlib/train ./netssmlib/generate
 echo "cuda.sh: ok in $(($(date +%s) - t0))s"
