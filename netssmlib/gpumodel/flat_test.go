@@ -98,12 +98,19 @@ func checkAsync(t *testing.T, be gpu.Backend, cfg mamba.Config, dt gpu.DType, T 
 				t.Fatal(err)
 			}
 		}
+		// A GPU's gradients may differ in the last bits between runs
+		// (atomics), hence the step-2 loss and the norms: exact only on a
+		// deterministic backend.
+		lossTol, normTol := 1e-12, 1e-12
+		if !exact {
+			lossTol, normTol = 1e-5, 1e-5
+		}
 		for k, r := range runs[1:] {
-			if d := math.Abs(r.loss[step] - runs[0].loss[step]); d > 1e-12*runs[0].loss[step] {
+			if d := math.Abs(r.loss[step] - runs[0].loss[step]); d > lossTol*runs[0].loss[step] {
 				t.Errorf("run %d step %d: loss %v, synchronous %v", k+1, step, r.loss[step], runs[0].loss[step])
 			}
 			// The per-tensor path's SumSquares may sum fp32 partials (CUDA).
-			if d := math.Abs(r.norm[step] - runs[0].norm[step]); d > 1e-6*runs[0].norm[step] || (k == 0 && d > 1e-12*runs[0].norm[step]) {
+			if d := math.Abs(r.norm[step] - runs[0].norm[step]); d > max(1e-6, normTol)*runs[0].norm[step] || (k == 0 && d > normTol*runs[0].norm[step]) {
 				t.Errorf("run %d step %d: norm %v, synchronous %v", k+1, step, r.norm[step], runs[0].norm[step])
 			}
 		}
@@ -121,6 +128,13 @@ func checkAsync(t *testing.T, be gpu.Backend, cfg mamba.Config, dt gpu.DType, T 
 		if steps, err := r.g.ReadOptimizer(ctx, r.mom, vel); err != nil || steps != 2 {
 			t.Fatalf("ReadOptimizer: %d steps, %v", steps, err)
 		}
+	}
+	if !exact {
+		// AdamW's update is about LR in size whatever the gradient's: last-bit
+		// differences of tiny gradients can flip it. The optimizer's
+		// arithmetic on equal gradients is gputest.TestFlatOptimizer's.
+		t.Log("weights not compared: the backend is not deterministic")
+		return
 	}
 	for k, r := range runs[1:] {
 		tol := 1e-6 // the per-tensor path rounds the clip scale differently
