@@ -812,7 +812,11 @@ func (a *DecodeOutProjArgs) Validate() error {
 // intersecting element spans (conservatively: first to last element): the
 // fused decode ops read inputs in some blocks while others write outputs.
 func checkDisjoint(op, na string, a Mat, ra, ca int, nb string, b Mat, rb, cb int) error {
-	if a.Buf == nil || b.Buf == nil || a.Buf != b.Buf || ra <= 0 || ca <= 0 || rb <= 0 || cb <= 0 {
+	if a.Buf == nil || b.Buf == nil || ra <= 0 || ca <= 0 || rb <= 0 || cb <= 0 {
+		return nil
+	}
+	a, b = rootView(a), rootView(b) // views of one buffer share its memory
+	if a.Buf != b.Buf {
 		return nil
 	}
 	aEnd, bEnd := a.Off+(ra-1)*a.Stride+ca, b.Off+(rb-1)*b.Stride+cb
@@ -820,4 +824,145 @@ func checkDisjoint(op, na string, a Mat, ra, ca int, nb string, b Mat, rb, cb in
 		return fmt.Errorf("%s: %s and %s overlap in the same buffer (elements [%d, %d) and [%d, %d))", op, na, nb, a.Off, aEnd, b.Off, bEnd)
 	}
 	return nil
+}
+
+// The flat optimizer ops (FlatOptimizer).
+
+// GradNormOutLen is the number of F32 elements GradNormClipArgs.Out holds.
+const GradNormOutLen = 4
+
+// The elements of GradNormClipArgs.Out.
+const (
+	GradNormOutNorm = 0 // the norm, fp32
+	GradNormOutCoef = 1 // the clip coefficient (AdamWFlatArgs.ScaleIndex)
+	GradNormOutSSHi = 2 // the sum of squares as an fp32 pair (PairValue)
+	GradNormOutSSLo = 3
+)
+
+// GradNormClipArgs is the global L2 norm of a flat gradient buffer and
+// PyTorch's clip_grad_norm_ coefficient, computed and kept on the device:
+//
+//	ss = sum_{i<N} Grad[i]^2          (fp64 partials, a fixed order: deterministic)
+//	norm = sqrt(ss)
+//	coef = MaxNorm/(norm + 1e-6) if MaxNorm > 0 and that is < 1, else 1
+//	Out = [fp32(norm), fp32(coef), ss as an fp32 pair hi, lo]
+//
+// The gradient is not changed: AdamWFlat multiplies it by coef as it reads
+// it, which is what scaling it in place (ClipGradNorm) and then running
+// AdamW with GradScale 1 computes. A NaN norm gives coef 1, as ClipGradNorm
+// (no scaling). The host reads the norm back when it wants it:
+// sqrt(PairValue(Out[2], Out[3])).
+type GradNormClipArgs struct {
+	N       int
+	MaxNorm float64 // <= 0: only measure (coef 1)
+	Grad    Buffer  // F32|BF16 [N]
+	Out     Buffer  // F32 [GradNormOutLen]
+}
+
+// Validate checks the arguments.
+func (a *GradNormClipArgs) Validate() error {
+	const op = "grad_norm_clip"
+	if err := checkPos(op, "N", a.N); err != nil {
+		return err
+	}
+	if math.IsNaN(a.MaxNorm) || math.IsInf(a.MaxNorm, 0) {
+		return fmt.Errorf("%s: MaxNorm must be finite, got %v", op, a.MaxNorm)
+	}
+	if err := checkVec(op, "Grad", a.Grad, a.N, floats...); err != nil {
+		return err
+	}
+	return checkVec(op, "Out", a.Out, GradNormOutLen, F32)
+}
+
+// AdamWFlatArgs is AdamWArgs' step over flat buffers in one launch, the
+// gradient scale read from device memory:
+//
+//	GradScale = Scale == nil ? 1 : Scale[ScaleIndex]   (GradNormClip's Out: ScaleIndex GradNormOutCoef)
+//	Param, M, V as AdamWArgs over i < N
+//	Copy[i] = Param[i] (rounded to Copy's dtype) for i < CopyN
+//
+// so that the parameters whose working copies a mixed-precision model keeps
+// are laid out first. LR and the bias corrections (1 - Beta^Step, computed
+// on the host in float64 and rounded to fp32 as AdamW does) are scalars.
+type AdamWFlatArgs struct {
+	N, Step               int
+	LR, Beta1, Beta2, Eps float32
+	WeightDecay           float32
+	Scale                 Buffer // optional F32 [> ScaleIndex]
+	ScaleIndex            int
+	Param, Grad, M, V     Buffer // F32 [N]
+	Copy                  Buffer // optional F32|BF16 [CopyN]
+	CopyN                 int    // 0..N; with Copy nil it must be 0
+}
+
+// Validate checks the arguments.
+func (a *AdamWFlatArgs) Validate() error {
+	const op = "adamw_flat"
+	if err := checkPos(op, "N", a.N, "Step", a.Step); err != nil {
+		return err
+	}
+	for _, c := range []struct {
+		n string
+		b Buffer
+	}{{"Param", a.Param}, {"Grad", a.Grad}, {"M", a.M}, {"V", a.V}} {
+		if err := checkVec(op, c.n, c.b, a.N, F32); err != nil {
+			return err
+		}
+	}
+	if a.Scale != nil {
+		if a.ScaleIndex < 0 {
+			return fmt.Errorf("%s: ScaleIndex must not be negative, got %d", op, a.ScaleIndex)
+		}
+		if err := checkVec(op, "Scale", a.Scale, a.ScaleIndex+1, F32); err != nil {
+			return err
+		}
+	}
+	if a.CopyN < 0 || a.CopyN > a.N {
+		return fmt.Errorf("%s: CopyN %d outside [0, N=%d]", op, a.CopyN, a.N)
+	}
+	if a.Copy == nil {
+		if a.CopyN != 0 {
+			return fmt.Errorf("%s: CopyN %d without a Copy buffer", op, a.CopyN)
+		}
+		return nil
+	}
+	return checkVec(op, "Copy", a.Copy, a.CopyN, floats...)
+}
+
+// AccumulateSumArgs adds a scaled sum to a device accumulator:
+//
+//	acc = PairValue(Out[0], Out[1]) + Scale * sum_{i<N} Src[i]     (fp64, a fixed order)
+//	Out[0], Out[1] = SplitPair(acc)
+//
+// e.g. the summed cross-entropy of a sequence (CrossEntropyArgs.Losses)
+// weighted by 1/(counted targets x micro-batches), so that a training step
+// reads its loss once. Zero the accumulator with Fill.
+type AccumulateSumArgs struct {
+	N     int
+	Scale float64
+	Src   Buffer // F32|BF16 [N]
+	Out   Buffer // F32 [2]
+}
+
+// Validate checks the arguments.
+func (a *AccumulateSumArgs) Validate() error {
+	const op = "accumulate_sum"
+	if err := checkPos(op, "N", a.N); err != nil {
+		return err
+	}
+	if math.IsNaN(a.Scale) || math.IsInf(a.Scale, 0) {
+		return fmt.Errorf("%s: Scale must be finite, got %v", op, a.Scale)
+	}
+	if err := checkVec(op, "Src", a.Src, a.N, floats...); err != nil {
+		return err
+	}
+	return checkVec(op, "Out", a.Out, 2, F32)
+}
+
+// rootView expresses a view of a View as a view of the View's parent.
+func rootView(m Mat) Mat {
+	if v, ok := m.Buf.(*View); ok {
+		return Mat{Buf: v.parent, Off: m.Off + v.off, Stride: m.Stride}
+	}
+	return m
 }

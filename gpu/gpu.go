@@ -250,3 +250,70 @@ type FusedDecoder interface {
 	// DecodeOutProj: gated RMSNorm, out_proj, residual add.
 	DecodeOutProj(ctx context.Context, a *DecodeOutProjArgs) error
 }
+
+// View is a contiguous sub-range of a buffer: elements [Offset, Offset+Len)
+// of its Parent, usable wherever a Buffer is (every op, Read, Write, Fill),
+// so that many tensors can live in one allocation (the flat parameter,
+// gradient and moment buffers of gpumodel). Make one with Slice. A View
+// owns no memory: Free ignores it, and it is invalid once its parent is
+// freed (ops then report an error).
+type View struct {
+	parent Buffer
+	off, n int
+}
+
+// Slice returns the view of b's elements [off, off+n). A view of a view is
+// a view of the same parent. It fails on a nil buffer or a range outside b.
+func Slice(b Buffer, off, n int) (*View, error) {
+	if b == nil {
+		return nil, errors.New("gpu: Slice of a nil buffer")
+	}
+	if off < 0 || n < 0 || off > b.Len()-n {
+		return nil, fmt.Errorf("gpu: Slice [%d, %d) outside the buffer of %d elements", off, off+n, b.Len())
+	}
+	if v, ok := b.(*View); ok {
+		return &View{parent: v.parent, off: v.off + off, n: n}, nil
+	}
+	return &View{parent: b, off: off, n: n}, nil
+}
+
+// DType implements Buffer.
+func (v *View) DType() DType { return v.parent.DType() }
+
+// Len implements Buffer.
+func (v *View) Len() int { return v.n }
+
+// Parent is the buffer the view is of (never itself a View).
+func (v *View) Parent() Buffer { return v.parent }
+
+// Offset is the index in Parent of the view's element 0.
+func (v *View) Offset() int { return v.off }
+
+// FlatOptimizer is implemented by backends with multi-tensor optimizer ops:
+// a whole training step's clipping and AdamW over flat (concatenated)
+// parameter, gradient and moment buffers in a few launches, with the norm,
+// the clip coefficient and the loss kept in device memory so that nothing
+// waits for the host. Callers check for it with a type assertion and fall
+// back to ClipGradNorm and one AdamW per tensor.
+type FlatOptimizer interface {
+	// GradNormClip computes the global L2 norm of a flat gradient buffer
+	// and PyTorch's clip coefficient into device memory.
+	GradNormClip(ctx context.Context, a *GradNormClipArgs) error
+	// AdamWFlat is AdamW over flat buffers, the gradient scale read from
+	// device memory (GradNormClip's coefficient).
+	AdamWFlat(ctx context.Context, a *AdamWFlatArgs) error
+	// AccumulateSum adds Scale times the sum of a buffer to a device
+	// accumulator (the loss of a micro-batch).
+	AccumulateSum(ctx context.Context, a *AccumulateSumArgs) error
+}
+
+// PairValue is the float64 value of an unevaluated fp32 pair hi + lo, the
+// form in which GradNormClip and AccumulateSum keep fp64 results in F32
+// device buffers.
+func PairValue(hi, lo float32) float64 { return float64(hi) + float64(lo) }
+
+// SplitPair is the fp32 pair (hi, lo) of v: hi = fp32(v), lo = fp32(v - hi).
+func SplitPair(v float64) (hi, lo float32) {
+	hi = float32(v)
+	return hi, float32(v - float64(hi))
+}

@@ -374,8 +374,9 @@ func median(sorted []float64) float64 {
 var benchStep = gpumodel.StepOptions{LR: 5e-4, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, MaxGradNorm: 1}
 
 // benchTrainDevice times warmup+steps optimizer steps of one sequence on
-// be: ForwardBackward, Step (clip + AdamW), ZeroGrad, Sync. The peak memory
-// counts from before the model is uploaded.
+// be as train's device path runs them: ForwardBackwardAsync, TakeLoss, Step
+// (clip + AdamW), ZeroGrad, Sync. The peak memory counts from before the
+// model is uploaded.
 func benchTrainDevice(ctx context.Context, be gpu.Backend, m *mamba.Model, dt gpu.DType, seq []int32, warmup, steps int, r *benchResult) ([]time.Duration, float64, error) {
 	mr, hasMem := memStats(be)
 	if hasMem {
@@ -391,8 +392,11 @@ func benchTrainDevice(ctx context.Context, be gpu.Backend, m *mamba.Model, dt gp
 	var loss float64
 	for i := range warmup + steps {
 		t0 := time.Now()
-		sum, n, err := g.ForwardBackward(ctx, seq[:T], seq[1:], float32(1/float64(T)))
-		if err != nil {
+		scale := 1 / float64(T) // every target counts: the mean loss
+		if _, err := g.ForwardBackwardAsync(ctx, seq[:T], seq[1:], float32(scale), scale); err != nil {
+			return nil, 0, err
+		}
+		if loss, err = g.TakeLoss(ctx); err != nil {
 			return nil, 0, err
 		}
 		if _, err := g.Step(ctx, benchStep); err != nil {
@@ -407,7 +411,6 @@ func benchTrainDevice(ctx context.Context, be gpu.Backend, m *mamba.Model, dt gp
 		if i >= warmup {
 			times = append(times, time.Since(t0))
 		}
-		loss = sum / float64(max(n, 1))
 	}
 	if hasMem {
 		st := mr.MemoryStats()

@@ -65,8 +65,12 @@ func (be *Backend) Alloc(dt gpu.DType, n int) (gpu.Buffer, error) {
 
 // Free implements gpu.Backend: the buffer's memory goes back to the garbage
 // collector and the buffer has no elements afterwards (using it is an error
-// reported by the op, not a crash). Freeing twice is a no-op.
+// reported by the op, not a crash). Freeing twice is a no-op, and so is
+// freeing a gpu.View.
 func (be *Backend) Free(g gpu.Buffer) {
+	if _, ok := g.(*gpu.View); ok {
+		return // a view owns no memory
+	}
 	b, err := be.own(g)
 	if err != nil { // foreign or already freed
 		return
@@ -87,6 +91,9 @@ func (be *Backend) MemoryStats() gpu.MemoryStats {
 func (be *Backend) ResetPeak() { be.peak = be.inUse }
 
 func (be *Backend) own(b gpu.Buffer) (*buffer, error) {
+	if v, ok := b.(*gpu.View); ok {
+		return be.ownView(v)
+	}
 	cb, ok := b.(*buffer)
 	if !ok || cb == nil || cb.owner != be.id {
 		return nil, fmt.Errorf("cpu: buffer %T was not allocated by this backend", b)

@@ -100,6 +100,9 @@ func (b *Backend) Alloc(dt gpu.DType, n int) (gpu.Buffer, error) {
 
 // Free implements gpu.Backend. It waits for queued work first.
 func (b *Backend) Free(g gpu.Buffer) {
+	if _, ok := g.(*gpu.View); ok {
+		return // a view owns no memory
+	}
 	buf, err := b.own(g)
 	if err != nil || buf.ptr == 0 {
 		return
@@ -113,6 +116,9 @@ func (b *Backend) Free(g gpu.Buffer) {
 }
 
 func (b *Backend) own(g gpu.Buffer) (*buffer, error) {
+	if v, ok := g.(*gpu.View); ok {
+		return b.ownView(v) // optim.go
+	}
 	buf, ok := g.(*buffer)
 	if !ok || buf == nil || buf.owner != b.id {
 		return nil, fmt.Errorf("cuda: buffer %T was not allocated by this backend", g)

@@ -40,10 +40,11 @@ func (b *Backend) decTiling(op string, rows, n, k, wsz int) (mb, gx, gy, smem in
 
 // vec16 reports whether every row of the weight view w (k columns) starts
 // on a 16-byte boundary and spans whole 16-byte words, so the kernels can
-// load it with 16-byte loads (device allocations are 256-byte aligned).
+// load it with 16-byte loads (the resolved pointer: w.Buf may be a gpu.View).
 func (b *Backend) vec16(w gpu.Mat, k int) uint64 {
 	sz := w.Buf.DType().Size()
-	if (w.Off*sz)%16 == 0 && (w.Stride*sz)%16 == 0 && (k*sz)%16 == 0 {
+	p, _, _ := b.mat(w)
+	if p%16 == 0 && (w.Stride*sz)%16 == 0 && (k*sz)%16 == 0 {
 		return 1
 	}
 	return 0

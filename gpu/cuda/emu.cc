@@ -14,6 +14,7 @@
 #include "kernels/gemm.cu"
 #include "kernels/ssd.cu"
 #include "kernels/decode.cu"
+#include "kernels/optim.cu"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -232,6 +233,7 @@ const Kernel kernels[] = {
     K(k_ssd_fwd), K(k_ssd_chunk_state), K(k_ssd_chunk_pass), K(k_ssd_chunk_out), K(k_ssd_bwd), K(k_ssd_bwd_dstate),
     K(k_ssd_bwd_pass), K(k_ssd_bwd_dt), K(k_ssd_bwd_heads), K(k_copy2d), K(k_ssd_step),
     K(k_dec_in), K(k_dec_ssd), K(k_dec_out),
+    K(k_gradnorm_partial), K(k_gradnorm_final), K(k_adamw_flat), K(k_accum_sum),
 };
 
 }  // namespace

@@ -24,6 +24,8 @@ func RunAll(t *testing.T, dut gpu.Backend) {
 	t.Run("TinyModel", func(t *testing.T) { TestTinyModel(t, dut) })
 	t.Run("Generate", func(t *testing.T) { TestGenerate(t, dut) })
 	t.Run("FusedDecode", func(t *testing.T) { TestFusedDecode(t, dut) })
+	t.Run("Views", func(t *testing.T) { TestViews(t, dut) })
+	t.Run("FlatOptimizer", func(t *testing.T) { TestFlatOptimizer(t, dut) })
 }
 
 var bothFloats = []gpu.DType{gpu.F32, gpu.BF16}

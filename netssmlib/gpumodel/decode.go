@@ -176,7 +176,7 @@ func (dec *Decoder) Prefill(ctx context.Context, row int, prompt []int32) (logit
 		}
 		return g.be.Write(dec.conv[l], row*len(win), win)
 	}}
-	if err := g.forward(ctx, x, prompt, hook); err != nil {
+	if err := g.forward(ctx, x, prompt, nil, hook); err != nil {
 		return nil, fmt.Errorf("gpumodel: prefill: %w", err)
 	}
 	out := make([]float32, d.V)

@@ -91,10 +91,27 @@ func (g *Model) mixer(ctx context.Context, x *acts, l, T int, finalState gpu.Buf
 // forward runs the network on ids, leaving the logits in x.logits and, in
 // training, the per-layer activations in x; in training it also computes the
 // per-position losses against x.labels with dlogits (scaled later) in place.
-func (g *Model) forward(ctx context.Context, x *acts, ids []int32, hook *prefillHook) error {
+// With labels (training) the ids and labels go to the device in one copy
+// (on CUDA each copy from the host waits for the stream), x.labels then
+// being the view of tok after the ids.
+func (g *Model) forward(ctx context.Context, x *acts, ids, labels []int32, hook *prefillHook) error {
 	be, d, T := g.be, g.d, len(ids)
-	if err := be.WriteInt32(x.ids, 0, ids); err != nil {
-		return err
+	if labels == nil {
+		if err := be.WriteInt32(x.ids, 0, ids); err != nil {
+			return err
+		}
+	} else {
+		lv, err := gpu.Slice(x.tok, T, T)
+		if err != nil {
+			return fmt.Errorf("gpumodel: labels: %w", err)
+		}
+		both := make([]int32, 2*T)
+		copy(both, ids)
+		copy(both[T:], labels)
+		if err := be.WriteInt32(x.tok, 0, both); err != nil {
+			return err
+		}
+		x.labels = lv
 	}
 	if err := be.Embedding(ctx, &gpu.EmbeddingArgs{Rows: T, Dim: d.D, IDs: x.ids, Table: g.emb.w, Out: gpu.Dense(x.h, d.D)}); err != nil {
 		return fmt.Errorf("gpumodel: embedding: %w", err)

@@ -45,6 +45,7 @@ type Model struct {
 	eps float32
 
 	params []*param // in m.Params order
+	flat   *flat    // the buffers the params are views of
 	emb    *param
 	normF  *param
 	head   *param // == emb when tied
@@ -53,6 +54,8 @@ type Model struct {
 	pal, tal *allocator // params, training state (nil until training)
 	acts     *acts
 	steps    int
+	hostLoss float64 // loss accumulated on the host (backends without gpu.FlatOptimizer)
+	hostNorm float64 // the last Step's norm, from the host path
 	closed   bool
 	decoders map[*Decoder]bool
 }
@@ -90,7 +93,7 @@ func New(ctx context.Context, be gpu.Backend, m *mamba.Model, o Options) (*Model
 		}
 	}
 	g := &Model{be: be, m: m, o: o, dt: dt, d: dimsOf(m.Config), eps: 1e-5, pal: &allocator{be: be}, decoders: map[*Decoder]bool{}}
-	g.params = allocParams(g.pal, sp, dt)
+	g.params, g.flat = allocParams(g.pal, sp, dt)
 	if g.pal.err != nil {
 		g.pal.free()
 		return nil, g.pal.err
@@ -165,12 +168,14 @@ func (g *Model) ensureTrain() error {
 		return nil
 	}
 	a := &allocator{be: g.be}
-	allocTrain(a, g.params)
+	allocTrain(a, g.flat, g.params)
 	if a.err != nil {
 		a.free()
 		for _, p := range g.params {
 			p.g, p.mom, p.vl = nil, nil, nil
 		}
+		f := g.flat
+		f.g, f.m, f.v, f.stats, f.normOut, f.lossAcc = nil, nil, nil, nil, nil, nil
 		return a.err
 	}
 	g.tal = a
@@ -238,7 +243,7 @@ func (g *Model) Forward(ctx context.Context, ids []int32) (logits []float32, err
 	if err != nil {
 		return nil, err
 	}
-	if err := g.forward(ctx, x, ids, nil); err != nil {
+	if err := g.forward(ctx, x, ids, nil, nil); err != nil {
 		return nil, err
 	}
 	out := make([]float32, len(ids)*g.d.V)
@@ -251,44 +256,13 @@ func (g *Model) Forward(ctx context.Context, ids []int32) (logits []float32, err
 // ForwardBackward runs one sequence forward and backward: targets[t] is the
 // next-token target of position t (gpu.IgnoreIndex = -100: not counted). It
 // returns the summed cross-entropy and the number of counted targets, and
-// adds gradScale * d(lossSum)/dθ into the device gradients. After an error
-// (a cancelled ctx included) the gradients may hold part of the pass: zero
-// them before trying again.
+// adds gradScale * d(lossSum)/dθ into the device gradients. It waits for the
+// device to read the loss back; ForwardBackwardAsync does not. After an
+// error (a cancelled ctx included) the gradients may hold part of the pass:
+// zero them before trying again.
 func (g *Model) ForwardBackward(ctx context.Context, ids, targets []int32, gradScale float32) (lossSum float64, n int, err error) {
-	if err := g.check(); err != nil {
-		return 0, 0, err
-	}
-	if len(targets) != len(ids) {
-		return 0, 0, fmt.Errorf("gpumodel: forward-backward: %d targets for %d ids", len(targets), len(ids))
-	}
-	if math.IsNaN(float64(gradScale)) || math.IsInf(float64(gradScale), 0) {
-		return 0, 0, fmt.Errorf("gpumodel: forward-backward: gradScale %v is not finite", gradScale)
-	}
-	if err := g.checkIDs("ids", ids, false); err != nil {
-		return 0, 0, err
-	}
-	if err := g.checkIDs("targets", targets, true); err != nil {
-		return 0, 0, err
-	}
-	if err := g.ensureTrain(); err != nil {
-		return 0, 0, err
-	}
-	x, err := g.ensureActs(len(ids), true)
+	x, n, err := g.forwardBackward(ctx, ids, targets, gradScale)
 	if err != nil {
-		return 0, 0, err
-	}
-	for _, t := range targets {
-		if t != gpu.IgnoreIndex {
-			n++
-		}
-	}
-	if err := g.be.WriteInt32(x.labels, 0, targets); err != nil {
-		return 0, 0, err
-	}
-	if err := g.forward(ctx, x, ids, nil); err != nil {
-		return 0, 0, err
-	}
-	if err := g.backward(ctx, x, len(ids), gradScale); err != nil {
 		return 0, 0, err
 	}
 	losses := make([]float32, len(ids))
@@ -301,7 +275,101 @@ func (g *Model) ForwardBackward(ctx context.Context, ids, targets []int32, gradS
 	return lossSum, n, nil
 }
 
-// ZeroGrad sets the device gradients to zero.
+// ForwardBackwardAsync is ForwardBackward without waiting for the device:
+// it adds lossScale times the sequence's summed cross-entropy to a loss
+// accumulator on the device (for a micro-batch's mean loss: lossScale =
+// gradScale = 1/(counted targets x micro-batches)), which TakeLoss reads
+// once per optimizer step, and returns the number of counted targets
+// (counted on the host). On a backend without gpu.FlatOptimizer the loss is
+// read back here and accumulated on the host instead.
+func (g *Model) ForwardBackwardAsync(ctx context.Context, ids, targets []int32, gradScale float32, lossScale float64) (n int, err error) {
+	if math.IsNaN(lossScale) || math.IsInf(lossScale, 0) {
+		return 0, fmt.Errorf("gpumodel: forward-backward: lossScale %v is not finite", lossScale)
+	}
+	fo, ok := g.be.(gpu.FlatOptimizer)
+	if !ok {
+		sum, n, err := g.ForwardBackward(ctx, ids, targets, gradScale)
+		if err != nil {
+			return 0, err
+		}
+		g.hostLoss += lossScale * sum
+		return n, nil
+	}
+	x, n, err := g.forwardBackward(ctx, ids, targets, gradScale)
+	if err != nil {
+		return 0, err
+	}
+	if err := fo.AccumulateSum(ctx, &gpu.AccumulateSumArgs{N: len(ids), Scale: lossScale, Src: x.losses, Out: g.flat.lossAcc}); err != nil {
+		return 0, fmt.Errorf("gpumodel: accumulating the loss: %w", err)
+	}
+	return n, nil
+}
+
+// TakeLoss returns the loss ForwardBackwardAsync accumulated since the last
+// TakeLoss or ZeroGrad (waiting for the device) and resets it to zero.
+func (g *Model) TakeLoss(ctx context.Context) (float64, error) {
+	if err := g.check(); err != nil {
+		return 0, err
+	}
+	if err := g.ensureTrain(); err != nil {
+		return 0, err
+	}
+	if _, ok := g.be.(gpu.FlatOptimizer); !ok {
+		l := g.hostLoss
+		g.hostLoss = 0
+		return l, nil
+	}
+	var pair [2]float32
+	if err := g.be.Read(pair[:], g.flat.lossAcc, 0); err != nil {
+		return 0, fmt.Errorf("gpumodel: reading the loss: %w", err)
+	}
+	if err := g.be.Fill(ctx, g.flat.lossAcc, 0); err != nil {
+		return 0, fmt.Errorf("gpumodel: resetting the loss: %w", err)
+	}
+	return gpu.PairValue(pair[0], pair[1]), nil
+}
+
+// forwardBackward checks the arguments and queues one sequence's forward
+// and backward pass.
+func (g *Model) forwardBackward(ctx context.Context, ids, targets []int32, gradScale float32) (x *acts, n int, err error) {
+	if err := g.check(); err != nil {
+		return nil, 0, err
+	}
+	if len(targets) != len(ids) {
+		return nil, 0, fmt.Errorf("gpumodel: forward-backward: %d targets for %d ids", len(targets), len(ids))
+	}
+	if math.IsNaN(float64(gradScale)) || math.IsInf(float64(gradScale), 0) {
+		return nil, 0, fmt.Errorf("gpumodel: forward-backward: gradScale %v is not finite", gradScale)
+	}
+	if err := g.checkIDs("ids", ids, false); err != nil {
+		return nil, 0, err
+	}
+	if err := g.checkIDs("targets", targets, true); err != nil {
+		return nil, 0, err
+	}
+	if err := g.ensureTrain(); err != nil {
+		return nil, 0, err
+	}
+	x, err = g.ensureActs(len(ids), true)
+	if err != nil {
+		return nil, 0, err
+	}
+	for _, t := range targets {
+		if t != gpu.IgnoreIndex {
+			n++
+		}
+	}
+	if err := g.forward(ctx, x, ids, targets, nil); err != nil {
+		return nil, 0, err
+	}
+	if err := g.backward(ctx, x, len(ids), gradScale); err != nil {
+		return nil, 0, err
+	}
+	return x, n, nil
+}
+
+// ZeroGrad sets the device gradients to zero (one Fill of the flat
+// gradient buffer) and resets the loss accumulator (ForwardBackwardAsync).
 func (g *Model) ZeroGrad(ctx context.Context) error {
 	if err := g.check(); err != nil {
 		return err
@@ -309,10 +377,12 @@ func (g *Model) ZeroGrad(ctx context.Context) error {
 	if err := g.ensureTrain(); err != nil {
 		return err
 	}
-	for _, p := range g.params {
-		if err := g.be.Fill(ctx, p.g, 0); err != nil {
-			return fmt.Errorf("gpumodel: zero %s gradient: %w", p.name, err)
-		}
+	g.hostLoss = 0
+	if err := g.be.Fill(ctx, g.flat.g, 0); err != nil {
+		return fmt.Errorf("gpumodel: zero the gradients: %w", err)
+	}
+	if err := g.be.Fill(ctx, g.flat.lossAcc, 0); err != nil {
+		return fmt.Errorf("gpumodel: zero the loss: %w", err)
 	}
 	return nil
 }
@@ -338,40 +408,99 @@ func (o StepOptions) validate() error {
 }
 
 // Step clips the global gradient norm to MaxGradNorm (when > 0, as
-// train.ClipGradNorm: the gradients are scaled in place) and applies AdamW
-// exactly as train.AdamW.Update (decay on every parameter, bias correction,
-// fp32 moments). It returns the norm before clipping and zeroes nothing.
+// train.ClipGradNorm) and applies AdamW exactly as train.AdamW.Update (decay
+// on every parameter, bias correction, fp32 moments). It returns the norm
+// before clipping, waiting for the device only to read it back. The
+// gradients are left as accumulated (the clip coefficient is applied as
+// AdamW reads them) and nothing is zeroed.
 func (g *Model) Step(ctx context.Context, o StepOptions) (gradNorm float64, err error) {
-	if err := g.check(); err != nil {
+	if err := g.StepAsync(ctx, o); err != nil {
 		return 0, err
 	}
+	return g.LastGradNorm(ctx)
+}
+
+// StepAsync is Step without waiting for the device: with a
+// gpu.FlatOptimizer backend two launches (GradNormClip, AdamWFlat over the
+// flat buffers) and no host round trip; LastGradNorm reads the norm later.
+// On other backends the norm is read back (SumSquares) and AdamW runs per
+// parameter.
+func (g *Model) StepAsync(ctx context.Context, o StepOptions) error {
+	if err := g.check(); err != nil {
+		return err
+	}
 	if err := o.validate(); err != nil {
+		return err
+	}
+	if err := g.ensureTrain(); err != nil {
+		return err
+	}
+	step, f := g.steps+1, g.flat
+	fo, ok := g.be.(gpu.FlatOptimizer)
+	if !ok {
+		return g.stepPerTensor(ctx, o, step)
+	}
+	if err := fo.GradNormClip(ctx, &gpu.GradNormClipArgs{N: f.n, MaxNorm: o.MaxGradNorm, Grad: f.g, Out: f.normOut}); err != nil {
+		return fmt.Errorf("gpumodel: step: %w", err)
+	}
+	a := &gpu.AdamWFlatArgs{N: f.n, Step: step, LR: float32(o.LR), Beta1: float32(o.Beta1), Beta2: float32(o.Beta2),
+		Eps: float32(o.Eps), WeightDecay: float32(o.WeightDecay), Scale: f.normOut, ScaleIndex: gpu.GradNormOutCoef,
+		Param: f.w, Grad: f.g, M: f.m, V: f.v}
+	if f.work != nil {
+		a.Copy, a.CopyN = f.work, f.copyN
+	}
+	if err := fo.AdamWFlat(ctx, a); err != nil {
+		return fmt.Errorf("gpumodel: step: %w", err)
+	}
+	g.steps = step
+	return nil
+}
+
+// LastGradNorm is the gradient norm (before clipping) of the last Step or
+// StepAsync, waiting for the device.
+func (g *Model) LastGradNorm(ctx context.Context) (float64, error) {
+	if err := g.check(); err != nil {
 		return 0, err
 	}
 	if err := g.ensureTrain(); err != nil {
 		return 0, err
 	}
-	grads := make([]gpu.Buffer, len(g.params))
-	for i, p := range g.params {
-		grads[i] = p.g
+	if _, ok := g.be.(gpu.FlatOptimizer); !ok {
+		return g.hostNorm, nil
 	}
-	norm, err := gpu.ClipGradNorm(ctx, g.be, grads, o.MaxGradNorm)
+	out := make([]float32, gpu.GradNormOutLen)
+	if err := g.be.Read(out, g.flat.normOut, 0); err != nil {
+		return 0, fmt.Errorf("gpumodel: reading the gradient norm: %w", err)
+	}
+	return math.Sqrt(gpu.PairValue(out[gpu.GradNormOutSSHi], out[gpu.GradNormOutSSLo])), nil
+}
+
+// stepPerTensor is StepAsync on a backend without gpu.FlatOptimizer: the
+// norm from SumSquares, then AdamW per parameter with the clip coefficient
+// as its GradScale (the same arithmetic as AdamWFlat).
+func (g *Model) stepPerTensor(ctx context.Context, o StepOptions, step int) error {
+	ss, err := g.be.SumSquares(ctx, []gpu.Buffer{g.flat.g})
 	if err != nil {
-		return 0, fmt.Errorf("gpumodel: step: %w", err)
+		return fmt.Errorf("gpumodel: step: %w", err)
 	}
-	step := g.steps + 1
+	norm, scale := math.Sqrt(ss), float32(1)
+	if o.MaxGradNorm > 0 {
+		if c := o.MaxGradNorm / (norm + 1e-6); c < 1 {
+			scale = float32(c)
+		}
+	}
 	for _, p := range g.params {
 		a := &gpu.AdamWArgs{N: p.n, Step: step, LR: float32(o.LR), Beta1: float32(o.Beta1), Beta2: float32(o.Beta2),
-			Eps: float32(o.Eps), WeightDecay: float32(o.WeightDecay), GradScale: 1, Param: p.w, Grad: p.g, M: p.mom, V: p.vl}
+			Eps: float32(o.Eps), WeightDecay: float32(o.WeightDecay), GradScale: scale, Param: p.w, Grad: p.g, M: p.mom, V: p.vl}
 		if p.work != p.w {
 			a.Copy = p.work
 		}
 		if err := g.be.AdamW(ctx, a); err != nil {
-			return norm, fmt.Errorf("gpumodel: step: %s: %w", p.name, err)
+			return fmt.Errorf("gpumodel: step: %s: %w", p.name, err)
 		}
 	}
-	g.steps = step
-	return norm, nil
+	g.steps, g.hostNorm = step, norm
+	return nil
 }
 
 // OptimizerSteps is the number of AdamW steps taken (train.AdamW.Steps).

@@ -87,32 +87,103 @@ func specs(c mamba.Config) []spec {
 	return out
 }
 
-// param is one trainable tensor on the device.
+// param is one trainable tensor on the device: views of the flat buffers.
 type param struct {
 	spec
+	off        int          // offset in the flat buffers
 	host       *mamba.Param // nil in a dry run
 	w          gpu.Buffer   // fp32 master
 	work       gpu.Buffer   // what matrix products read: w, or its bf16 copy
 	g, mom, vl gpu.Buffer   // fp32 gradient and AdamW moments (training state)
 }
 
-func allocParams(a *allocator, sp []spec, dt gpu.DType) []*param {
-	ps := make([]*param, len(sp))
-	for i, s := range sp {
-		p := &param{spec: s}
-		p.w = a.buf(gpu.F32, s.n)
-		p.work = p.w
-		if s.gemm && dt != gpu.F32 {
-			p.work = a.buf(dt, s.n)
-		}
-		ps[i] = p
-	}
-	return ps
+// flatAlign is the alignment, in elements, of every parameter's offset in
+// the flat buffers: 16 bytes in bf16 (32 in fp32), so that the weight views
+// take the GEMM's tensor-core path and the decode GEMVs' 16-byte loads
+// (gpu/cuda: rows starting 16-byte aligned).
+const flatAlign = 8
+
+// The elements of flat.stats: GradNormClip's output, then the loss
+// accumulator (an fp32 pair, gpu.AccumulateSumArgs).
+const (
+	statsNorm = 0
+	statsLoss = gpu.GradNormOutLen
+	statsLen  = statsLoss + 2
+)
+
+// flat is the model's parameter storage: every parameter is a view (at
+// param.off) of one buffer per kind, so that zeroing the gradients, the
+// global norm and AdamW are one launch each over all of them. The
+// matrix-product weights come first, so their bf16 working copies are one
+// prefix [0, copyN) of the layout.
+type flat struct {
+	n, copyN int
+	w, work  gpu.Buffer // F32 [n]; dt [copyN] (nil in f32 mode)
+	g, m, v  gpu.Buffer // F32 [n] gradients and AdamW moments (training)
+	stats    gpu.Buffer // F32 [statsLen] (training)
+	normOut  gpu.Buffer // view of stats: GradNormClip's Out
+	lossAcc  gpu.Buffer // view of stats: the loss accumulator
 }
 
-func allocTrain(a *allocator, ps []*param) {
+// layout assigns each parameter its offset: the matrix-product weights
+// (those with working copies) first, each offset a multiple of flatAlign.
+func layout(ps []*param, dt gpu.DType) (n, copyN int) {
+	align := func(x int) int { return (x + flatAlign - 1) / flatAlign * flatAlign }
+	for pass := 0; pass < 2; pass++ {
+		for _, p := range ps {
+			if p.gemm == (pass == 0) {
+				n = align(n)
+				p.off = n
+				n += p.n
+			}
+		}
+		if pass == 0 && dt != gpu.F32 {
+			copyN = n
+		}
+	}
+	return n, copyN
+}
+
+// view is the view [off, off+n) of b (nil in a dry run).
+func (a *allocator) view(b gpu.Buffer, off, n int) gpu.Buffer {
+	if b == nil || a.err != nil {
+		return nil
+	}
+	v, err := gpu.Slice(b, off, n)
+	if err != nil {
+		a.err = fmt.Errorf("gpumodel: %w", err)
+		return nil
+	}
+	return v
+}
+
+func allocParams(a *allocator, sp []spec, dt gpu.DType) ([]*param, *flat) {
+	ps := make([]*param, len(sp))
+	for i, s := range sp {
+		ps[i] = &param{spec: s}
+	}
+	f := &flat{}
+	f.n, f.copyN = layout(ps, dt)
+	f.w = a.buf(gpu.F32, f.n)
+	if f.copyN > 0 {
+		f.work = a.buf(dt, f.copyN)
+	}
 	for _, p := range ps {
-		p.g, p.mom, p.vl = a.buf(gpu.F32, p.n), a.buf(gpu.F32, p.n), a.buf(gpu.F32, p.n)
+		p.w = a.view(f.w, p.off, p.n)
+		p.work = p.w
+		if p.gemm && f.copyN > 0 {
+			p.work = a.view(f.work, p.off, p.n)
+		}
+	}
+	return ps, f
+}
+
+func allocTrain(a *allocator, f *flat, ps []*param) {
+	f.g, f.m, f.v = a.buf(gpu.F32, f.n), a.buf(gpu.F32, f.n), a.buf(gpu.F32, f.n)
+	f.stats = a.buf(gpu.F32, statsLen)
+	f.normOut, f.lossAcc = a.view(f.stats, statsNorm, gpu.GradNormOutLen), a.view(f.stats, statsLoss, 2)
+	for _, p := range ps {
+		p.g, p.mom, p.vl = a.view(f.g, p.off, p.n), a.view(f.m, p.off, p.n), a.view(f.v, p.off, p.n)
 	}
 }
 
@@ -137,7 +208,8 @@ type acts struct {
 	layers   []lacts
 	shared   lacts // u..grstd shared by the recomputed layers (nil buffers if none)
 
-	ids, labels, losses gpu.Buffer // I32 [T], I32 [T], F32 [T]
+	tok                 gpu.Buffer // I32 [2T]: ids and labels, written with one copy
+	ids, labels, losses gpu.Buffer // I32 [T] (view of tok), I32 view of tok, F32 [T]
 	h                   gpu.Buffer // F32 [T, D] embedding / mixer output
 	fin                 gpu.Buffer // dt [T, D] final norm output
 	finRes              gpu.Buffer // F32 [T, D]
@@ -216,7 +288,8 @@ func allocActs(a *allocator, d dims, T int, dt gpu.DType, training bool, budget 
 	if x.keep < nl {
 		allocLayerActs(a, d, T, dt, &x.shared)
 	}
-	x.ids, x.labels, x.losses = a.buf(gpu.I32, T), a.buf(gpu.I32, T), a.buf(gpu.F32, T)
+	x.tok = a.buf(gpu.I32, 2*T)
+	x.ids, x.labels, x.losses = a.view(x.tok, 0, T), a.view(x.tok, T, T), a.buf(gpu.F32, T)
 	x.h, x.fin, x.finRes, x.finRstd = a.buf(gpu.F32, T*d.D), a.buf(dt, T*d.D), a.buf(gpu.F32, T*d.D), a.buf(gpu.F32, T)
 	x.logits = a.buf(gpu.F32, T*d.V)
 	if training {
@@ -255,7 +328,7 @@ func (x *acts) view(l int) lacts {
 // included.
 type MemoryPlan struct {
 	Params      int64 // fp32 masters + bf16 working copies of the matrix-product weights
-	Optimizer   int64 // fp32 gradients + AdamW moments
+	Optimizer   int64 // fp32 gradients + AdamW moments (+ 24 bytes of step statistics)
 	Saved       int64 // per-layer activations kept from the forward to the backward pass
 	Scratch     int64 // buffers shared by all layers (activations of recomputed layers, gradients, logits)
 	Total       int64
@@ -307,8 +380,9 @@ func (p MemoryPlan) String() string {
 // allocating anything. The formula, with T tokens, s the activation dtype's
 // size and k the kept layers:
 //
-//	params    = 4*nparams + s*(in_proj + out_proj + lm_head weights)
-//	optimizer = 12*nparams
+//	params    = 4*nflat + s*ncopy     (nflat: nparams plus alignment padding, < 8 elements per parameter;
+//	                                   ncopy: the padded in_proj + out_proj + lm_head prefix, bf16 only)
+//	optimizer = 12*nflat + 24          (the 24: grad norm, clip coefficient and loss on the device)
 //	saved     = L*T*(4*D + s*DInProj) + k*T*(s*(D + ConvDim + 2*DInner) + 4*(1 + ngroups))
 //	scratch   = (k < L ? T*(s*(D+ConvDim+2*DInner) + 4*(1+ngroups)) : 0)
 //	          + T*(12 + 4*D + s*D + 4*D + 4 + 4*V)                 (ids, labels, losses, h, fin, finRes, finRstd, logits)
@@ -326,8 +400,8 @@ func PlanMemory(cfg mamba.Config, o Options, seqLen int) (MemoryPlan, error) {
 	}
 	d := dimsOf(cfg)
 	var pa, ta, aa allocator
-	ps := allocParams(&pa, specs(cfg), dt)
-	allocTrain(&ta, ps)
+	ps, f := allocParams(&pa, specs(cfg), dt)
+	allocTrain(&ta, f, ps)
 	x := allocActs(&aa, d, seqLen, dt, true, o.ActivationBudget)
 	p := MemoryPlan{Params: pa.bytes, Optimizer: ta.bytes, Saved: x.saved, Scratch: x.scratch, KeptLayers: x.keep, TotalLayers: d.L}
 	p.Total = p.Params + p.Optimizer + p.Saved + p.Scratch

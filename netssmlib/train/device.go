@@ -96,7 +96,10 @@ func (t *trainer) deviceStep(ctx context.Context, perm []int, first, n int, lr f
 // in the host's: the gradient of the mean loss over each micro-batch's
 // target tokens, averaged over the n micro-batches. The target count of a
 // micro-batch is known on the host before any of it runs, so each
-// sequence's gradient is scaled as it is added.
+// sequence's gradient is scaled as it is added, and so is its loss, which
+// the device accumulates: nothing is read back per sequence, the step's loss
+// once at the end (before the update, so that a NaN loss stops training with
+// the weights unchanged, as on the CPU path).
 func (t *trainer) accumulateDevice(ctx context.Context, perm []int, first, n int) (loss float64, tokens int64, err error) {
 	B := t.opt.BatchSize
 	type sample struct {
@@ -132,27 +135,28 @@ func (t *trainer) accumulateDevice(ctx context.Context, perm []int, first, n int
 		if count == 0 {
 			continue // nothing to learn from (HF would log NaN)
 		}
-		scale := float32(1 / (float64(count) * float64(n)))
-		var sum float64
+		scale := 1 / (float64(count) * float64(n))
 		got := 0
 		for _, s := range batch {
 			if err := ctx.Err(); err != nil {
 				return 0, 0, err
 			}
-			ls, c, err := t.dev.ForwardBackward(ctx, s.ids, s.targets, scale)
+			c, err := t.dev.ForwardBackwardAsync(ctx, s.ids, s.targets, float32(scale), scale)
 			if err != nil {
 				return 0, 0, fmt.Errorf("train: example %d: %w", s.i, err)
 			}
-			sum += ls
 			got += c
 		}
 		if got != count {
 			return 0, 0, fmt.Errorf("train: the device counted %d target tokens in micro-batch %d, the host %d", got, mb, count)
 		}
-		if math.IsNaN(sum) || math.IsInf(sum, 0) {
-			return 0, 0, fmt.Errorf("train: loss is %v at step %d", sum, t.st.Step+1)
-		}
-		loss += sum / float64(count) / float64(n)
+	}
+	loss, err = t.dev.TakeLoss(ctx)
+	if err != nil {
+		return 0, 0, fmt.Errorf("train: reading the loss from the device: %w", err)
+	}
+	if math.IsNaN(loss) || math.IsInf(loss, 0) {
+		return 0, 0, fmt.Errorf("train: loss is %v at step %d", loss, t.st.Step+1)
 	}
 	return loss, tokens, nil
 }
