@@ -7,7 +7,7 @@
 # Results go to $OUT (the device tool's folder) or bench/out/gpu/results.
 # Build first with bench/gpu/build.sh and carry bench/out.
 #
-# Step limits add up to 420 s (device tool: timeout_s=480 leaves a minute);
+# Step limits add up to 445 s (device tool: timeout_s=480 leaves a minute);
 # a normal run should take 2-4 minutes. FULL=1 adds the test binary's own
 # decode/train benchmarks (+180 s). Exit status: 0 when every step passed.
 # Without a GPU it stops at once (NETSSM_NO_GPU_OK=1 runs the steps anyway,
@@ -64,6 +64,7 @@ step check 25 "$bin/netssm" gpu -device cuda -check
 if [ -x "$bin/gpumodel.test" ]; then
   dir=$root/netssmlib/gpumodel
   step gpumodel 75 "$bin/gpumodel.test" -test.v -test.timeout 70s
+  step bench-optimizer 25 "$bin/gpumodel.test" -test.run '^$' -test.bench OptimizerStep -test.benchtime 20x -test.timeout 20s
 else
   echo "gpumodel: skipped (no gpumodel.test: the package had no tests when built)" | tee -a "$sum"
 fi
@@ -77,7 +78,7 @@ dir=$root
 # Issue 5's benchmark: batch 1, NetSSM's default model, bf16.
 jstep bench-train 130 "$bin/netssm" bench train -device cuda -dtype bf16 -tokens 2048,8192,32768,100000 -steps 5 -warmup 2 -json
 jstep bench-generate 55 "$bin/netssm" bench generate -device cuda -dtype bf16 -batch 1,64 -tokens 256 -graph=both -json
-grep -h -E '^(--- FAIL|FAIL|ok|PASS)|^Benchmark' "$OUT"/conformance.txt "$OUT"/gpumodel.txt "$OUT"/bench-kernels.txt \
+grep -h -E '^(--- FAIL|FAIL|ok|PASS)|^Benchmark' "$OUT"/conformance.txt "$OUT"/gpumodel.txt "$OUT"/bench-optimizer.txt "$OUT"/bench-kernels.txt \
   "$OUT"/bench-decode.txt "$OUT"/bench-train-kernels.txt >>"$sum" 2>/dev/null
 cat "$OUT"/bench-train.txt "$OUT"/bench-generate.txt >>"$sum" 2>/dev/null
 echo >>"$sum"
