@@ -7,7 +7,7 @@
 # Results go to $OUT (the device tool's folder) or bench/out/gpu/results.
 # Build first with bench/gpu/build.sh and carry bench/out.
 #
-# Step limits add up to 445 s (device tool: timeout_s=480 leaves a minute);
+# Step limits add up to 445 s (device tool: timeout_s=480 leaves half a minute);
 # a normal run should take 2-4 minutes. FULL=1 adds the test binary's own
 # decode/train benchmarks (+180 s). Exit status: 0 when every step passed.
 # Without a GPU it stops at once (NETSSM_NO_GPU_OK=1 runs the steps anyway,
