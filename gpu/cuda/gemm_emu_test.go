@@ -140,11 +140,12 @@ func TestGemmVariants(t *testing.T) {
 // TestGemmVsFallback runs the GPU's large-shape comparison
 // (TestConformanceGemmLarge) at emulator-sized shapes, so that the test
 // itself is known to work before a GPU runs it; 1160 rows are 10 tile rows,
-// a full group of 8 in the grouped tile order and a partial one.
+// a full group of 8 in the grouped tile order and a partial one (5 rows of
+// the 256-row tiles, one partial group).
 func TestGemmVsFallback(t *testing.T) {
 	be := cuda.OpenEmulator()
 	tc, fb := cuda.EmuLaunches("k_gemm_tc_nt")+cuda.EmuLaunches("k_gemm_tc_tn"), cuda.EmuLaunches("k_gemm_bf16")
-	gemmVsFallback(t, be, [][3]int{{136, 40, 72}, {16, 24, 264}, {1160, 136, 16}})
+	gemmVsFallback(t, be, []string{"", "128x256s3w8", "256x128s3w8"}, [][3]int{{136, 40, 72}, {16, 24, 264}, {1160, 136, 16}})
 	if cuda.EmuLaunches("k_gemm_tc_nt")+cuda.EmuLaunches("k_gemm_tc_tn") < tc+4 || cuda.EmuLaunches("k_gemm_bf16") < fb+8 {
 		t.Errorf("the comparison did not run both kernels")
 	}
