@@ -7,6 +7,7 @@ import (
 	"math/bits"
 	"os"
 	"strings"
+	"unsafe"
 
 	"github.com/netssm/netssm/gpu"
 )
@@ -24,10 +25,11 @@ import (
 // device), with the heuristic's split count and twice that. Each GEMM still
 // runs exactly once into the caller's C after the choice, so the result is
 // what that kernel computes (deterministic, split-K's fixed-order
-// reduction included). With Beta == 0 the candidates write into the
-// caller's C (overwritten by the final run); otherwise into a zeroed scratch
-// C of M x N, allocated for the tuning and freed after it, so the caller's
-// C is read only by the final run.
+// reduction included). The candidates write into the caller's C, with the
+// call's alpha and beta; with Beta == 0 the final run overwrites it, with
+// Beta != 0 C (the span of rows it covers) is first copied to the host and
+// copied back after the timings, before the final run, so the caller's C
+// is accumulated into exactly once and no device memory is added.
 //
 // Tuning never runs while the stream is being captured into a CUDA graph
 // (the decode graph; checked with cuStreamIsCapturing): such a call takes a
@@ -229,7 +231,8 @@ func (b *Backend) gemmCandidates(a *gpu.GemmArgs) []gemmPlan {
 	return out
 }
 
-// tuneGemm times the candidates for a (C at cp with stride cs), caches the
+// tuneGemm times the candidates for a (C at cp with stride cs), leaving C
+// as it was, caches the
 // fastest under pl.key and returns its plan. During a graph capture it
 // returns pl (the default) untimed and caches nothing. Called on the
 // device's thread (inside b.do).
@@ -242,33 +245,18 @@ func (b *Backend) tuneGemm(a *gpu.GemmArgs, pl gemmPlan, cp, cs uint64) (gemmPla
 	}
 	timer := b.dev.(kernelTimer)
 	ch := &gemmChoice{variant: -1}
-	tp, ts := cp, cs
+	var saved []byte // C's rows, when the candidates accumulate into it
 	if a.Beta != 0 {
-		n := int64(a.M) * int64(a.N) * int64(a.C.Buf.DType().Size())
-		p, err := b.dev.alloc(n)
-		if err != nil {
-			// Not worth failing the GEMM for: keep the default, untuned.
-			ch.variant, ch.splits = pl.variant, pl.splits
-			ch.cands = []GemmCandidate{{Variant: tcVariants[pl.variant].Name, Splits: pl.splits,
-				Err: fmt.Sprintf("no memory for a %d-byte scratch C to tune with: %v", n, err)}}
-			b.remember(pl.key, ch)
-			return pl, nil
+		n := (int64(a.M-1)*int64(cs) + int64(a.N)) * int64(a.C.Buf.DType().Size())
+		saved = make([]byte, n)
+		if err := b.dev.dtoh(unsafe.Pointer(&saved[0]), dptr(cp), n); err != nil {
+			return pl, fmt.Errorf("cuda: gemm: saving C before autotuning: %v", err)
 		}
-		b.account(n)
-		defer func() {
-			_ = b.dev.sync()
-			_ = b.dev.free(p)
-			b.account(-n)
-		}()
-		if err := b.dev.memsetD8(p, 0, n); err != nil {
-			return pl, fmt.Errorf("cuda: gemm: clearing the tuning scratch: %v", err)
-		}
-		tp, ts = ptrArg(p), i64Arg(a.N)
 	}
 	best := 0.0
 	var firstErr error
 	for _, c := range b.gemmCandidates(a) {
-		us, err := timer.timeRuns(gemmTuneWarmup, gemmTuneReps, func() error { return b.runTC(a, c, tp, ts) })
+		us, err := timer.timeRuns(gemmTuneWarmup, gemmTuneReps, func() error { return b.runTC(a, c, cp, cs) })
 		cand := GemmCandidate{Variant: tcVariants[c.variant].Name, Splits: c.splits, Micros: us}
 		if err != nil {
 			cand.Err, cand.Micros = err.Error(), 0
@@ -279,6 +267,11 @@ func (b *Backend) tuneGemm(a *gpu.GemmArgs, pl gemmPlan, cp, cs uint64) (gemmPla
 			best, ch.variant, ch.splits = us, c.variant, c.splits
 		}
 		ch.cands = append(ch.cands, cand)
+	}
+	if saved != nil {
+		if err := b.dev.htod(dptr(cp), unsafe.Pointer(&saved[0]), int64(len(saved))); err != nil {
+			return pl, fmt.Errorf("cuda: gemm: restoring C after autotuning: %v", err)
+		}
 	}
 	if ch.variant < 0 {
 		return pl, fmt.Errorf("cuda: gemm: autotuning %v: no candidate ran: %v", pl.key, firstErr)

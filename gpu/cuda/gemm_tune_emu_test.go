@@ -141,8 +141,9 @@ func tcCost(kernel string, gz int) float64 {
 // TestGemmTune runs the autotuner on the emulator with the stub timer: the
 // first call of a key times every candidate on the call's operands and
 // caches the fastest; later calls of the key (and of shapes in the same
-// buckets) launch it without timing; Beta 1 tunes into a scratch C, so the
-// caller's C is accumulated into exactly once; a capture or
+// buckets) launch it without timing; with Beta 1 C is saved and restored
+// around the timings, so the caller's C is accumulated into exactly once
+// (checked with a C whose every candidate run would change it); a capture or
 // NETSSM_GEMM_TUNE=0 runs the default untimed and caches nothing; and the
 // choices are reported with every candidate's time.
 func TestGemmTune(t *testing.T) {
@@ -191,9 +192,12 @@ func TestGemmTune(t *testing.T) {
 		t.Errorf("cached calls launched %s %d times, want 2", winner, got)
 	}
 
-	// Beta 1 into a strided C: a new key, tuned into scratch; the check
-	// in gemm sees C = alpha A B^T + C0, accumulated once.
+	// Beta 1 into a strided C: a new key, every candidate accumulating
+	// into C, which is restored before the final run; the check in gemm
+	// sees C = alpha A B^T + C0, accumulated once.
 	w0 = EmuLaunches(winner)
+	f.be.ResetPeak()
+	peak0 := int64(2*(40*48+24*48) + 4*40*27) // the fixture's A, B (bf16) and C (f32)
 	f.gemm(40, 24, 48, 27, 1)
 	if len(f.dev.timed) != 2*nv || len(f.be.GemmChoices()) != 2 {
 		t.Errorf("beta=1: %d timings, %d keys; want %d and 2", len(f.dev.timed), len(f.be.GemmChoices()), 2*nv)
@@ -201,9 +205,9 @@ func TestGemmTune(t *testing.T) {
 	if got := EmuLaunches(winner) - w0; got != 2 {
 		t.Errorf("beta=1: %s launched %d times, want 2", winner, got)
 	}
-	if f.be.inUse != 0 {
-		// the fixture freed its buffers; the scratch C must be gone too
-		t.Errorf("%d bytes still in use after tuning", f.be.inUse)
+	if f.be.inUse != 0 || f.be.peak != peak0 {
+		// tuning allocates no device memory (no split here: no arena)
+		t.Errorf("tuning used device memory: %d bytes in use, peak %d (was %d)", f.be.inUse, f.be.peak, peak0)
 	}
 
 	// Capturing: a new key runs the default, untimed, uncached.
