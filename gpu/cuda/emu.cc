@@ -230,6 +230,7 @@ const Kernel kernels[] = {
     K(k_gemm_tc_tt), K(k_gemm_tc4_nn), K(k_gemm_tc4_nt), K(k_gemm_tc4_tn), K(k_gemm_tc4_tt), K(k_gemm_splitk_reduce),
     K(k_gemm_tc_s4_nn), K(k_gemm_tc_s4_nt), K(k_gemm_tc_s4_tn), K(k_gemm_tc_s4_tt),
     K(k_gemm_tc4_s4_nn), K(k_gemm_tc4_s4_nt), K(k_gemm_tc4_s4_tn), K(k_gemm_tc4_s4_tt),
+    K(k_gemm_tc4_k64_nn), K(k_gemm_tc4_k64_nt), K(k_gemm_tc4_k64_tn), K(k_gemm_tc4_k64_tt),
     K(k_gemm_tc_128x256_nn), K(k_gemm_tc_128x256_nt), K(k_gemm_tc_128x256_tn), K(k_gemm_tc_128x256_tt),
     K(k_gemm_tc_256x128_nn), K(k_gemm_tc_256x128_nt), K(k_gemm_tc_256x128_tn), K(k_gemm_tc_256x128_tt),
     K(k_emu_test_ldmatrix),

@@ -27,11 +27,12 @@ const (
 )
 
 // GemmVariant is one tensor-core GEMM kernel family of gemm.cu (four
-// kernels, one per transpose combination): block tile BM x BN, K step 32,
+// kernels, one per transpose combination): block tile BM x BN, K step BK,
 // a pipeline of Stages cp.async stages, Warps warps of 64 x WarpN each.
 type GemmVariant struct {
 	Name        string // e.g. "128x128s3w8": tile, stages, warps
 	BM, BN      int    // block tile
+	BK          int    // K step
 	Stages      int    // cp.async pipeline depth
 	Warps       int    // warps per block; each computes a 64 x WarpN tile
 	WarpN       int
@@ -41,7 +42,7 @@ type GemmVariant struct {
 
 // SmemBytes is the dynamic shared memory a block uses (the pipeline's
 // stages; the epilogue reuses it).
-func (v GemmVariant) SmemBytes() int { return v.Stages * (v.BM + v.BN) * tcBK * 2 }
+func (v GemmVariant) SmemBytes() int { return v.Stages * (v.BM + v.BN) * v.BK * 2 }
 
 // Kernel is the kernel's name for a transpose combination.
 func (v GemmVariant) Kernel(transA, transB bool) string {
@@ -51,12 +52,13 @@ func (v GemmVariant) Kernel(transA, transB bool) string {
 // tcVariants lists the TC_KERNELS instantiations of gemm.cu; the first is
 // the default (the heuristic's choice when not tuning).
 var tcVariants = []GemmVariant{
-	{Name: "128x128s3w8", BM: 128, BN: 128, Stages: 3, Warps: 8, WarpN: 32, BlocksPerSM: 2, prefix: "k_gemm_tc_"},
-	{Name: "128x128s3w4", BM: 128, BN: 128, Stages: 3, Warps: 4, WarpN: 64, BlocksPerSM: 2, prefix: "k_gemm_tc4_"},
-	{Name: "128x128s4w8", BM: 128, BN: 128, Stages: 4, Warps: 8, WarpN: 32, BlocksPerSM: 2, prefix: "k_gemm_tc_s4_"},
-	{Name: "128x128s4w4", BM: 128, BN: 128, Stages: 4, Warps: 4, WarpN: 64, BlocksPerSM: 2, prefix: "k_gemm_tc4_s4_"},
-	{Name: "128x256s3w8", BM: 128, BN: 256, Stages: 3, Warps: 8, WarpN: 64, BlocksPerSM: 1, prefix: "k_gemm_tc_128x256_"},
-	{Name: "256x128s3w8", BM: 256, BN: 128, Stages: 3, Warps: 8, WarpN: 64, BlocksPerSM: 1, prefix: "k_gemm_tc_256x128_"},
+	{Name: "128x128s3w8", BM: 128, BN: 128, BK: 32, Stages: 3, Warps: 8, WarpN: 32, BlocksPerSM: 2, prefix: "k_gemm_tc_"},
+	{Name: "128x128s3w4", BM: 128, BN: 128, BK: 32, Stages: 3, Warps: 4, WarpN: 64, BlocksPerSM: 2, prefix: "k_gemm_tc4_"},
+	{Name: "128x128s4w8", BM: 128, BN: 128, BK: 32, Stages: 4, Warps: 8, WarpN: 32, BlocksPerSM: 2, prefix: "k_gemm_tc_s4_"},
+	{Name: "128x128s4w4", BM: 128, BN: 128, BK: 32, Stages: 4, Warps: 4, WarpN: 64, BlocksPerSM: 2, prefix: "k_gemm_tc4_s4_"},
+	{Name: "128x128k64s3w4", BM: 128, BN: 128, BK: 64, Stages: 3, Warps: 4, WarpN: 64, BlocksPerSM: 2, prefix: "k_gemm_tc4_k64_"},
+	{Name: "128x256s3w8", BM: 128, BN: 256, BK: 32, Stages: 3, Warps: 8, WarpN: 64, BlocksPerSM: 1, prefix: "k_gemm_tc_128x256_"},
+	{Name: "256x128s3w8", BM: 256, BN: 128, BK: 32, Stages: 3, Warps: 8, WarpN: 64, BlocksPerSM: 1, prefix: "k_gemm_tc_256x128_"},
 }
 
 // GemmVariants returns the tensor-core GEMM variants, the default first;
@@ -71,7 +73,7 @@ type gemmPlan struct {
 	smem    int    // dynamic shared memory (tensor-core path)
 	tiles   int    // output tiles (tensor-core path)
 	splits  int    // K splits (tensor-core path; 1 = none)
-	kchunk  int    // K per split, a multiple of tcBK
+	kchunk  int    // K per split, a multiple of the variant's K step
 	tune    bool   // no choice cached for this key yet: Gemm tunes (tensor-core path)
 	key     gemmKey
 }
@@ -160,8 +162,8 @@ func (b *Backend) tcPlan(a *gpu.GemmArgs, vi, splits int) gemmPlan {
 		splits = 1
 	}
 	splits = max(1, min(splits, tcMaxSplits, a.K/tcMinSplitK))
-	ktiles := (a.K + tcBK - 1) / tcBK
-	kchunk := (ktiles + splits - 1) / splits * tcBK
+	ktiles := (a.K + v.BK - 1) / v.BK
+	kchunk := (ktiles + splits - 1) / splits * v.BK
 	splits = (a.K + kchunk - 1) / kchunk
 	return gemmPlan{kernel: v.Kernel(a.TransA, a.TransB), variant: vi, threads: v.Warps * 32, smem: v.SmemBytes(),
 		tiles: tiles, splits: splits, kchunk: kchunk}

@@ -145,7 +145,7 @@ func TestGemmVariants(t *testing.T) {
 func TestGemmVsFallback(t *testing.T) {
 	be := cuda.OpenEmulator()
 	tc, fb := cuda.EmuLaunches("k_gemm_tc_nt")+cuda.EmuLaunches("k_gemm_tc_tn"), cuda.EmuLaunches("k_gemm_bf16")
-	gemmVsFallback(t, be, []string{"", "128x256s3w8", "256x128s3w8"}, [][3]int{{136, 40, 72}, {16, 24, 264}, {1160, 136, 16}})
+	gemmVsFallback(t, be, []string{"", "128x256s3w8", "256x128s3w8", "128x128k64s3w4"}, [][3]int{{136, 40, 72}, {16, 24, 264}, {1160, 136, 16}})
 	if cuda.EmuLaunches("k_gemm_tc_nt")+cuda.EmuLaunches("k_gemm_tc_tn") < tc+4 || cuda.EmuLaunches("k_gemm_bf16") < fb+8 {
 		t.Errorf("the comparison did not run both kernels")
 	}

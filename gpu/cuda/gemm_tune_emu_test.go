@@ -277,7 +277,8 @@ func TestGemmTuneSplitK(t *testing.T) {
 	// On the emulator's one SM: the 2-blocks-per-SM variants split 2 ways
 	// (and 4); the others have one slot, filled by the one tile.
 	if got := strings.Join(want, " "); got != "128x128s3w8/2 128x128s3w8/1 128x128s3w8/4 128x128s3w4/1 128x128s3w4/2 128x128s3w4/4 "+
-		"128x128s4w8/1 128x128s4w8/2 128x128s4w8/4 128x128s4w4/1 128x128s4w4/2 128x128s4w4/4 128x256s3w8/1 256x128s3w8/1" {
+		"128x128s4w8/1 128x128s4w8/2 128x128s4w8/4 128x128s4w4/1 128x128s4w4/2 128x128s4w4/4 "+
+		"128x128k64s3w4/1 128x128k64s3w4/2 128x128k64s3w4/4 128x256s3w8/1 256x128s3w8/1" {
 		t.Fatalf("candidates %s", got)
 	}
 	r0 := EmuLaunches("k_gemm_splitk_reduce")
@@ -290,8 +291,8 @@ func TestGemmTuneSplitK(t *testing.T) {
 	if len(f.dev.timed) != len(want) {
 		t.Errorf("%d timings, want %d", len(f.dev.timed), len(want))
 	}
-	// 8 candidates split (8 reductions), then two real runs
-	if got := EmuLaunches("k_gemm_splitk_reduce") - r0; got != 10 {
-		t.Errorf("k_gemm_splitk_reduce launched %d times, want 10", got)
+	// 10 candidates split (10 reductions), then two real runs
+	if got := EmuLaunches("k_gemm_splitk_reduce") - r0; got != 12 {
+		t.Errorf("k_gemm_splitk_reduce launched %d times, want 12", got)
 	}
 }
