@@ -39,13 +39,15 @@ func TestConformanceGemmVariants(t *testing.T) {
 
 // TestConformanceGemmLarge checks the tensor-core GEMM against the fallback
 // kernel at the model's shapes (4,096 or 8,192 tokens; the weight gradients
-// split K) and at a large one ragged against the tiles, for every variant
-// and the autotuner's choice. Its name matches bench/gpu/run.sh's
-// conformance step.
+// split K) and at a large one ragged against the tiles: every variant and
+// the autotuner's choice on the smaller ones, the default and the tuned
+// choice on the 4096x3352 one (the largest result to read back and
+// compare, kept out of the per-variant loop to bound the step's time).
+// Its name matches bench/gpu/run.sh's conformance step.
 func TestConformanceGemmLarge(t *testing.T) {
 	be := open(t)
-	gemmVsFallback(t, be, append(variantNames(), ""),
-		[][3]int{{4096, 3352, 768}, {768, 1536, 8192}, {272, 768, 8192}, {1800, 280, 5000}})
+	gemmVsFallback(t, be, append(variantNames(), ""), [][3]int{{768, 1536, 8192}, {272, 768, 8192}, {1800, 280, 5000}})
+	gemmVsFallback(t, be, []string{variantNames()[0], ""}, [][3]int{{4096, 3352, 768}})
 }
 
 // TestConformanceGemmTune checks the autotuner on the GPU: tuned GEMMs
