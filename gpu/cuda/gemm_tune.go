@@ -232,10 +232,10 @@ func (b *Backend) gemmCandidates(a *gpu.GemmArgs) []gemmPlan {
 }
 
 // tuneGemm times the candidates for a (C at cp with stride cs), leaving C
-// as it was, caches the
-// fastest under pl.key and returns its plan. During a graph capture it
-// returns pl (the default) untimed and caches nothing. Called on the
-// device's thread (inside b.do).
+// as it was, caches the fastest under pl.key and returns its plan. During
+// a graph capture, or on a device without a timer, it returns pl (the
+// default) untimed and caches nothing. Called on the device's thread
+// (inside b.do).
 func (b *Backend) tuneGemm(a *gpu.GemmArgs, pl gemmPlan, cp, cs uint64) (gemmPlan, error) {
 	pl.tune = false
 	if cr, ok := b.dev.(captureReporter); ok {
@@ -243,7 +243,10 @@ func (b *Backend) tuneGemm(a *gpu.GemmArgs, pl gemmPlan, cp, cs uint64) (gemmPla
 			return pl, nil // an unknown capture state counts as capturing
 		}
 	}
-	timer := b.dev.(kernelTimer)
+	timer, ok := b.dev.(kernelTimer)
+	if !ok {
+		return pl, nil
+	}
 	ch := &gemmChoice{variant: -1}
 	var saved []byte // C's rows, when the candidates accumulate into it
 	if a.Beta != 0 {
