@@ -358,6 +358,11 @@ func runBenchTrain(ctx context.Context, args []string, stdout, stderr io.Writer)
 		out.add(r, fmt.Sprintf("%-5s %8d %5d %12.0f %12.0f %9s %9s %7.3f", r.DType, T, 1, r.TokensPerS, r.TokensPerSMean,
 			gib(r.PeakBytes), gib(r.DeviceUsedBytes), loss))
 	}
+	if r, ok := be.(interface{ GemmReport() string }); ok {
+		// The CUDA backend times its GEMM kernels on first use of each
+		// shape (autotuning); which won, and by how much, is worth keeping.
+		fmt.Fprint(stderr, r.GemmReport())
+	}
 	return out.err("train")
 }
 

@@ -37,6 +37,10 @@ type Backend struct {
 	// docs/gpu.md, GEMM). Both compute the same; which is faster is for a
 	// GPU benchmark to say.
 	GemmWarps int
+
+	// gemmTuning holds GemmKernel, GemmTune and the autotuner's choices
+	// (gemm_tune.go).
+	gemmTuning
 }
 
 func newBackend(dev device, name, devName string, sms int) *Backend {

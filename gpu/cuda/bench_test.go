@@ -89,12 +89,15 @@ func gemmCases(T int) []gemmCase {
 }
 
 // BenchmarkGemm times every GEMM of a training step at 8,192 and 100,000
-// tokens in bf16 on both tensor-core variants (w8: 8 warps of 64x32, the
-// default; w4: 4 warps of 64x64; the weight gradients split K),
-// plus, at in_proj's forward shape, the fallback bf16 kernel (A's rows made
-// unaligned) and fp32, and reports TFLOP/s (2*M*N*K per call).
+// tokens in bf16 as the backend runs it (autotuned unless
+// NETSSM_GEMM_TUNE=0; the first call of each shape tunes, before the timer
+// starts), plus, at in_proj's forward shape, the fallback bf16 kernel (A's
+// rows made unaligned) and fp32, and reports TFLOP/s (2*M*N*K per call).
+// At the end it logs the autotuner's choices, with every variant's and
+// split's time per shape: the per-variant comparison.
 func BenchmarkGemm(b *testing.B) {
 	be := open(b)
+	defer func() { b.Logf("GEMM autotuning choices:\n%s", be.GemmReport()) }()
 	ctx := context.Background()
 	alloc := func(dt gpu.DType, n int, v float32) gpu.Buffer {
 		buf, err := be.Alloc(dt, n)
@@ -139,13 +142,7 @@ func BenchmarkGemm(b *testing.B) {
 	}
 	for _, T := range []int{8192, 100000} {
 		for _, c := range gemmCases(T) {
-			for _, warps := range []int{8, 4} {
-				b.Run(fmt.Sprintf("%s/T=%d/w%d", c.name, T, warps), func(b *testing.B) {
-					be.GemmWarps = warps
-					defer func() { be.GemmWarps = 0 }()
-					run(b, c, gpu.BF16, 0)
-				})
-			}
+			b.Run(fmt.Sprintf("%s/T=%d", c.name, T), func(b *testing.B) { run(b, c, gpu.BF16, 0) })
 		}
 	}
 	inFwd := gemmCases(8192)[0]

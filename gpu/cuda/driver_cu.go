@@ -94,7 +94,9 @@ func Open(ordinal int) (*Backend, error) {
 			return nil, fmt.Errorf("cuda: kernel %s not found in the embedded PTX", k)
 		}
 	}
-	return newBackend(d, "cuda", name, sms), nil
+	b := newBackend(d, "cuda", name, sms)
+	b.GemmTune = gemmTuneEnv()
+	return b, nil
 }
 
 // MemInfo returns the free and total device memory in bytes.
@@ -164,6 +166,50 @@ func (d *cuDevice) launch(name string, gx, gy, gz, block, smem int, args []uint6
 }
 
 func (d *cuDevice) sync() error { return d.stream.Synchronize() }
+
+// timeRuns implements kernelTimer with two CUDA events on the stream.
+func (d *cuDevice) timeRuns(warmup, reps int, f func() error) (float64, error) {
+	if reps < 1 {
+		return 0, fmt.Errorf("cuda: timing %d repetitions", reps)
+	}
+	start, err := cu.MakeEvent(cu.DefaultEvent)
+	if err != nil {
+		return 0, fmt.Errorf("cuda: creating a timing event: %v", err)
+	}
+	defer cu.DestroyEvent(&start)
+	stop, err := cu.MakeEvent(cu.DefaultEvent)
+	if err != nil {
+		return 0, fmt.Errorf("cuda: creating a timing event: %v", err)
+	}
+	defer cu.DestroyEvent(&stop)
+	for i := 0; i < warmup; i++ {
+		if err := f(); err != nil {
+			return 0, err
+		}
+	}
+	if err := start.Record(d.stream); err != nil {
+		return 0, fmt.Errorf("cuda: recording a timing event: %v", err)
+	}
+	for i := 0; i < reps; i++ {
+		if err := f(); err != nil {
+			return 0, err
+		}
+	}
+	if err := stop.Record(d.stream); err != nil {
+		return 0, fmt.Errorf("cuda: recording a timing event: %v", err)
+	}
+	if err := stop.Synchronize(); err != nil {
+		return 0, fmt.Errorf("cuda: waiting for a timing event: %v", err)
+	}
+	ms, err := start.Elapsed(stop)
+	if err != nil {
+		return 0, fmt.Errorf("cuda: reading a timing event: %v", err)
+	}
+	return ms * 1000 / float64(reps), nil
+}
+
+// capturing implements captureReporter.
+func (d *cuDevice) capturing() (bool, error) { return streamCapturing(&d.stream) }
 
 func (d *cuDevice) close() error {
 	_ = d.stream.Synchronize()

@@ -13,15 +13,17 @@ import (
 	"github.com/netssm/netssm/gpu/gputest"
 )
 
-// gemmVsFallback runs each case twice on be: with A's rows 16-byte aligned
-// (the tensor-core kernels, split-K where the plan says so) and with A
-// copied into rows one element longer (the fallback k_gemm_bf16), and
-// checks that the two agree. Both accumulate the same bf16 products in
+// gemmVsFallback runs each case on be with A copied into rows one element
+// longer (the fallback k_gemm_bf16) and then, for each of variants (a
+// Backend.GemmKernel value; "" for the backend's own choice, tuned or
+// default), with A's rows 16-byte aligned (the tensor-core kernels,
+// split-K where the plan says so), and checks that they agree. Both accumulate the same bf16 products in
 // fp32, so they differ only by summation order. This reaches shapes too
 // big for the CPU reference: many tile rows in the grouped order, ragged
 // tiles, split-K with many splits. M, N and K must be multiples of 8 (so
 // that the unpadded rows are aligned in every transpose).
-func gemmVsFallback(t *testing.T, be *cuda.Backend, cases [][3]int) {
+func gemmVsFallback(t *testing.T, be *cuda.Backend, variants []string, cases [][3]int) {
+	defer func(k string) { be.GemmKernel = k }(be.GemmKernel)
 	ctx := context.Background()
 	rng := rand.New(rand.NewSource(7))
 	upload := func(dt gpu.DType, v []float32) gpu.Buffer {
@@ -64,20 +66,26 @@ func gemmVsFallback(t *testing.T, be *cuda.Backend, cases [][3]int) {
 					c0[i] = 2*rng.Float32() - 1
 				}
 				bb := upload(gpu.BF16, b)
-				var out [2][]float32
-				for s, av := range []gpu.Mat{gpu.Dense(upload(gpu.BF16, a), ac), gpu.Dense(upload(gpu.BF16, pad), ac+1)} {
+				gemm := func(av gpu.Mat) []float32 {
 					cb := upload(gpu.F32, c0)
 					if err := be.Gemm(ctx, &gpu.GemmArgs{TransA: tr[0], TransB: tr[1], M: M, N: N, K: K, Alpha: 0.5, Beta: 1,
 						A: av, B: gpu.Dense(bb, bc), C: gpu.Dense(cb, N)}); err != nil {
 						t.Fatal(err)
 					}
-					out[s] = make([]float32, M*N)
-					if err := be.Read(out[s], cb, 0); err != nil {
+					out := make([]float32, M*N)
+					if err := be.Read(out, cb, 0); err != nil {
 						t.Fatal(err)
 					}
+					be.Free(cb)
+					return out
 				}
-				if err := gputest.Compare(out[0], out[1], gputest.Tol{Atol: 1e-5, Rtol: 1e-4}); err != nil {
-					t.Errorf("tensor-core kernel vs fallback: %v", err)
+				want := gemm(gpu.Dense(upload(gpu.BF16, pad), ac+1))
+				aligned := gpu.Dense(upload(gpu.BF16, a), ac)
+				for _, v := range variants {
+					be.GemmKernel = v
+					if err := gputest.Compare(gemm(aligned), want, gputest.Tol{Atol: 1e-5, Rtol: 1e-4}); err != nil {
+						t.Errorf("tensor-core kernel (GemmKernel %q) vs fallback: %v", v, err)
+					}
 				}
 			})
 		}

@@ -54,6 +54,7 @@ static char netssm_err[512];
 // Functions used directly by gpu/cuda (not wrapped by gorgonia.org/cu).
 void* netssm_fn_graph[6];
 static void* netssm_fn_set_attr;  // cuFuncSetAttribute
+static void* netssm_fn_is_capturing;  // cuStreamIsCapturing
 
 static void netssm_load(void) {
   const char* path = getenv("NETSSM_LIBCUDA");
@@ -75,6 +76,7 @@ static void netssm_load(void) {
                                       "cuGraphLaunch", "cuGraphExecDestroy", "cuGraphDestroy"};
   for (int i = 0; i < 6; i++) netssm_fn_graph[i] = dlsym(netssm_handle, graph_syms[i]);
   netssm_fn_set_attr = dlsym(netssm_handle, "cuFuncSetAttribute");
+  netssm_fn_is_capturing = dlsym(netssm_handle, "cuStreamIsCapturing");
 }
 
 int cuInit(unsigned int flags) {
@@ -142,4 +144,13 @@ int netssm_graph_destroy(void* exec) {
 int netssm_func_set_attr(void* fn, int attr, int value) {
   if (!netssm_fn_set_attr) return 500;
   return ((int (*)(void*, int, int))netssm_fn_set_attr)(fn, attr, value);
+}
+
+// netssm_stream_is_capturing is cuStreamIsCapturing (not in gorgonia.org/cu
+// v0.9.6): *status becomes CU_STREAM_CAPTURE_STATUS_NONE (0), _ACTIVE (1) or
+// _INVALIDATED (2). The GEMM autotuner must not time kernels (event
+// synchronisation) while the stream is captured into a graph.
+int netssm_stream_is_capturing(void* stream, int* status) {
+  if (!netssm_fn_is_capturing) return 500;
+  return ((int (*)(void*, int*))netssm_fn_is_capturing)(stream, status);
 }

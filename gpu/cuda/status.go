@@ -10,6 +10,7 @@ int netssm_capture_end(void* stream, void** exec);
 int netssm_graph_launch(void* exec, void* stream);
 int netssm_graph_destroy(void* exec);
 int netssm_func_set_attr(void* fn, int attr, int value);
+int netssm_stream_is_capturing(void* stream, int* status);
 */
 import "C"
 
@@ -92,4 +93,14 @@ func setMaxDynamicSmem(fn cu.Function, n int) error {
 		return fmt.Errorf("cuda: allowing %d bytes of dynamic shared memory: %v", n, result(int(r)))
 	}
 	return nil
+}
+
+// streamCapturing reports whether s is being captured into a CUDA graph
+// (cuStreamIsCapturing; an invalidated capture counts as capturing).
+func streamCapturing(s *cu.Stream) (bool, error) {
+	var st C.int
+	if r := C.netssm_stream_is_capturing(rawStream(s), &st); r != 0 {
+		return false, fmt.Errorf("cuda: querying stream capture: %v", result(int(r)))
+	}
+	return st != 0, nil
 }

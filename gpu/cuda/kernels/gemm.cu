@@ -3,7 +3,9 @@
 //   k_gemm_tc_{nn,nt,tn,tt}: the fast path for bf16 inputs (see below):
 //                128x128x32 block tiles, 8 warps of 64x32 (k_gemm_tc4_*:
 //                4 warps of 64x64), a 3-stage
-//                cp.async pipeline, ldmatrix from XOR-swizzled shared memory,
+//                cp.async pipeline (k_gemm_tc_s4_*, k_gemm_tc4_s4_*: 4
+//                stages; k_gemm_tc_128x256_*, k_gemm_tc_256x128_*: larger
+//                tiles, 8 warps of 64x64), ldmatrix from XOR-swizzled shared memory,
 //                mma.sync m16n8k16 with fp32 accumulation, optional split-K
 //                (k_gemm_splitk_reduce sums the partial tiles in order).
 //   k_gemm_f32:  fp32 inputs, SIMT, 64x64 tiles, 4x4 outputs per thread.
@@ -195,14 +197,18 @@ extern "C" __global__ void k_gemv_tb(int M, int N, int K, float alpha, float bet
 // The fast bf16 path: k_gemm_tc_<a><b>, a/b = n (as stored: A [M,K], B [K,N])
 // or t (transposed: A stored [K,M], B stored [N,K]).
 //
-// Block tile TC_BM x TC_BN, K step TC_BK, TC_STAGES stages in dynamic shared
-// memory (TC_SMEM bytes; 48 KiB needs no opt-in attribute). Each operand tile
+// Block tile BM x BN (128x128 for the k_gemm_tc_* and k_gemm_tc4_* kernels),
+// K step BK (32 or 64), STAGES stages in dynamic shared memory
+// (STAGES * (BM + BN) * BK * 2 bytes: 48 KiB for the 3-stage 128x128x32
+// kernels, which needs no opt-in attribute; the host opts the larger ones in
+// with cuFuncSetAttribute). Warp tiles are TC_WM x WN. Each operand tile
 // is kept in shared memory in its global layout, so that every 16-byte
 // cp.async chunk is a plain copy:
-//   K-contiguous (A as stored, B transposed): [128 rows][32 k] = 4 chunks a
-//     row; chunk c of row r lives at chunk slot c ^ ((r >> 1) & 3);
-//   row-contiguous (A transposed, B as stored): [32 k][128 cols] = 16 chunks
-//     a row; chunk c of row k at slot c ^ (k & 7).
+//   K-contiguous (A as stored, B transposed): [ROWS][BK k] = BK/8 chunks a
+//     row; chunk c of row r lives at chunk slot c ^ ((r >> 1) & 3) (BK 32)
+//     or c ^ (r & 7) (BK 64): tc_kslot;
+//   row-contiguous (A transposed, B as stored): [BK k][ROWS cols] = ROWS/8
+//     chunks a row; chunk c of row k at slot c ^ (k & 7).
 // Either way the 8 row addresses of one 8x8 ldmatrix matrix (8 consecutive
 // rows, same chunk) fall in 8 different 16-byte bank groups, and so do the 8
 // chunks one quarter-warp writes with cp.async: no bank conflicts. Fragments
@@ -217,16 +223,11 @@ extern "C" __global__ void k_gemv_tb(int M, int N, int K, float alpha, float bet
 // L2 reuse of the B columns and A rows in flight), z = K splits. With ws ==
 // nullptr the block applies alpha/beta and writes C; otherwise it writes its
 // raw fp32 partial tile to ws[z][M][N] and k_gemm_splitk_reduce finishes.
-#define TC_BM 128
-#define TC_BN 128
-#define TC_BK 32
-#define TC_STAGES 3
-#define TC_WM 64  // warp tile rows; columns TC_WN: 32 (8 warps) or 64 (4 warps)
+#undef BM  // the fallback kernel's tile macros; BM, BN are template parameters below
+#undef BN
+#undef BK
+#define TC_WM 64  // warp tile rows; columns WN: 32 (64x32) or 64 (64x64)
 #define TC_GROUP 8
-#define TC_TILE (TC_BM * TC_BK)  // elements of one operand tile (== TC_BN * TC_BK)
-#define TC_CST (TC_BN + 8)       // row stride (floats) of the epilogue's staging tile
-#define TC_SMEM (TC_STAGES * 2 * TC_TILE * 2)
-static_assert(TC_WM * TC_CST * 4 <= TC_SMEM, "the epilogue's staging tile must fit in the pipeline's shared memory");
 
 __device__ __forceinline__ void cp_async16(void* smem, const void* gmem, int src_bytes) {
 #ifdef NETSSM_EMU
@@ -276,39 +277,52 @@ __device__ __forceinline__ void ldsm_x4(unsigned* r, const void* smem) {
 #endif
 }
 
-// tc_load_tile issues the cp.async copies of one operand tile: rows r0.. (M
-// or N side) and k0.. of a matrix stored K-contiguous (KCONT: element (r, k)
-// at p[r*ld + k]) or row-contiguous (element (r, k) at p[k*ld + r]), with R
-// rows and K columns in all, into dst (swizzled as described above).
-template <bool KCONT, int THREADS>
+// tc_kslot is the 16-byte slot of K chunk kc in row `row` of a K-contiguous
+// tile of BK columns: 4 chunks a row (BK 32: two rows share a 128-byte bank
+// line) swizzled by (row >> 1) & 3, or 8 (BK 64: a row is a bank line)
+// swizzled by row & 7; either way 8 consecutive rows' chunk kc are 8
+// distinct bank groups.
+template <int BK>
+__device__ __forceinline__ int tc_kslot(int row, int kc) {
+  static_assert(BK == 32 || BK == 64, "K step 32 or 64");
+  return BK == 32 ? kc ^ ((row >> 1) & 3) : kc ^ (row & 7);
+}
+
+// tc_load_tile issues the cp.async copies of one operand tile: ROWS rows
+// r0.. (M or N side) and BK columns k0.. of a matrix stored K-contiguous
+// (KCONT: element (r, k) at p[r*ld + k]) or row-contiguous (element (r, k)
+// at p[k*ld + r]), with R rows and K columns in all, into dst (swizzled as
+// described above).
+template <bool KCONT, int ROWS, int BK, int THREADS>
 __device__ __forceinline__ void tc_load_tile(unsigned short* dst, const unsigned short* p, i64 ld, int R, int K,
                                              int r0, int k0) {
+  static_assert(ROWS * BK / 8 % THREADS == 0, "every thread copies the same number of chunks");
 #pragma unroll
-  for (int i = 0; i < TC_TILE / 8 / THREADS; i++) {
+  for (int i = 0; i < ROWS * BK / 8 / THREADS; i++) {
     int c = threadIdx.x + i * THREADS;
     const unsigned short* src = p;
     int bytes = 0;
     if (KCONT) {
-      int row = c >> 2, kc = c & 3;
+      int row = c / (BK / 8), kc = c % (BK / 8);
       int r = r0 + row, k = k0 + kc * 8;
       if (r < R && k < K) {
         src = p + (i64)r * ld + k;
         bytes = min(K - k, 8) * 2;
       }
-      cp_async16(dst + row * TC_BK + ((kc ^ ((row >> 1) & 3)) << 3), src, bytes);
+      cp_async16(dst + row * BK + (tc_kslot<BK>(row, kc) << 3), src, bytes);
     } else {
-      int row = c >> 4, rc = c & 15;
+      int row = c / (ROWS / 8), rc = c % (ROWS / 8);
       int k = k0 + row, r = r0 + rc * 8;
       if (k < K && r < R) {
         src = p + (i64)k * ld + r;
         bytes = min(R - r, 8) * 2;
       }
-      cp_async16(dst + row * TC_BM + ((rc ^ (row & 7)) << 3), src, bytes);
+      cp_async16(dst + row * ROWS + ((rc ^ (row & 7)) << 3), src, bytes);
     }
   }
 }
 
-template <bool TA, bool TB, int WN>
+template <bool TA, bool TB, int BM, int BN, int BK, int STAGES, int WN>
 __device__ __forceinline__ void gemm_tc(int M, int N, int K, float alpha, float beta, const unsigned short* A, i64 lda,
                                         const unsigned short* B, i64 ldb, void* C, i64 ldc, int cdt, int kchunk,
                                         float* ws) {
@@ -316,19 +330,22 @@ __device__ __forceinline__ void gemm_tc(int M, int N, int K, float alpha, float 
   unsigned short* sm = (unsigned short*)smf;  // [stage][A tile, B tile]
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int g = lane >> 2, tig = lane & 3;
-  constexpr int WARPS_N = TC_BN / WN, THREADS = (TC_BM / TC_WM) * WARPS_N * 32;
+  constexpr int WARPS_N = BN / WN, THREADS = (BM / TC_WM) * WARPS_N * 32;
+  constexpr int TILE_A = BM * BK, STAGE = (BM + BN) * BK;  // elements
+  constexpr int CST = BN + 8;  // row stride (floats) of the epilogue's staging tile
+  static_assert(TC_WM * CST * 4 <= STAGES * STAGE * 2, "the epilogue's staging tile must fit in the pipeline's smem");
   constexpr int MI = TC_WM / 16, NI = WN / 8;  // mma tiles per warp
   const int wm = (warp / WARPS_N) * TC_WM, wn = (warp % WARPS_N) * WN;
 
   // grouped tile order
-  const int tiles_m = (M + TC_BM - 1) / TC_BM, tiles_n = (N + TC_BN - 1) / TC_BN;
+  const int tiles_m = (M + BM - 1) / BM, tiles_n = (N + BN - 1) / BN;
   const int pid = blockIdx.x, per_group = TC_GROUP * tiles_n;
   const int first_m = (pid / per_group) * TC_GROUP;
   const int gsz = min(tiles_m - first_m, TC_GROUP);
-  const int m0 = (first_m + (pid % per_group) % gsz) * TC_BM;
-  const int n0 = ((pid % per_group) / gsz) * TC_BN;
+  const int m0 = (first_m + (pid % per_group) % gsz) * BM;
+  const int n0 = ((pid % per_group) / gsz) * BN;
   const int kbeg = blockIdx.z * kchunk, kend = min(K, kbeg + kchunk);
-  const int ktiles = kend > kbeg ? (kend - kbeg + TC_BK - 1) / TC_BK : 0;
+  const int ktiles = kend > kbeg ? (kend - kbeg + BK - 1) / BK : 0;
 
   float acc[MI][NI][4];
 #pragma unroll
@@ -338,44 +355,48 @@ __device__ __forceinline__ void gemm_tc(int M, int N, int K, float alpha, float 
 #pragma unroll
       for (int r = 0; r < 4; r++) acc[i][j][r] = 0.f;
 
-  // Prologue: stages 0..TC_STAGES-2. One commit per stage, empty or not, so
+  // Prologue: stages 0..STAGES-2. One commit per stage, empty or not, so
   // that wait_group counts stay in step.
 #pragma unroll
-  for (int s = 0; s < TC_STAGES - 1; s++) {
+  for (int s = 0; s < STAGES - 1; s++) {
     if (s < ktiles) {
-      unsigned short* st_ = sm + s * 2 * TC_TILE;
-      tc_load_tile<!TA, THREADS>(st_, A, lda, M, kend, m0, kbeg + s * TC_BK);
-      tc_load_tile<TB, THREADS>(st_ + TC_TILE, B, ldb, N, kend, n0, kbeg + s * TC_BK);
+      unsigned short* st_ = sm + s * STAGE;
+      tc_load_tile<!TA, BM, BK, THREADS>(st_, A, lda, M, kend, m0, kbeg + s * BK);
+      tc_load_tile<TB, BN, BK, THREADS>(st_ + TILE_A, B, ldb, N, kend, n0, kbeg + s * BK);
     }
     cp_async_commit();
   }
 
   for (int kt = 0; kt < ktiles; kt++) {
-    cp_async_wait<TC_STAGES - 2>();  // this thread's copies of tile kt are done
+    cp_async_wait<STAGES - 2>();  // this thread's copies of tile kt are done
     __syncthreads();                 // everyone's are; everyone finished tile kt-1
     {
-      int nk = kt + TC_STAGES - 1;
+      int nk = kt + STAGES - 1;
       if (nk < ktiles) {
-        unsigned short* st_ = sm + (nk % TC_STAGES) * 2 * TC_TILE;
-        tc_load_tile<!TA, THREADS>(st_, A, lda, M, kend, m0, kbeg + nk * TC_BK);
-        tc_load_tile<TB, THREADS>(st_ + TC_TILE, B, ldb, N, kend, n0, kbeg + nk * TC_BK);
+        unsigned short* st_ = sm + (nk % STAGES) * STAGE;
+        tc_load_tile<!TA, BM, BK, THREADS>(st_, A, lda, M, kend, m0, kbeg + nk * BK);
+        tc_load_tile<TB, BN, BK, THREADS>(st_ + TILE_A, B, ldb, N, kend, n0, kbeg + nk * BK);
       }
       cp_async_commit();
     }
-    const unsigned short* As = sm + (kt % TC_STAGES) * 2 * TC_TILE;
-    const unsigned short* Bs = As + TC_TILE;
+    const unsigned short* As = sm + (kt % STAGES) * STAGE;
+    const unsigned short* Bs = As + TILE_A;
     const int j = lane >> 3, r = lane & 7;
+    // K step 64 runs as two unrolled halves of 32 (not unrolled into one):
+    // fully unrolled, the compiler keeps more fragments live and spills.
+#pragma unroll 1
+    for (int kh = 0; kh < BK; kh += 32)
 #pragma unroll
-    for (int ks = 0; ks < TC_BK; ks += 16) {
+    for (int ks = kh; ks < kh + 32; ks += 16) {
       unsigned a[MI][4], b[NI][2];
 #pragma unroll
       for (int mi = 0; mi < MI; mi++) {
         if (!TA) {  // As[m][k]: matrices (m+0,k+0) (m+8,k+0) (m+0,k+8) (m+8,k+8)
           int row = wm + mi * 16 + r + (j & 1) * 8, kc = (ks >> 3) + (j >> 1);
-          ldsm_x4<false>(a[mi], As + row * TC_BK + ((kc ^ ((row >> 1) & 3)) << 3));
+          ldsm_x4<false>(a[mi], As + row * BK + (tc_kslot<BK>(row, kc) << 3));
         } else {  // As[k][m], transposed on load
           int k = ks + r + (j >> 1) * 8, mc = (wm + mi * 16 + (j & 1) * 8) >> 3;
-          ldsm_x4<true>(a[mi], As + k * TC_BM + ((mc ^ (k & 7)) << 3));
+          ldsm_x4<true>(a[mi], As + k * BM + ((mc ^ (k & 7)) << 3));
         }
       }
 #pragma unroll
@@ -383,10 +404,10 @@ __device__ __forceinline__ void gemm_tc(int M, int N, int K, float alpha, float 
         unsigned t[4];
         if (TB) {  // Bs[n][k]: matrices (n+0,k+0) (n+0,k+8) (n+8,k+0) (n+8,k+8)
           int row = wn + p * 16 + r + (j >> 1) * 8, kc = (ks >> 3) + (j & 1);
-          ldsm_x4<false>(t, Bs + row * TC_BK + ((kc ^ ((row >> 1) & 3)) << 3));
+          ldsm_x4<false>(t, Bs + row * BK + (tc_kslot<BK>(row, kc) << 3));
         } else {  // Bs[k][n], transposed on load
           int k = ks + r + (j & 1) * 8, nc = (wn + p * 16 + (j >> 1) * 8) >> 3;
-          ldsm_x4<true>(t, Bs + k * TC_BN + ((nc ^ (k & 7)) << 3));
+          ldsm_x4<true>(t, Bs + k * BN + ((nc ^ (k & 7)) << 3));
         }
         b[2 * p][0] = t[0], b[2 * p][1] = t[1], b[2 * p + 1][0] = t[2], b[2 * p + 1][1] = t[3];
       }
@@ -399,19 +420,19 @@ __device__ __forceinline__ void gemm_tc(int M, int N, int K, float alpha, float 
   }
   cp_async_wait<0>();  // only empty groups are left; leave none in flight
 
-  // Epilogue, through shared memory one 64-row half of the tile at a time
+  // Epilogue, through shared memory one 64-row slice of the tile at a time
   // (the warps of that half write their accumulators, rows padded to
-  // TC_CST floats so the 8-byte stores of a half-warp hit distinct banks),
+  // CST floats so the 8-byte stores of a half-warp hit distinct banks),
   // so that global stores are row-contiguous: a warp stores 128 consecutive
   // elements, 16 (f32) or 8 (bf16) bytes a thread where C's alignment
   // allows. With ws, the raw fp32 partial tile goes to ws[z] instead.
   __syncthreads();  // every warp is done reading the pipeline's tiles
-  float* cs = (float*)sm;  // [TC_WM][TC_CST]
+  float* cs = (float*)sm;  // [TC_WM][CST]
   const bool f32 = cdt != DT_BF16;
   const bool vec = ws ? (N & 3) == 0 : (ldc & 3) == 0 && (((unsigned long long)C) & (f32 ? 15 : 7)) == 0;
   float* wsz = ws ? ws + (i64)blockIdx.z * M * N : nullptr;
 #pragma unroll 1
-  for (int half = 0; half < TC_BM / TC_WM; half++) {
+  for (int half = 0; half < BM / TC_WM; half++) {
     if (wm == half * TC_WM) {
 #pragma unroll
       for (int mi = 0; mi < MI; mi++)
@@ -419,16 +440,16 @@ __device__ __forceinline__ void gemm_tc(int M, int N, int K, float alpha, float 
         for (int ni = 0; ni < NI; ni++)
 #pragma unroll
           for (int h = 0; h < 2; h++)
-            *(float2*)&cs[(mi * 16 + g + h * 8) * TC_CST + wn + ni * 8 + tig * 2] =
+            *(float2*)&cs[(mi * 16 + g + h * 8) * CST + wn + ni * 8 + tig * 2] =
                 make_float2(acc[mi][ni][2 * h], acc[mi][ni][2 * h + 1]);
     }
     __syncthreads();
 #pragma unroll 1
-    for (int i = threadIdx.x; i < TC_WM * (TC_BN / 4); i += THREADS) {
-      const int r = i / (TC_BN / 4), c = (i % (TC_BN / 4)) * 4;
+    for (int i = threadIdx.x; i < TC_WM * (BN / 4); i += THREADS) {
+      const int r = i / (BN / 4), c = (i % (BN / 4)) * 4;
       const int m = m0 + half * TC_WM + r, n = n0 + c;
       if (m >= M || n >= N) continue;
-      const float4 v = *(const float4*)&cs[r * TC_CST + c];
+      const float4 v = *(const float4*)&cs[r * CST + c];
       const float x[4] = {v.x, v.y, v.z, v.w};
       const bool full = vec && n + 3 < N;
       if (wsz) {
@@ -473,23 +494,36 @@ __device__ __forceinline__ void gemm_tc(int M, int N, int K, float alpha, float 
   }
 }
 
-#define TC_KERNEL(name, TA, TB, WN)                                                                                \
-  extern "C" __global__ void __launch_bounds__((TC_BM / TC_WM) * (TC_BN / WN) * 32, 2)                              \
+#define TC_KERNEL(name, TA, TB, BM, BN, BK, STAGES, WN, MINB)                                                     \
+  extern "C" __global__ void __launch_bounds__((BM / TC_WM) * (BN / WN) * 32, MINB)                                 \
       name(int M, int N, int K, float alpha, float beta, const unsigned short* A, i64 lda, const unsigned short* B,   \
            i64 ldb, void* C, i64 ldc, int cdt, int kchunk, float* ws) {                                              \
-    gemm_tc<TA, TB, WN>(M, N, K, alpha, beta, A, lda, B, ldb, C, ldc, cdt, kchunk, ws);                               \
+    gemm_tc<TA, TB, BM, BN, BK, STAGES, WN>(M, N, K, alpha, beta, A, lda, B, ldb, C, ldc, cdt, kchunk, ws);          \
   }
-// 8 warps of 64x32 (256 threads)
-TC_KERNEL(k_gemm_tc_nn, false, false, 32)
-TC_KERNEL(k_gemm_tc_nt, false, true, 32)
-TC_KERNEL(k_gemm_tc_tn, true, false, 32)
-TC_KERNEL(k_gemm_tc_tt, true, true, 32)
-// 4 warps of 64x64 (128 threads): a third less shared-memory traffic per
-// mma, twice the accumulator registers
-TC_KERNEL(k_gemm_tc4_nn, false, false, 64)
-TC_KERNEL(k_gemm_tc4_nt, false, true, 64)
-TC_KERNEL(k_gemm_tc4_tn, true, false, 64)
-TC_KERNEL(k_gemm_tc4_tt, true, true, 64)
+#define TC_KERNELS(prefix, BM, BN, BK, STAGES, WN, MINB)                 \
+  TC_KERNEL(prefix##nn, false, false, BM, BN, BK, STAGES, WN, MINB)      \
+  TC_KERNEL(prefix##nt, false, true, BM, BN, BK, STAGES, WN, MINB)       \
+  TC_KERNEL(prefix##tn, true, false, BM, BN, BK, STAGES, WN, MINB)       \
+  TC_KERNEL(prefix##tt, true, true, BM, BN, BK, STAGES, WN, MINB)
+// The variants (gemm.go's tcVariants lists the same). 128x128, K step 32,
+// 3 stages (48 KiB): 8 warps of 64x32 (256 threads) and 4 warps of 64x64
+// (128 threads: a third less shared-memory traffic per mma, twice the
+// accumulator registers); two blocks per SM.
+TC_KERNELS(k_gemm_tc_, 128, 128, 32, 3, 32, 2)
+TC_KERNELS(k_gemm_tc4_, 128, 128, 32, 3, 64, 2)
+// The same with 4 stages (64 KiB: two blocks per SM still fit in sm_80's
+// 164 KiB and sm_90's 228 KiB): one more K tile in flight.
+TC_KERNELS(k_gemm_tc_s4_, 128, 128, 32, 4, 32, 2)
+TC_KERNELS(k_gemm_tc4_s4_, 128, 128, 32, 4, 64, 2)
+// K step 64, 3 stages (96 KiB: two blocks per SM on sm_90, one on sm_80),
+// 4 warps of 64x64: half the barriers and pipeline waits per flop. (The
+// 8-warp form spills under its 128-register cap.)
+TC_KERNELS(k_gemm_tc4_k64_, 128, 128, 64, 3, 64, 2)
+// 128x256 and 256x128, 8 warps of 64x64, K step 32, 3 stages (72 KiB):
+// half the global and shared-memory traffic per flop of 128x128; one block
+// per SM (8 warps of ~220 registers).
+TC_KERNELS(k_gemm_tc_128x256_, 128, 256, 32, 3, 64, 1)
+TC_KERNELS(k_gemm_tc_256x128_, 256, 128, 32, 3, 64, 1)
 
 // k_gemm_splitk_reduce: C = alpha * sum_z ws[z] + beta * C, summing the
 // splits in order (deterministic).
