@@ -14,9 +14,10 @@ import (
 const (
 	normThreads = 256
 	normMaxK    = 16 // MAXK in norm.cu
-	convMaxW    = 8  // CONV_MAXW in conv.cu
-	ssdMaxS     = 8  // MAXS in ssd.cu
-	gemvMaxM    = 8  // GEMV_MAXM in gemm.cu
+	convThreads = 64
+	convMaxW    = 8 // CONV_MAXW in conv.cu
+	ssdMaxS     = 8 // MAXS in ssd.cu
+	gemvMaxM    = 8 // GEMV_MAXM in gemm.cu
 )
 
 func begin(ctx context.Context, validate error, owned error) error {
@@ -245,15 +246,61 @@ func (b *Backend) Conv1d(ctx context.Context, a *gpu.Conv1dArgs) error {
 	if err := begin(ctx, a.Validate(false), b.owned(a.X.Buf, a.Weight, a.Bias, a.Out.Buf)); err != nil {
 		return err
 	}
+	if a.Width > convMaxW {
+		return notImpl("conv1d", fmt.Sprintf("Width %d > %d", a.Width, convMaxW))
+	}
 	return b.do(func() error {
 		xp, xs, xdt := b.mat(a.X)
 		wp, wdt := b.vec(a.Weight)
 		bp, bdt := b.vec(a.Bias)
 		op, os, odt := b.mat(a.Out)
-		n := int64(a.Batch) * int64(a.Seq) * int64(a.Channels)
-		return b.launch("k_conv1d", b.gridFor(n, 256), 1, 1, 256, 0, xp, xs, xdt, wp, wdt, bp, bdt, op, os, odt,
-			intArg(a.Batch), intArg(a.Seq), intArg(a.Channels), intArg(a.Width), boolArg(a.SiLU))
+		v := b.convVec(a, a.X, a.Out)
+		gx, gy, tile := b.convGrid(a.Batch*a.Seq, a.Channels, v)
+		return b.launch("k_conv1d", gx, gy, 1, convThreads, 0, xp, xs, xdt, wp, wdt, bp, bdt, op, os, odt,
+			intArg(a.Batch), intArg(a.Seq), intArg(a.Channels), intArg(a.Width), boolArg(a.SiLU), intArg(v), intArg(tile))
 	})
+}
+
+// convVec is the conv kernels' channels per thread: 1 for widths over 4
+// (k_conv1d's vector variants keep 4 taps per channel in registers).
+func (b *Backend) convVec(a *gpu.Conv1dArgs, views ...gpu.Mat) int {
+	if a.Width > 4 {
+		return 1
+	}
+	return b.vecWidth(a.Channels, views...)
+}
+
+// convGrid lays the conv kernels out: convThreads threads of v channels
+// each along x, tiles of rows along y, the tile long enough for the halo of
+// Width-1 rows to be small and short enough for about 32 blocks per SM.
+func (b *Backend) convGrid(rows, channels, v int) (gx, gy, tile int) {
+	gx = (channels/v + convThreads - 1) / convThreads
+	want := max(1, b.sms*32/gx)
+	tile = min(max((rows+want-1)/want, 32), 256)
+	return gx, (rows + tile - 1) / tile, tile
+}
+
+// vecWidth is the widest vector (4, 2 or 1 elements) that every row of the
+// views can be read with: each view's first element and row stride, and the
+// row length cols, a multiple of it (16 bytes at most for f32, 8 for bf16).
+func (b *Backend) vecWidth(cols int, views ...gpu.Mat) int {
+	v := 4
+	for v > 1 {
+		ok := cols%v == 0
+		for _, m := range views {
+			buf, err := b.own(m.Buf)
+			if err != nil {
+				return 1
+			}
+			size := buf.dt.Size()
+			ok = ok && m.Stride%v == 0 && (uint64(buf.ptr)+uint64(m.Off*size))%uint64(v*size) == 0
+		}
+		if ok {
+			return v
+		}
+		v /= 2
+	}
+	return 1
 }
 
 func boolArg(v bool) uint64 {
@@ -277,21 +324,15 @@ func (b *Backend) Conv1dBackward(ctx context.Context, a *gpu.Conv1dArgs) error {
 		bp, bdt := b.vec(a.Bias)
 		dp, ds, ddt := b.mat(a.DOut)
 		dxp, dxs, dxdt := b.mat(a.DX)
-		rows := a.Batch * a.Seq
-		n := int64(rows) * int64(a.Channels)
-		if err := b.launch("k_conv1d_bwd_dx", b.gridFor(n, 256), 1, 1, 256, 0, xp, xs, xdt, wp, wdt, bp, bdt, dp, ds, ddt,
-			dxp, dxs, dxdt, intArg(a.Batch), intArg(a.Seq), intArg(a.Channels), intArg(a.Width), boolArg(a.SiLU)); err != nil {
-			return err
-		}
 		var db uint64
 		if a.Bias != nil {
 			db = b.ptr(a.DBias)
 		}
-		cblocks := (a.Channels + 127) / 128
-		spans := max(1, min((rows+63)/64, b.sms*8/cblocks))
-		span := (rows + spans - 1) / spans
-		return b.launch("k_conv1d_bwd_dw", cblocks, (rows+span-1)/span, 1, 128, 0, xp, xs, xdt, wp, wdt, bp, bdt, dp, ds, ddt,
-			b.ptr(a.DWeight), db, intArg(a.Batch), intArg(a.Seq), intArg(a.Channels), intArg(a.Width), boolArg(a.SiLU), intArg(span))
+		v := b.convVec(a, a.X, a.DOut, a.DX)
+		gx, gy, tile := b.convGrid(a.Batch*a.Seq, a.Channels, v)
+		return b.launch("k_conv1d_bwd", gx, gy, 1, convThreads, 0, xp, xs, xdt, wp, wdt, bp, bdt, dp, ds, ddt,
+			dxp, dxs, dxdt, b.ptr(a.DWeight), db, intArg(a.Batch), intArg(a.Seq), intArg(a.Channels), intArg(a.Width),
+			boolArg(a.SiLU), intArg(v), intArg(tile))
 	})
 }
 

@@ -263,66 +263,90 @@ func testGemmAligned(t *testing.T, dut gpu.Backend) {
 	}
 }
 
+// convShape is one TestConv1d case: X (and DX) are columns [Off, Off+C) of
+// rows of Stride elements.
+type convShape struct{ B, T, C, W, Stride, Off int }
+
 // TestConv1d covers the causal depthwise conv forward, backward and decode
-// step, with X as a column slice of a wider matrix (as xBC in zxbcdt).
+// step, with X as a column slice of a wider matrix (as xBC in zxbcdt). The
+// shapes hit a backend's vector paths (views 16-byte aligned as the model's
+// are, or only 8-byte, or not at all), sequences shorter than the kernel,
+// several sequences per batch, and widths other than 4.
 func TestConv1d(t *testing.T, dut gpu.Backend) {
+	shapes := []convShape{
+		{B: 2, T: 23, C: 40, W: 4, Stride: 57, Off: 9},  // odd stride and offset: scalar
+		{B: 3, T: 45, C: 48, W: 4, Stride: 72, Off: 16}, // aligned as zx's xBC columns: 4-wide
+		{B: 2, T: 37, C: 22, W: 4, Stride: 30, Off: 2},  // 2-wide
+		{B: 7, T: 2, C: 8, W: 4, Stride: 8, Off: 0},     // sequences shorter than the kernel
+		{B: 2, T: 40, C: 12, W: 3, Stride: 16, Off: 4},
+		{B: 1, T: 70, C: 9, W: 7, Stride: 11, Off: 1},
+	}
 	for _, dt := range bothFloats {
 		for _, act := range []bool{true, false} {
-			t.Run(fmt.Sprintf("%v/silu=%v", dt, act), func(t *testing.T) {
-				p := newPair(t, dut, 20)
-				const B, T, C, W, stride, off = 2, 23, 40, 4, 57, 9
-				x := p.floats(dt, B*T*stride, normal(1))
-				w := p.floats(gpu.F32, C*W, normal(0.5))
-				bias := p.floats(gpu.F32, C, normal(0.5))
-				out := p.floats(dt, B*T*C, nil)
-				dout := p.floats(dt, B*T*C, normal(1))
-				dx := p.floats(dt, B*T*stride, normal(1))
-				dw := p.floats(gpu.F32, C*W, normal(0.1))
-				db := p.floats(gpu.F32, C, normal(0.1))
-				mk := func(s int) *gpu.Conv1dArgs {
-					return &gpu.Conv1dArgs{Batch: B, Seq: T, Channels: C, Width: W, SiLU: act,
-						X: x.view(s, stride, off), Weight: w.b[s], Bias: bias.b[s], Out: out.m(s, C),
-						DOut: dout.m(s, C), DX: dx.view(s, stride, off), DWeight: dw.b[s], DBias: db.b[s]}
+			for si, sh := range shapes {
+				if !act && si > 1 {
+					continue
 				}
-				p.run("conv1d", func(s int, be gpu.Backend) error { return be.Conv1d(p.ctx, mk(s)) })
-				p.check("out", out, tolFor(dt))
-				p.run("conv1d backward", func(s int, be gpu.Backend) error { return be.Conv1dBackward(p.ctx, mk(s)) })
-				p.check("dx (and the untouched columns around it)", dx, tolFor(dt))
-				p.check("dweight", dw, tolFor(dt))
-				p.check("dbias", db, tolFor(dt))
-
-				// Decode: feeding the sequence step by step gives the same outputs.
-				state := p.floats(gpu.F32, B*C*W, nil)
-				xs := p.floats(dt, B*C, nil)
-				ys := p.floats(dt, B*C, nil)
-				fwd := p.read(out, 1)
-				xv := p.read(x, 1)
-				for step := 0; step < T; step++ {
-					row := make([]float32, B*C)
-					for b := 0; b < B; b++ {
-						copy(row[b*C:(b+1)*C], xv[(b*T+step)*stride+off:])
-					}
-					for s := range xs.b {
-						if err := p.be[s].Write(xs.b[s], 0, row); err != nil {
-							t.Fatal(err)
-						}
-					}
-					p.run("conv1d step", func(s int, be gpu.Backend) error {
-						return be.Conv1dStep(p.ctx, &gpu.Conv1dStepArgs{Batch: B, Channels: C, Width: W, SiLU: act,
-							X: xs.m(s, C), State: state.b[s], Weight: w.b[s], Bias: bias.b[s], Out: ys.m(s, C)})
-					})
-					p.check(fmt.Sprintf("step %d out", step), ys, tolFor(dt))
-					got := p.read(ys, 1)
-					want := make([]float32, B*C)
-					for b := 0; b < B; b++ {
-						copy(want[b*C:(b+1)*C], fwd[(b*T+step)*C:])
-					}
-					if err := Compare(got, want, tolFor(dt)); err != nil {
-						t.Fatalf("step %d differs from the full conv: %v", step, err)
-					}
-				}
-				p.check("state", state, tolFor(dt))
-			})
+				t.Run(fmt.Sprintf("%v/silu=%v/%+v", dt, act, sh), func(t *testing.T) { testConv1d(t, dut, dt, act, sh, si == 0) })
+			}
 		}
 	}
+}
+
+func testConv1d(t *testing.T, dut gpu.Backend, dt gpu.DType, act bool, sh convShape, steps bool) {
+	p := newPair(t, dut, 20)
+	B, T, C, W, stride, off := sh.B, sh.T, sh.C, sh.W, sh.Stride, sh.Off
+	x := p.floats(dt, B*T*stride, normal(1))
+	w := p.floats(gpu.F32, C*W, normal(0.5))
+	bias := p.floats(gpu.F32, C, normal(0.5))
+	out := p.floats(dt, B*T*C, nil)
+	dout := p.floats(dt, B*T*C, normal(1))
+	dx := p.floats(dt, B*T*stride, normal(1))
+	dw := p.floats(gpu.F32, C*W, normal(0.1))
+	db := p.floats(gpu.F32, C, normal(0.1))
+	mk := func(s int) *gpu.Conv1dArgs {
+		return &gpu.Conv1dArgs{Batch: B, Seq: T, Channels: C, Width: W, SiLU: act,
+			X: x.view(s, stride, off), Weight: w.b[s], Bias: bias.b[s], Out: out.m(s, C),
+			DOut: dout.m(s, C), DX: dx.view(s, stride, off), DWeight: dw.b[s], DBias: db.b[s]}
+	}
+	p.run("conv1d", func(s int, be gpu.Backend) error { return be.Conv1d(p.ctx, mk(s)) })
+	p.check("out", out, tolFor(dt))
+	p.run("conv1d backward", func(s int, be gpu.Backend) error { return be.Conv1dBackward(p.ctx, mk(s)) })
+	p.check("dx (and the untouched columns around it)", dx, tolFor(dt))
+	p.check("dweight", dw, tolFor(dt))
+	p.check("dbias", db, tolFor(dt))
+	if !steps {
+		return
+	}
+	// Decode: feeding the sequence step by step gives the same outputs.
+	state := p.floats(gpu.F32, B*C*W, nil)
+	xs := p.floats(dt, B*C, nil)
+	ys := p.floats(dt, B*C, nil)
+	fwd := p.read(out, 1)
+	xv := p.read(x, 1)
+	for step := 0; step < T; step++ {
+		row := make([]float32, B*C)
+		for b := 0; b < B; b++ {
+			copy(row[b*C:(b+1)*C], xv[(b*T+step)*stride+off:])
+		}
+		for s := range xs.b {
+			if err := p.be[s].Write(xs.b[s], 0, row); err != nil {
+				t.Fatal(err)
+			}
+		}
+		p.run("conv1d step", func(s int, be gpu.Backend) error {
+			return be.Conv1dStep(p.ctx, &gpu.Conv1dStepArgs{Batch: B, Channels: C, Width: W, SiLU: act,
+				X: xs.m(s, C), State: state.b[s], Weight: w.b[s], Bias: bias.b[s], Out: ys.m(s, C)})
+		})
+		p.check(fmt.Sprintf("step %d out", step), ys, tolFor(dt))
+		got := p.read(ys, 1)
+		want := make([]float32, B*C)
+		for b := 0; b < B; b++ {
+			copy(want[b*C:(b+1)*C], fwd[(b*T+step)*C:])
+		}
+		if err := Compare(got, want, tolFor(dt)); err != nil {
+			t.Fatalf("step %d differs from the full conv: %v", step, err)
+		}
+	}
+	p.check("state", state, tolFor(dt))
 }
