@@ -12,8 +12,7 @@ import (
 )
 
 const (
-	normThreads = 256
-	normMaxK    = 16 // MAXK in norm.cu
+	normMaxDim  = 4096 // longest row of the norm kernels' register layout
 	convThreads = 64
 	convMaxW    = 8 // CONV_MAXW in conv.cu
 	ssdMaxS     = 8 // MAXS in ssd.cu
@@ -162,10 +161,26 @@ func optBuf(m *gpu.Mat) gpu.Buffer {
 	return m.Buf
 }
 
-// rowsPerBlock spreads rows over about 4 blocks per SM for the backward
-// kernels that accumulate weight gradients per block.
-func (b *Backend) rowsPerBlock(rows int) int {
-	return max(1, (rows+b.sms*4-1)/(b.sms*4))
+// normLayout is the norm kernels' vector width and block size for rows of
+// dim elements split into chunks of v (vec 0: rows too long for the
+// registers, the forward kernels' plain loop).
+func normLayout(dim, v int) (vec, threads int) {
+	if dim > normMaxDim {
+		return 0, 256
+	}
+	chunks := 4 // per thread: NCH_OF(v) in norm.cu
+	if v == 4 {
+		chunks = 2
+	}
+	return v, ((dim/v+chunks-1)/chunks + 31) / 32 * 32 // <= 1024
+}
+
+// normRowsPerBlock spreads rows over enough blocks of the backward norm
+// kernels to fill every SM (2048 threads each); each block then adds its
+// weight-gradient partials with one atomic per column.
+func (b *Backend) normRowsPerBlock(rows, threads int) int {
+	blocks := b.sms * max(1, 2048/threads)
+	return max(1, (rows+blocks-1)/blocks)
 }
 
 // AddRMSNorm implements gpu.Ops.
@@ -179,8 +194,10 @@ func (b *Backend) AddRMSNorm(ctx context.Context, a *gpu.AddRMSNormArgs) error {
 		wp, wdt := b.vec(a.Weight)
 		op, os, odt := b.mat(a.Out)
 		rop, ros, _ := b.mat(a.ResidualOut)
-		return b.launch("k_add_rmsnorm", a.Rows, 1, 1, normThreads, 0, xp, xs, xdt, rp, rs, rdt, wp, wdt, op, os, odt,
-			rop, ros, b.ptr(a.Rstd), intArg(a.Rows), intArg(a.Dim), f32Arg(a.Eps))
+		v, threads := normLayout(a.Dim, vecWidth(a.Dim, vmat(xp, xs, xdt), vmat(rp, rs, rdt), vvec(wp, wdt), vmat(op, os, odt),
+			vmat(rop, ros, intArg(int(gpu.F32)))))
+		return b.launch("k_add_rmsnorm", a.Rows, 1, 1, threads, 0, xp, xs, xdt, rp, rs, rdt, wp, wdt, op, os, odt,
+			rop, ros, b.ptr(a.Rstd), intArg(a.Rows), intArg(a.Dim), f32Arg(a.Eps), intArg(v))
 	})
 }
 
@@ -189,18 +206,20 @@ func (b *Backend) AddRMSNormBackward(ctx context.Context, a *gpu.AddRMSNormArgs)
 	if err := begin(ctx, a.Validate(true), b.owned(a.DOut.Buf, optBuf(a.DResidualOut), a.DX.Buf, a.DWeight, a.Weight, a.ResidualOut.Buf, a.Rstd)); err != nil {
 		return err
 	}
-	if a.Dim > normThreads*normMaxK {
-		return notImpl("add_rmsnorm backward", fmt.Sprintf("Dim %d > %d", a.Dim, normThreads*normMaxK))
+	if a.Dim > normMaxDim {
+		return notImpl("add_rmsnorm backward", fmt.Sprintf("Dim %d > %d", a.Dim, normMaxDim))
 	}
-	rpb := b.rowsPerBlock(a.Rows)
 	return b.do(func() error {
 		dp, ds, ddt := b.mat(a.DOut)
 		rp, rs, rdt := optMat(b, a.DResidualOut)
 		rop, ros, _ := b.mat(a.ResidualOut)
 		wp, wdt := b.vec(a.Weight)
 		xp, xs, xdt := b.mat(a.DX)
-		return b.launch("k_add_rmsnorm_bwd", (a.Rows+rpb-1)/rpb, 1, 1, normThreads, 0, dp, ds, ddt, rp, rs, rdt, rop, ros,
-			b.ptr(a.Rstd), wp, wdt, xp, xs, xdt, b.ptr(a.DWeight), intArg(a.Rows), intArg(a.Dim), intArg(rpb))
+		v, threads := normLayout(a.Dim, vecWidth(a.Dim, vmat(dp, ds, ddt), vmat(rp, rs, rdt), vmat(rop, ros, intArg(int(gpu.F32))),
+			vvec(wp, wdt), vmat(xp, xs, xdt)))
+		rpb := b.normRowsPerBlock(a.Rows, threads)
+		return b.launch("k_add_rmsnorm_bwd", (a.Rows+rpb-1)/rpb, 1, 1, threads, 0, dp, ds, ddt, rp, rs, rdt, rop, ros,
+			b.ptr(a.Rstd), wp, wdt, xp, xs, xdt, b.ptr(a.DWeight), intArg(a.Rows), intArg(a.Dim), intArg(rpb), intArg(v))
 	})
 }
 
@@ -214,8 +233,9 @@ func (b *Backend) GatedRMSNorm(ctx context.Context, a *gpu.GatedRMSNormArgs) err
 		zp, zs, zdt := b.mat(a.Z)
 		wp, wdt := b.vec(a.Weight)
 		op, os, odt := b.mat(a.Out)
-		return b.launch("k_gated_rmsnorm", a.Rows, 1, 1, normThreads, 0, xp, xs, xdt, zp, zs, zdt, wp, wdt, op, os, odt,
-			b.ptr(a.Rstd), intArg(a.Rows), intArg(a.Dim), intArg(a.GroupSize), f32Arg(a.Eps))
+		v, threads := normLayout(a.Dim, vecWidth(a.GroupSize, vmat(xp, xs, xdt), vmat(zp, zs, zdt), vvec(wp, wdt), vmat(op, os, odt)))
+		return b.launch("k_gated_rmsnorm", a.Rows, 1, 1, threads, 0, xp, xs, xdt, zp, zs, zdt, wp, wdt, op, os, odt,
+			b.ptr(a.Rstd), intArg(a.Rows), intArg(a.Dim), intArg(a.GroupSize), f32Arg(a.Eps), intArg(v))
 	})
 }
 
@@ -224,10 +244,9 @@ func (b *Backend) GatedRMSNormBackward(ctx context.Context, a *gpu.GatedRMSNormA
 	if err := begin(ctx, a.Validate(true), b.owned(a.X.Buf, a.Z.Buf, a.Weight, a.Rstd, a.DOut.Buf, a.DX.Buf, a.DZ.Buf, a.DWeight)); err != nil {
 		return err
 	}
-	if a.Dim > normThreads*normMaxK {
-		return notImpl("gated_rmsnorm backward", fmt.Sprintf("Dim %d > %d", a.Dim, normThreads*normMaxK))
+	if a.Dim > normMaxDim {
+		return notImpl("gated_rmsnorm backward", fmt.Sprintf("Dim %d > %d", a.Dim, normMaxDim))
 	}
-	rpb := b.rowsPerBlock(a.Rows)
 	return b.do(func() error {
 		xp, xs, xdt := b.mat(a.X)
 		zp, zs, zdt := b.mat(a.Z)
@@ -235,9 +254,12 @@ func (b *Backend) GatedRMSNormBackward(ctx context.Context, a *gpu.GatedRMSNormA
 		dop, dos, dodt := b.mat(a.DOut)
 		dxp, dxs, dxdt := b.mat(a.DX)
 		dzp, dzs, dzdt := b.mat(a.DZ)
-		return b.launch("k_gated_rmsnorm_bwd", (a.Rows+rpb-1)/rpb, 1, 1, normThreads, 0, xp, xs, xdt, zp, zs, zdt, wp, wdt,
+		v, threads := normLayout(a.Dim, vecWidth(a.GroupSize, vmat(xp, xs, xdt), vmat(zp, zs, zdt), vvec(wp, wdt),
+			vmat(dop, dos, dodt), vmat(dxp, dxs, dxdt), vmat(dzp, dzs, dzdt)))
+		rpb := b.normRowsPerBlock(a.Rows, threads)
+		return b.launch("k_gated_rmsnorm_bwd", (a.Rows+rpb-1)/rpb, 1, 1, threads, 0, xp, xs, xdt, zp, zs, zdt, wp, wdt,
 			b.ptr(a.Rstd), dop, dos, dodt, dxp, dxs, dxdt, dzp, dzs, dzdt, b.ptr(a.DWeight),
-			intArg(a.Rows), intArg(a.Dim), intArg(a.GroupSize), intArg(rpb))
+			intArg(a.Rows), intArg(a.Dim), intArg(a.GroupSize), intArg(rpb), intArg(v))
 	})
 }
 
@@ -254,7 +276,7 @@ func (b *Backend) Conv1d(ctx context.Context, a *gpu.Conv1dArgs) error {
 		wp, wdt := b.vec(a.Weight)
 		bp, bdt := b.vec(a.Bias)
 		op, os, odt := b.mat(a.Out)
-		v := b.convVec(a, a.X, a.Out)
+		v := convVec(a, vmat(xp, xs, xdt), vmat(op, os, odt))
 		gx, gy, tile := b.convGrid(a.Batch*a.Seq, a.Channels, v)
 		return b.launch("k_conv1d", gx, gy, 1, convThreads, 0, xp, xs, xdt, wp, wdt, bp, bdt, op, os, odt,
 			intArg(a.Batch), intArg(a.Seq), intArg(a.Channels), intArg(a.Width), boolArg(a.SiLU), intArg(v), intArg(tile))
@@ -263,11 +285,11 @@ func (b *Backend) Conv1d(ctx context.Context, a *gpu.Conv1dArgs) error {
 
 // convVec is the conv kernels' channels per thread: 1 for widths over 4
 // (k_conv1d's vector variants keep 4 taps per channel in registers).
-func (b *Backend) convVec(a *gpu.Conv1dArgs, views ...gpu.Mat) int {
+func convVec(a *gpu.Conv1dArgs, ops ...vop) int {
 	if a.Width > 4 {
 		return 1
 	}
-	return b.vecWidth(a.Channels, views...)
+	return vecWidth(a.Channels, ops...)
 }
 
 // convGrid lays the conv kernels out: convThreads threads of v channels
@@ -280,25 +302,32 @@ func (b *Backend) convGrid(rows, channels, v int) (gx, gy, tile int) {
 	return gx, (rows + tile - 1) / tile, tile
 }
 
+// vop is an operand of a vectorised kernel as the kernel sees it: the
+// resolved pointer of its first element, its row stride in elements (0 for
+// a vector) and its dtype code.
+type vop struct{ p, s, dt uint64 }
+
+func vmat(p, s, dt uint64) vop { return vop{p, s, dt} }
+
+func vvec(p, dt uint64) vop { return vop{p: p, dt: dt} }
+
 // vecWidth is the widest vector (4, 2 or 1 elements) that every row of the
-// views can be read with: each view's first element and row stride, and the
-// row length cols, a multiple of it (16 bytes at most for f32, 8 for bf16).
-func (b *Backend) vecWidth(cols int, views ...gpu.Mat) int {
-	v := 4
-	for v > 1 {
-		ok := cols%v == 0
-		for _, m := range views {
-			buf, err := b.own(m.Buf)
-			if err != nil {
-				return 1
+// operands can be read with: each one's first element and row stride, and
+// the row length cols, a multiple of it (so 16-byte accesses at most for
+// f32, 8 for bf16). A null operand (an absent optional one) does not count.
+func vecWidth(cols int, ops ...vop) int {
+	for v := uint64(4); v > 1; v /= 2 {
+		ok := uint64(cols)%v == 0
+		for _, o := range ops {
+			if o.p == 0 {
+				continue
 			}
-			size := buf.dt.Size()
-			ok = ok && m.Stride%v == 0 && (uint64(buf.ptr)+uint64(m.Off*size))%uint64(v*size) == 0
+			size := uint64(gpu.DType(o.dt).Size())
+			ok = ok && o.s%v == 0 && o.p%(v*size) == 0
 		}
 		if ok {
-			return v
+			return int(v)
 		}
-		v /= 2
 	}
 	return 1
 }
@@ -328,7 +357,7 @@ func (b *Backend) Conv1dBackward(ctx context.Context, a *gpu.Conv1dArgs) error {
 		if a.Bias != nil {
 			db = b.ptr(a.DBias)
 		}
-		v := b.convVec(a, a.X, a.DOut, a.DX)
+		v := convVec(a, vmat(xp, xs, xdt), vmat(dp, ds, ddt), vmat(dxp, dxs, dxdt))
 		gx, gy, tile := b.convGrid(a.Batch*a.Seq, a.Channels, v)
 		return b.launch("k_conv1d_bwd", gx, gy, 1, convThreads, 0, xp, xs, xdt, wp, wdt, bp, bdt, dp, ds, ddt,
 			dxp, dxs, dxdt, b.ptr(a.DWeight), db, intArg(a.Batch), intArg(a.Seq), intArg(a.Channels), intArg(a.Width),

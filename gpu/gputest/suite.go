@@ -104,41 +104,62 @@ func TestEmbedding(t *testing.T, dut gpu.Backend) {
 }
 
 // TestAddRMSNorm covers the fused add+norm with and without residual input,
-// with the residual gradient, in both dtypes.
+// with the residual gradient, in both dtypes; widths and a strided X that
+// allow a backend 4-, 2- or 1-element vector accesses, NetSSM's width, and
+// the backward pass's recompute form (X is ResidualOut itself).
 func TestAddRMSNorm(t *testing.T, dut gpu.Backend) {
+	type nshape struct{ rows, dim, xStride, xOff int }
+	shapes := []nshape{{19, 200, 200, 0}, {7, 768, 776, 8}, {9, 202, 205, 1}, {9, 198, 204, 2}}
 	for _, dt := range bothFloats {
 		for _, withRes := range []bool{false, true} {
-			t.Run(fmt.Sprintf("%v/residual=%v", dt, withRes), func(t *testing.T) {
-				p := newPair(t, dut, 3)
-				const rows, dim = 19, 200
-				x := p.floats(dt, rows*dim, normal(1))
-				res := p.floats(gpu.F32, rows*dim, normal(1))
-				w := p.floats(gpu.F32, dim, uniform(0.5, 1.5))
-				out := p.floats(dt, rows*dim, nil)
-				ro := p.floats(gpu.F32, rows*dim, nil)
-				rstd := p.floats(gpu.F32, rows, nil)
-				dout := p.floats(dt, rows*dim, normal(1))
-				dro := p.floats(gpu.F32, rows*dim, normal(1))
-				dx := p.floats(dt, rows*dim, nil)
-				dw := p.floats(gpu.F32, dim, normal(0.1))
-				mk := func(s int) *gpu.AddRMSNormArgs {
-					a := &gpu.AddRMSNormArgs{Rows: rows, Dim: dim, Eps: 1e-5, X: x.m(s, dim), Weight: w.b[s],
-						Out: out.m(s, dim), ResidualOut: ro.m(s, dim), Rstd: rstd.b[s],
-						DOut: dout.m(s, dim), DX: dx.m(s, dim), DWeight: dw.b[s]}
-					if withRes {
-						r, d := res.m(s, dim), dro.m(s, dim)
-						a.Residual, a.DResidualOut = &r, &d
+			for _, sh := range shapes {
+				t.Run(fmt.Sprintf("%v/residual=%v/%+v", dt, withRes, sh), func(t *testing.T) {
+					p := newPair(t, dut, 3)
+					rows, dim := sh.rows, sh.dim
+					x := p.floats(dt, rows*sh.xStride, normal(1))
+					res := p.floats(gpu.F32, rows*dim, normal(1))
+					w := p.floats(gpu.F32, dim, uniform(0.5, 1.5))
+					out := p.floats(dt, rows*dim, nil)
+					ro := p.floats(gpu.F32, rows*dim, nil)
+					rstd := p.floats(gpu.F32, rows, nil)
+					dout := p.floats(dt, rows*dim, normal(1))
+					dro := p.floats(gpu.F32, rows*dim, normal(1))
+					dx := p.floats(dt, rows*dim, nil)
+					dw := p.floats(gpu.F32, dim, normal(0.1))
+					mk := func(s int) *gpu.AddRMSNormArgs {
+						a := &gpu.AddRMSNormArgs{Rows: rows, Dim: dim, Eps: 1e-5, X: x.view(s, sh.xStride, sh.xOff), Weight: w.b[s],
+							Out: out.m(s, dim), ResidualOut: ro.m(s, dim), Rstd: rstd.b[s],
+							DOut: dout.m(s, dim), DX: dx.m(s, dim), DWeight: dw.b[s]}
+						if withRes {
+							r, d := res.m(s, dim), dro.m(s, dim)
+							a.Residual, a.DResidualOut = &r, &d
+						}
+						return a
 					}
-					return a
-				}
-				p.run("add_rmsnorm", func(s int, be gpu.Backend) error { return be.AddRMSNorm(p.ctx, mk(s)) })
-				p.check("out", out, tolFor(dt))
-				p.check("residual_out", ro, TolF32)
-				p.check("rstd", rstd, TolF32)
-				p.run("add_rmsnorm backward", func(s int, be gpu.Backend) error { return be.AddRMSNormBackward(p.ctx, mk(s)) })
-				p.check("dx", dx, tolFor(dt))
-				p.check("dweight", dw, tolFor(dt))
-			})
+					p.run("add_rmsnorm", func(s int, be gpu.Backend) error { return be.AddRMSNorm(p.ctx, mk(s)) })
+					p.check("out", out, tolFor(dt))
+					p.check("residual_out", ro, TolF32)
+					p.check("rstd", rstd, TolF32)
+					p.run("add_rmsnorm backward", func(s int, be gpu.Backend) error { return be.AddRMSNormBackward(p.ctx, mk(s)) })
+					p.check("dx", dx, tolFor(dt))
+					p.check("dweight", dw, tolFor(dt))
+					if withRes {
+						return
+					}
+					// Recompute form: the norm of the residual alone, read from
+					// and "written" to the same buffer, which must not change.
+					p.run("add_rmsnorm, X = ResidualOut", func(s int, be gpu.Backend) error {
+						if err := be.Fill(p.ctx, out.b[s], 0); err != nil {
+							return err
+						}
+						return be.AddRMSNorm(p.ctx, &gpu.AddRMSNormArgs{Rows: rows, Dim: dim, Eps: 1e-5, X: ro.m(s, dim), Weight: w.b[s],
+							Out: out.m(s, dim), ResidualOut: ro.m(s, dim), Rstd: rstd.b[s]})
+					})
+					p.check("out (recompute)", out, tolFor(dt))
+					p.check("residual_out (recompute)", ro, TolF32)
+					p.check("rstd (recompute)", rstd, TolF32)
+				})
+			}
 		}
 	}
 }

@@ -120,13 +120,25 @@ func TestSSDStep(t *testing.T, dut gpu.Backend) {
 	}
 }
 
-// TestGatedRMSNorm covers one group and several groups, z as a view.
+// gnormShape is one TestGatedRMSNorm case: Z (and DZ) are columns
+// [ZOff, ZOff+Dim) of rows of ZStride elements, as z in the in_proj output.
+type gnormShape struct{ Rows, Dim, Group, ZStride, ZOff int }
+
+// TestGatedRMSNorm covers one group and several groups, z as a view that
+// allows a backend 4-, 2- or 1-element vector accesses, and NetSSM's width.
 func TestGatedRMSNorm(t *testing.T, dut gpu.Backend) {
+	shapes := []gnormShape{
+		{Rows: 21, Dim: 96, Group: 96, ZStride: 130, ZOff: 7},
+		{Rows: 21, Dim: 96, Group: 32, ZStride: 130, ZOff: 7},
+		{Rows: 13, Dim: 96, Group: 32, ZStride: 136, ZOff: 8}, // aligned as zx's z columns
+		{Rows: 13, Dim: 60, Group: 30, ZStride: 130, ZOff: 2}, // 2-wide
+		{Rows: 5, Dim: 1536, Group: 1536, ZStride: 3352, ZOff: 0},
+	}
 	for _, dt := range bothFloats {
-		for _, gs := range []int{96, 32} {
-			t.Run(fmt.Sprintf("%v/group=%d", dt, gs), func(t *testing.T) {
+		for _, sh := range shapes {
+			t.Run(fmt.Sprintf("%v/%+v", dt, sh), func(t *testing.T) {
 				p := newPair(t, dut, 50)
-				const rows, dim, zs = 21, 96, 130
+				rows, dim, gs, zs, zoff := sh.Rows, sh.Dim, sh.Group, sh.ZStride, sh.ZOff
 				x := p.floats(dt, rows*dim, normal(1))
 				z := p.floats(dt, rows*zs, normal(2))
 				w := p.floats(gpu.F32, dim, uniform(0.5, 1.5))
@@ -137,16 +149,16 @@ func TestGatedRMSNorm(t *testing.T, dut gpu.Backend) {
 				dz := p.floats(dt, rows*zs, nil)
 				dw := p.floats(gpu.F32, dim, normal(0.1))
 				mk := func(s int) *gpu.GatedRMSNormArgs {
-					return &gpu.GatedRMSNormArgs{Rows: rows, Dim: dim, GroupSize: gs, Eps: 1e-5, X: x.m(s, dim), Z: z.view(s, zs, 7),
+					return &gpu.GatedRMSNormArgs{Rows: rows, Dim: dim, GroupSize: gs, Eps: 1e-5, X: x.m(s, dim), Z: z.view(s, zs, zoff),
 						Weight: w.b[s], Out: out.m(s, dim), Rstd: rstd.b[s], DOut: dout.m(s, dim), DX: dx.m(s, dim),
-						DZ: dz.view(s, zs, 7), DWeight: dw.b[s]}
+						DZ: dz.view(s, zs, zoff), DWeight: dw.b[s]}
 				}
 				p.run("gated_rmsnorm", func(s int, be gpu.Backend) error { return be.GatedRMSNorm(p.ctx, mk(s)) })
 				p.check("out", out, tolFor(dt))
 				p.check("rstd", rstd, tolFor(dt))
 				p.run("gated_rmsnorm backward", func(s int, be gpu.Backend) error { return be.GatedRMSNormBackward(p.ctx, mk(s)) })
 				p.check("dx", dx, tolFor(dt))
-				p.check("dz", dz, tolFor(dt))
+				p.check("dz (and the untouched columns around it)", dz, tolFor(dt))
 				p.check("dweight", dw, tolFor(dt))
 			})
 		}
