@@ -14,9 +14,12 @@ import (
 const (
 	normMaxDim  = 4096 // longest row of the norm kernels' register layout
 	convThreads = 64
-	convMaxW    = 8 // CONV_MAXW in conv.cu
-	ssdMaxS     = 8 // MAXS in ssd.cu
-	gemvMaxM    = 8 // GEMV_MAXM in gemm.cu
+	// embedMaxSmem bounds k_embed_bwd's shared copy of 32 table columns
+	// (vocabularies up to 384 rows); taller tables take the atomic form.
+	embedMaxSmem = 48 << 10
+	convMaxW     = 8 // CONV_MAXW in conv.cu
+	ssdMaxS      = 8 // MAXS in ssd.cu
+	gemvMaxM     = 8 // GEMV_MAXM in gemm.cu
 )
 
 func begin(ctx context.Context, validate error, owned error) error {
@@ -51,7 +54,8 @@ func (b *Backend) Fill(ctx context.Context, g gpu.Buffer, v float32) error {
 		return err
 	}
 	return b.do(func() error {
-		return b.launch("k_fill", b.gridFor(int64(buf.n), 256), 1, 1, 256, 0, ptrArg(buf.ptr), i64Arg(buf.n), intArg(int(buf.dt)), f32Arg(v))
+		p, dt := b.vec(g)
+		return b.launch("k_fill", b.gridFor(int64(buf.n/4+1), 256), 1, 1, 256, 0, p, i64Arg(buf.n), dt, f32Arg(v), intArg(flatVec(vvec(p, dt))))
 	})
 }
 
@@ -62,7 +66,8 @@ func (b *Backend) Scale(ctx context.Context, g gpu.Buffer, s float32) error {
 		return err
 	}
 	return b.do(func() error {
-		return b.launch("k_scale", b.gridFor(int64(buf.n), 256), 1, 1, 256, 0, ptrArg(buf.ptr), i64Arg(buf.n), intArg(int(buf.dt)), f32Arg(s))
+		p, dt := b.vec(g)
+		return b.launch("k_scale", b.gridFor(int64(buf.n/4+1), 256), 1, 1, 256, 0, p, i64Arg(buf.n), dt, f32Arg(s), intArg(flatVec(vvec(p, dt))))
 	})
 }
 
@@ -83,9 +88,21 @@ func (b *Backend) Convert(ctx context.Context, dst, src gpu.Buffer) error {
 		return nil
 	}
 	return b.do(func() error {
-		return b.launch("k_convert", b.gridFor(int64(d.n), 256), 1, 1, 256, 0,
-			ptrArg(d.ptr), intArg(int(d.dt)), ptrArg(s.ptr), intArg(int(s.dt)), i64Arg(d.n))
+		dp, ddt := b.vec(dst)
+		sp, sdt := b.vec(src)
+		return b.launch("k_convert", b.gridFor(int64(d.n/4+1), 256), 1, 1, 256, 0,
+			dp, ddt, sp, sdt, i64Arg(d.n), intArg(flatVec(vvec(dp, ddt), vvec(sp, sdt))))
 	})
+}
+
+// flatVec is the vector width of Fill, Scale and Convert: 4 when every
+// pointer allows 4-element accesses, else 1 (the kernels do the n%4 tail
+// one by one).
+func flatVec(ops ...vop) int {
+	if vecWidth(4, ops...) == 4 {
+		return 4
+	}
+	return 1
 }
 
 // SumSquares implements gpu.Ops.
@@ -130,8 +147,12 @@ func (b *Backend) Embedding(ctx context.Context, a *gpu.EmbeddingArgs) error {
 	return b.do(func() error {
 		tp, tdt := b.vec(a.Table)
 		op, os, odt := b.mat(a.Out)
+		v := 1
+		if vecWidth(a.Dim, vmat(tp, uint64(a.Dim), tdt), vmat(op, os, odt)) == 4 {
+			v = 4
+		}
 		return b.launch("k_embed", a.Rows, 1, 1, 128, 0, b.ptr(a.IDs), tp, tdt, op, os, odt,
-			intArg(a.Rows), intArg(a.Dim), intArg(a.Vocab(a.Table)))
+			intArg(a.Rows), intArg(a.Dim), intArg(a.Vocab(a.Table)), intArg(v))
 	})
 }
 
@@ -142,8 +163,17 @@ func (b *Backend) EmbeddingBackward(ctx context.Context, a *gpu.EmbeddingArgs) e
 	}
 	return b.do(func() error {
 		dp, ds, ddt := b.mat(a.DOut)
+		vocab := a.Vocab(a.DTable)
+		if smem := vocab * 32 * 4; smem <= embedMaxSmem {
+			// column slices of 32 x spans of rows, about 8 blocks per SM
+			gx := (a.Dim + 31) / 32
+			spans := min(a.Rows, max(1, (b.sms*8+gx-1)/gx))
+			span := (a.Rows + spans - 1) / spans
+			return b.launch("k_embed_bwd", gx, (a.Rows+span-1)/span, 1, 256, smem, b.ptr(a.IDs), dp, ds, ddt, b.ptr(a.DTable),
+				intArg(a.Rows), intArg(a.Dim), intArg(vocab), intArg(span))
+		}
 		return b.launch("k_embed_bwd", a.Rows, 1, 1, 128, 0, b.ptr(a.IDs), dp, ds, ddt, b.ptr(a.DTable),
-			intArg(a.Rows), intArg(a.Dim), intArg(a.Vocab(a.DTable)))
+			intArg(a.Rows), intArg(a.Dim), intArg(vocab), intArg(0))
 	})
 }
 
@@ -392,7 +422,7 @@ func (b *Backend) CrossEntropy(ctx context.Context, a *gpu.CrossEntropyArgs) err
 		if a.DLogits.Buf != nil {
 			dp, ds, ddt = b.mat(a.DLogits)
 		}
-		return b.launch("k_xent", a.Rows, 1, 1, 256, 0, lp, ls, ldt, b.ptr(a.Labels), b.ptr(a.Losses), dp, ds, ddt,
+		return b.launch("k_xent", (a.Rows+7)/8, 1, 1, 256, 0, lp, ls, ldt, b.ptr(a.Labels), b.ptr(a.Losses), dp, ds, ddt,
 			intArg(a.Rows), intArg(a.Vocab), f32Arg(a.GradScale))
 	})
 }

@@ -75,31 +75,35 @@ func TestBasics(t *testing.T, dut gpu.Backend) {
 	}
 }
 
-// TestEmbedding covers the gather and its gradient with repeated ids.
+// TestEmbedding covers the gather and its gradient with repeated ids, a
+// width that is not a multiple of 32 (or of 4), and a vocabulary too tall
+// for a backend to hold 32 columns of the table in shared memory.
 func TestEmbedding(t *testing.T, dut gpu.Backend) {
 	for _, dt := range bothFloats {
-		t.Run(dt.String(), func(t *testing.T) {
-			p := newPair(t, dut, 2)
-			const rows, dim, vocab = 53, 96, 40
-			ids := make([]int32, rows)
-			for i := range ids {
-				ids[i] = int32(p.rng.Intn(vocab))
-			}
-			ids[5], ids[9] = 3, 3
-			idb := p.ints(ids)
-			table := p.floats(dt, vocab*dim, normal(0.02))
-			out := p.floats(dt, rows*dim, nil)
-			dout := p.floats(dt, rows*dim, normal(1))
-			dtab := p.floats(gpu.F32, vocab*dim, normal(0.1))
-			mk := func(s int) *gpu.EmbeddingArgs {
-				return &gpu.EmbeddingArgs{Rows: rows, Dim: dim, IDs: idb.b[s], Table: table.b[s],
-					Out: out.m(s, dim), DOut: dout.m(s, dim), DTable: dtab.b[s]}
-			}
-			p.run("embedding", func(s int, be gpu.Backend) error { return be.Embedding(p.ctx, mk(s)) })
-			p.run("embedding backward", func(s int, be gpu.Backend) error { return be.EmbeddingBackward(p.ctx, mk(s)) })
-			p.check("out", out, tolFor(dt))
-			p.check("dtable", dtab, tolFor(dt))
-		})
+		for _, sh := range [][3]int{{53, 96, 40}, {70, 50, 12}, {9, 40, 500}} {
+			t.Run(fmt.Sprintf("%v/rows=%d,dim=%d,vocab=%d", dt, sh[0], sh[1], sh[2]), func(t *testing.T) {
+				p := newPair(t, dut, 2)
+				rows, dim, vocab := sh[0], sh[1], sh[2]
+				ids := make([]int32, rows)
+				for i := range ids {
+					ids[i] = int32(p.rng.Intn(vocab))
+				}
+				ids[5], ids[7] = 3, 3
+				idb := p.ints(ids)
+				table := p.floats(dt, vocab*dim, normal(0.02))
+				out := p.floats(dt, rows*dim, nil)
+				dout := p.floats(dt, rows*dim, normal(1))
+				dtab := p.floats(gpu.F32, vocab*dim, normal(0.1))
+				mk := func(s int) *gpu.EmbeddingArgs {
+					return &gpu.EmbeddingArgs{Rows: rows, Dim: dim, IDs: idb.b[s], Table: table.b[s],
+						Out: out.m(s, dim), DOut: dout.m(s, dim), DTable: dtab.b[s]}
+				}
+				p.run("embedding", func(s int, be gpu.Backend) error { return be.Embedding(p.ctx, mk(s)) })
+				p.run("embedding backward", func(s int, be gpu.Backend) error { return be.EmbeddingBackward(p.ctx, mk(s)) })
+				p.check("out", out, tolFor(dt))
+				p.check("dtable", dtab, tolFor(dt))
+			})
+		}
 	}
 }
 

@@ -166,33 +166,43 @@ func TestGatedRMSNorm(t *testing.T, dut gpu.Backend) {
 }
 
 // TestCrossEntropy covers ignored rows, a vocabulary that is not a multiple
-// of a block size, gradient in place of the logits.
+// of a block size, gradient in place of the logits, f32 logits with a bf16
+// gradient (the LM head's backward GEMM input), and a vocabulary too long
+// for a backend to hold a row in registers.
 func TestCrossEntropy(t *testing.T, dut gpu.Backend) {
+	type xcase struct {
+		ldt, dldt gpu.DType
+		inPlace   bool
+		vocab     int
+	}
+	var cases []xcase
 	for _, dt := range bothFloats {
-		for _, inPlace := range []bool{false, true} {
-			t.Run(fmt.Sprintf("%v/inplace=%v", dt, inPlace), func(t *testing.T) {
-				p := newPair(t, dut, 60)
-				const rows, vocab = 45, 275
-				logits := p.floats(dt, rows*vocab, normal(3))
-				labels := make([]int32, rows)
-				for i := range labels {
-					labels[i] = int32(p.rng.Intn(vocab))
-				}
-				labels[3], labels[17] = gpu.IgnoreIndex, gpu.IgnoreIndex
-				lab := p.ints(labels)
-				losses := p.floats(gpu.F32, rows, normal(1))
-				dl := p.floats(dt, rows*vocab, nil)
-				if inPlace {
-					dl = logits
-				}
-				p.run("cross_entropy", func(s int, be gpu.Backend) error {
-					return be.CrossEntropy(p.ctx, &gpu.CrossEntropyArgs{Rows: rows, Vocab: vocab, GradScale: 1.0 / 43,
-						Logits: logits.m(s, vocab), Labels: lab.b[s], Losses: losses.b[s], DLogits: dl.m(s, vocab)})
-				})
-				p.check("losses", losses, tolFor(dt))
-				p.check("dlogits", dl, tolFor(dt))
+		cases = append(cases, xcase{dt, dt, false, 275}, xcase{dt, dt, true, 275})
+	}
+	cases = append(cases, xcase{gpu.F32, gpu.BF16, false, 272}, xcase{gpu.F32, gpu.F32, true, 600}, xcase{gpu.BF16, gpu.BF16, false, 600})
+	for _, c := range cases {
+		t.Run(fmt.Sprintf("%v->%v/inplace=%v/vocab=%d", c.ldt, c.dldt, c.inPlace, c.vocab), func(t *testing.T) {
+			p := newPair(t, dut, 60)
+			rows, vocab := 45, c.vocab
+			logits := p.floats(c.ldt, rows*vocab, normal(3))
+			labels := make([]int32, rows)
+			for i := range labels {
+				labels[i] = int32(p.rng.Intn(vocab))
+			}
+			labels[3], labels[17] = gpu.IgnoreIndex, gpu.IgnoreIndex
+			lab := p.ints(labels)
+			losses := p.floats(gpu.F32, rows, normal(1))
+			dl := p.floats(c.dldt, rows*vocab, nil)
+			if c.inPlace {
+				dl = logits
+			}
+			p.run("cross_entropy", func(s int, be gpu.Backend) error {
+				return be.CrossEntropy(p.ctx, &gpu.CrossEntropyArgs{Rows: rows, Vocab: vocab, GradScale: 1.0 / 43,
+					Logits: logits.m(s, vocab), Labels: lab.b[s], Losses: losses.b[s], DLogits: dl.m(s, vocab)})
 			})
-		}
+			p.check("losses", losses, tolFor(c.ldt))
+			p.check("dlogits", dl, tolFor(c.ldt, c.dldt))
+		})
 	}
 }
 
