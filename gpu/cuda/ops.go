@@ -233,7 +233,7 @@ func (b *Backend) AddRMSNorm(ctx context.Context, a *gpu.AddRMSNormArgs) error {
 
 // AddRMSNormBackward implements gpu.Ops.
 func (b *Backend) AddRMSNormBackward(ctx context.Context, a *gpu.AddRMSNormArgs) error {
-	if err := begin(ctx, a.Validate(true), b.owned(a.DOut.Buf, optBuf(a.DResidualOut), a.DX.Buf, a.DWeight, a.Weight, a.ResidualOut.Buf, a.Rstd)); err != nil {
+	if err := begin(ctx, a.Validate(true), b.owned(a.DOut.Buf, optBuf(a.DResidualOut), a.DX.Buf, optBuf(a.DXCopy), a.DWeight, a.Weight, a.ResidualOut.Buf, a.Rstd)); err != nil {
 		return err
 	}
 	if a.Dim > normMaxDim {
@@ -245,11 +245,12 @@ func (b *Backend) AddRMSNormBackward(ctx context.Context, a *gpu.AddRMSNormArgs)
 		rop, ros, _ := b.mat(a.ResidualOut)
 		wp, wdt := b.vec(a.Weight)
 		xp, xs, xdt := b.mat(a.DX)
+		cp, cs, cdt := optMat(b, a.DXCopy)
 		v, threads := normLayout(a.Dim, vecWidth(a.Dim, vmat(dp, ds, ddt), vmat(rp, rs, rdt), vmat(rop, ros, intArg(int(gpu.F32))),
-			vvec(wp, wdt), vmat(xp, xs, xdt)))
+			vvec(wp, wdt), vmat(xp, xs, xdt), vmat(cp, cs, cdt)))
 		rpb := b.normRowsPerBlock(a.Rows, threads)
 		return b.launch("k_add_rmsnorm_bwd", (a.Rows+rpb-1)/rpb, 1, 1, threads, 0, dp, ds, ddt, rp, rs, rdt, rop, ros,
-			b.ptr(a.Rstd), wp, wdt, xp, xs, xdt, b.ptr(a.DWeight), intArg(a.Rows), intArg(a.Dim), intArg(rpb), intArg(v))
+			b.ptr(a.Rstd), wp, wdt, xp, xs, xdt, cp, cs, cdt, b.ptr(a.DWeight), intArg(a.Rows), intArg(a.Dim), intArg(rpb), intArg(v))
 	})
 }
 

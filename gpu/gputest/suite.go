@@ -129,14 +129,15 @@ func TestAddRMSNorm(t *testing.T, dut gpu.Backend) {
 					dout := p.floats(dt, rows*dim, normal(1))
 					dro := p.floats(gpu.F32, rows*dim, normal(1))
 					dx := p.floats(dt, rows*dim, nil)
+					dxc := p.floats(gpu.BF16, rows*dim, nil) // DXCopy (with the residual gradient)
 					dw := p.floats(gpu.F32, dim, normal(0.1))
 					mk := func(s int) *gpu.AddRMSNormArgs {
 						a := &gpu.AddRMSNormArgs{Rows: rows, Dim: dim, Eps: 1e-5, X: x.view(s, sh.xStride, sh.xOff), Weight: w.b[s],
 							Out: out.m(s, dim), ResidualOut: ro.m(s, dim), Rstd: rstd.b[s],
 							DOut: dout.m(s, dim), DX: dx.m(s, dim), DWeight: dw.b[s]}
 						if withRes {
-							r, d := res.m(s, dim), dro.m(s, dim)
-							a.Residual, a.DResidualOut = &r, &d
+							r, d, c := res.m(s, dim), dro.m(s, dim), dxc.m(s, dim)
+							a.Residual, a.DResidualOut, a.DXCopy = &r, &d, &c
 						}
 						return a
 					}
@@ -148,6 +149,15 @@ func TestAddRMSNorm(t *testing.T, dut gpu.Backend) {
 					p.check("dx", dx, tolFor(dt))
 					p.check("dweight", dw, tolFor(dt))
 					if withRes {
+						p.check("dx copy", dxc, TolBF16)
+						// the copy is DX as stored, rounded to bf16 (what Convert would give)
+						got, want := p.read(dxc, 1), p.read(dx, 1)
+						for i := range want {
+							want[i] = gpu.RoundBF16(want[i])
+						}
+						if err := Compare(got, want, Tol{Atol: 0, Rtol: 1e-6}); err != nil {
+							t.Errorf("dx copy is not dx rounded to bf16 on %s: %v", dut.Name(), err)
+						}
 						return
 					}
 					// Recompute form: the norm of the residual alone, read from

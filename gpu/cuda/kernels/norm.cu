@@ -90,8 +90,8 @@ extern "C" __global__ void k_add_rmsnorm(const void* x, i64 xs, int xdt, const v
 template <int V>
 __device__ __forceinline__ void add_rmsnorm_bwd(const void* dout, i64 dos, int dodt, const void* dres, i64 drs,
                                                 int drdt, const float* ro, i64 ros, const float* rstd, const void* w,
-                                                int wdt, void* dx, i64 dxs, int dxdt, float* dw, int rows, int dim,
-                                                int rpb, float* scratch) {
+                                                int wdt, void* dx, i64 dxs, int dxdt, void* dxc, i64 dxcs, int dxcdt,
+                                                float* dw, int rows, int dim, int rpb, float* scratch) {
   const int NCH = NCH_OF(V);
   const int nch = dim / V;
   float wv[NCH][V], acc[NCH][V];
@@ -133,6 +133,13 @@ __device__ __forceinline__ void add_rmsnorm_bwd(const void* dout, i64 dos, int d
           if (dres) o[e] += dr[e];
         }
         stv<V>(dx, r * dxs + q * V, dxdt, o);
+        if (dxc) {  // DX as stored, in the copy's dtype
+          if (dxdt == DT_BF16) {
+#pragma unroll
+            for (int e = 0; e < V; e++) o[e] = bf2f(f2bf(o[e]));
+          }
+          stv<V>(dxc, r * dxcs + q * V, dxcdt, o);
+        }
       }
     }
   }
@@ -148,18 +155,18 @@ __device__ __forceinline__ void add_rmsnorm_bwd(const void* dout, i64 dos, int d
 
 extern "C" __global__ void k_add_rmsnorm_bwd(const void* dout, i64 dos, int dodt, const void* dres, i64 drs, int drdt,
                                              const float* ro, i64 ros, const float* rstd, const void* w, int wdt,
-                                             void* dx, i64 dxs, int dxdt, float* dw, int rows, int dim, int rpb,
-                                             int vec) {
+                                             void* dx, i64 dxs, int dxdt, void* dxc, i64 dxcs, int dxcdt, float* dw,
+                                             int rows, int dim, int rpb, int vec) {
   __shared__ float scratch[32];
   if (vec == 4)
-    add_rmsnorm_bwd<4>(dout, dos, dodt, dres, drs, drdt, ro, ros, rstd, w, wdt, dx, dxs, dxdt, dw, rows, dim, rpb,
-                       scratch);
+    add_rmsnorm_bwd<4>(dout, dos, dodt, dres, drs, drdt, ro, ros, rstd, w, wdt, dx, dxs, dxdt, dxc, dxcs, dxcdt, dw, rows,
+                       dim, rpb, scratch);
   else if (vec == 2)
-    add_rmsnorm_bwd<2>(dout, dos, dodt, dres, drs, drdt, ro, ros, rstd, w, wdt, dx, dxs, dxdt, dw, rows, dim, rpb,
-                       scratch);
+    add_rmsnorm_bwd<2>(dout, dos, dodt, dres, drs, drdt, ro, ros, rstd, w, wdt, dx, dxs, dxdt, dxc, dxcs, dxcdt, dw, rows,
+                       dim, rpb, scratch);
   else
-    add_rmsnorm_bwd<1>(dout, dos, dodt, dres, drs, drdt, ro, ros, rstd, w, wdt, dx, dxs, dxdt, dw, rows, dim, rpb,
-                       scratch);
+    add_rmsnorm_bwd<1>(dout, dos, dodt, dres, drs, drdt, ro, ros, rstd, w, wdt, dx, dxs, dxdt, dxc, dxcs, dxcdt, dw, rows,
+                       dim, rpb, scratch);
 }
 
 // Gated RMSNorm (norm_before_gate=False): g = x * silu(z), per group of gs
