@@ -40,7 +40,8 @@ func TestElemVecWidth(t *testing.T) {
 		}
 	}
 	for _, c := range []struct{ dim, v, vec, threads int }{
-		{768, 4, 4, 96}, {1536, 4, 4, 192}, {4096, 4, 4, 512}, {4096, 1, 1, 1024}, {4097, 1, 0, 256}, {200, 2, 2, 32},
+		{768, 4, 4, 96}, {1536, 4, 4, 192}, {4096, 4, 4, 512}, {4096, 2, 2, 512}, {2048, 1, 1, 512}, {2050, 1, 0, 256},
+		{4097, 4, 0, 256}, {200, 2, 2, 32},
 	} {
 		vec, threads := normLayout(c.dim, c.v)
 		if vec != c.vec || threads != c.threads {
@@ -51,7 +52,7 @@ func TestElemVecWidth(t *testing.T) {
 			if vec == 4 {
 				chunks = 2
 			}
-			if threads*chunks*vec < c.dim || threads > 1024 || threads%32 != 0 {
+			if threads*chunks*vec < c.dim || threads > 512 || threads%32 != 0 {
 				t.Errorf("normLayout(%d, %d): %d threads of %d chunks cannot hold the row", c.dim, c.v, threads, chunks)
 			}
 		}

@@ -192,10 +192,12 @@ func optBuf(m *gpu.Mat) gpu.Buffer {
 }
 
 // normLayout is the norm kernels' vector width and block size for rows of
-// dim elements split into chunks of v (vec 0: rows too long for the
-// registers, the forward kernels' plain loop).
+// dim elements split into chunks of v (vec 0: the kernels' two-pass loop of
+// 256 threads, for rows over 4096 or unaligned rows over 2048).
 func normLayout(dim, v int) (vec, threads int) {
-	if dim > normMaxDim {
+	if dim > normMaxDim || (v == 1 && dim > 2048) {
+		// the two-pass loop: 1024 threads (the scalar layout's 4 elements
+		// each) would need more registers than an SM has
 		return 0, 256
 	}
 	chunks := 4 // per thread: NCH_OF(v) in norm.cu
@@ -203,6 +205,16 @@ func normLayout(dim, v int) (vec, threads int) {
 		chunks = 2
 	}
 	return v, ((dim/v+chunks-1)/chunks + 31) / 32 * 32 // <= 1024
+}
+
+// normLoopSmem is the dynamic shared memory of a backward norm launch: the
+// two-pass loop (vec 0) keeps its weight-gradient partials there (dim
+// floats, at most 16 KiB).
+func normLoopSmem(vec, dim int) int {
+	if vec == 0 {
+		return 4 * dim
+	}
+	return 0
 }
 
 // normRowsPerBlock spreads rows over enough blocks of the backward norm
@@ -249,7 +261,7 @@ func (b *Backend) AddRMSNormBackward(ctx context.Context, a *gpu.AddRMSNormArgs)
 		v, threads := normLayout(a.Dim, vecWidth(a.Dim, vmat(dp, ds, ddt), vmat(rp, rs, rdt), vmat(rop, ros, intArg(int(gpu.F32))),
 			vvec(wp, wdt), vmat(xp, xs, xdt), vmat(cp, cs, cdt)))
 		rpb := b.normRowsPerBlock(a.Rows, threads)
-		return b.launch("k_add_rmsnorm_bwd", (a.Rows+rpb-1)/rpb, 1, 1, threads, 0, dp, ds, ddt, rp, rs, rdt, rop, ros,
+		return b.launch("k_add_rmsnorm_bwd", (a.Rows+rpb-1)/rpb, 1, 1, threads, normLoopSmem(v, a.Dim), dp, ds, ddt, rp, rs, rdt, rop, ros,
 			b.ptr(a.Rstd), wp, wdt, xp, xs, xdt, cp, cs, cdt, b.ptr(a.DWeight), intArg(a.Rows), intArg(a.Dim), intArg(rpb), intArg(v))
 	})
 }
@@ -288,7 +300,7 @@ func (b *Backend) GatedRMSNormBackward(ctx context.Context, a *gpu.GatedRMSNormA
 		v, threads := normLayout(a.Dim, vecWidth(a.GroupSize, vmat(xp, xs, xdt), vmat(zp, zs, zdt), vvec(wp, wdt),
 			vmat(dop, dos, dodt), vmat(dxp, dxs, dxdt), vmat(dzp, dzs, dzdt)))
 		rpb := b.normRowsPerBlock(a.Rows, threads)
-		return b.launch("k_gated_rmsnorm_bwd", (a.Rows+rpb-1)/rpb, 1, 1, threads, 0, xp, xs, xdt, zp, zs, zdt, wp, wdt,
+		return b.launch("k_gated_rmsnorm_bwd", (a.Rows+rpb-1)/rpb, 1, 1, threads, normLoopSmem(v, a.Dim), xp, xs, xdt, zp, zs, zdt, wp, wdt,
 			b.ptr(a.Rstd), dop, dos, dodt, dxp, dxs, dxdt, dzp, dzs, dzdt, b.ptr(a.DWeight),
 			intArg(a.Rows), intArg(a.Dim), intArg(a.GroupSize), intArg(rpb), intArg(v))
 	})

@@ -109,11 +109,12 @@ func TestEmbedding(t *testing.T, dut gpu.Backend) {
 
 // TestAddRMSNorm covers the fused add+norm with and without residual input,
 // with the residual gradient, in both dtypes; widths and a strided X that
-// allow a backend 4-, 2- or 1-element vector accesses, NetSSM's width, and
-// the backward pass's recompute form (X is ResidualOut itself).
+// allow a backend 4-, 2- or 1-element vector accesses, NetSSM's width, a
+// long unaligned row, and the backward pass's recompute form (X is
+// ResidualOut itself).
 func TestAddRMSNorm(t *testing.T, dut gpu.Backend) {
 	type nshape struct{ rows, dim, xStride, xOff int }
-	shapes := []nshape{{19, 200, 200, 0}, {7, 768, 776, 8}, {9, 202, 205, 1}, {9, 198, 204, 2}}
+	shapes := []nshape{{19, 200, 200, 0}, {7, 768, 776, 8}, {9, 202, 205, 1}, {9, 198, 204, 2}, {3, 2050, 2051, 1}}
 	for _, dt := range bothFloats {
 		for _, withRes := range []bool{false, true} {
 			for _, sh := range shapes {

@@ -133,6 +133,7 @@ func TestGatedRMSNorm(t *testing.T, dut gpu.Backend) {
 		{Rows: 13, Dim: 96, Group: 32, ZStride: 136, ZOff: 8}, // aligned as zx's z columns
 		{Rows: 13, Dim: 60, Group: 30, ZStride: 130, ZOff: 2}, // 2-wide
 		{Rows: 5, Dim: 1536, Group: 1536, ZStride: 3352, ZOff: 0},
+		{Rows: 3, Dim: 2100, Group: 700, ZStride: 2203, ZOff: 3}, // long unaligned rows
 	}
 	for _, dt := range bothFloats {
 		for _, sh := range shapes {

@@ -10,7 +10,10 @@
 // read once. Forward: one block per row. Backward: a block walks rpb rows
 // with the weights in registers and its weight-gradient partials too, then
 // adds them with one atomic per column.
-// The forward kernels keep a plain two-pass loop (vec = 0) for longer rows.
+// Rows the layout cannot take (over 4096, or unaligned over 2048, which
+// would need 1024 threads with more registers than an SM has) run a plain
+// two-pass loop of 256 threads (vec = 0): forward any width, backward up to
+// 4096.
 #include "vec.cuh"
 
 // chunks per thread: dim <= NCH(V) * V * blockDim.x (blockDim chosen on the host; dim <= 4096)
@@ -59,9 +62,9 @@ __device__ __forceinline__ void add_rmsnorm_row(const void* x, i64 xs, int xdt, 
   }
 }
 
-extern "C" __global__ void k_add_rmsnorm(const void* x, i64 xs, int xdt, const void* res, i64 rs, int rdt,
-                                         const void* w, int wdt, void* out, i64 os, int odt, float* ro, i64 ros,
-                                         float* rstd, int rows, int dim, float eps, int vec) {
+extern "C" __global__ void __launch_bounds__(512, 1)
+    k_add_rmsnorm(const void* x, i64 xs, int xdt, const void* res, i64 rs, int rdt, const void* w, int wdt, void* out,
+    i64 os, int odt, float* ro, i64 ros, float* rstd, int rows, int dim, float eps, int vec) {
   __shared__ float scratch[32];
   int r = blockIdx.x;
   if (r >= rows) return;
@@ -71,7 +74,7 @@ extern "C" __global__ void k_add_rmsnorm(const void* x, i64 xs, int xdt, const v
     add_rmsnorm_row<2>(x, xs, xdt, res, rs, rdt, w, wdt, out, os, odt, ro, ros, rstd, r, dim, eps, scratch);
   } else if (vec == 1) {
     add_rmsnorm_row<1>(x, xs, xdt, res, rs, rdt, w, wdt, out, os, odt, ro, ros, rstd, r, dim, eps, scratch);
-  } else {  // rows longer than 4096
+  } else {  // rows the register layout cannot take (see normLayout in ops.go)
     float ss = 0.f;
     for (int d = threadIdx.x; d < dim; d += blockDim.x) {
       float v = ld(x, r * xs + d, xdt);
@@ -153,10 +156,41 @@ __device__ __forceinline__ void add_rmsnorm_bwd(const void* dout, i64 dos, int d
   }
 }
 
-extern "C" __global__ void k_add_rmsnorm_bwd(const void* dout, i64 dos, int dodt, const void* dres, i64 drs, int drdt,
-                                             const float* ro, i64 ros, const float* rstd, const void* w, int wdt,
-                                             void* dx, i64 dxs, int dxdt, void* dxc, i64 dxcs, int dxcdt, float* dw,
-                                             int rows, int dim, int rpb, int vec) {
+// add_rmsnorm_bwd_loop: the scalar backward for rows the register layout
+// cannot take (unaligned rows over 2048 elements: 1024 threads would need
+// more registers than an SM has): 256 threads, dout and ResidualOut read
+// twice, the weight-gradient partials in dynamic shared memory (acc: dim
+// floats, each thread its own columns).
+__device__ __forceinline__ void add_rmsnorm_bwd_loop(const void* dout, i64 dos, int dodt, const void* dres, i64 drs,
+                                                     int drdt, const float* ro, i64 ros, const float* rstd,
+                                                     const void* w, int wdt, void* dx, i64 dxs, int dxdt, void* dxc,
+                                                     i64 dxcs, int dxcdt, float* dw, int rows, int dim, int rpb,
+                                                     float* scratch, float* acc) {
+  for (int d = threadIdx.x; d < dim; d += blockDim.x) acc[d] = 0.f;
+  int r0 = blockIdx.x * rpb, r1 = min(r0 + rpb, rows);
+  for (int r = r0; r < r1; r++) {
+    float rs = rstd[r], dot = 0.f;
+    for (int d = threadIdx.x; d < dim; d += blockDim.x) {
+      float rh = ro[r * ros + d] * rs, go = ld(dout, r * dos + d, dodt);
+      dot += go * ld(w, d, wdt) * rh;
+      acc[d] += go * rh;
+    }
+    float mean = block_sum(dot, scratch) / dim;
+    for (int d = threadIdx.x; d < dim; d += blockDim.x) {
+      float rh = ro[r * ros + d] * rs, g = ld(dout, r * dos + d, dodt) * ld(w, d, wdt);
+      float v = rs * (g - rh * mean);
+      if (dres) v += ld(dres, r * drs + d, drdt);
+      st(dx, r * dxs + d, dxdt, v);
+      if (dxc) st(dxc, r * dxcs + d, dxcdt, ld(dx, r * dxs + d, dxdt));
+    }
+  }
+  for (int d = threadIdx.x; d < dim; d += blockDim.x) atomicAdd(&dw[d], acc[d]);
+}
+
+extern "C" __global__ void __launch_bounds__(512, 1)
+    k_add_rmsnorm_bwd(const void* dout, i64 dos, int dodt, const void* dres, i64 drs, int drdt, const float* ro,
+    i64 ros, const float* rstd, const void* w, int wdt, void* dx, i64 dxs, int dxdt, void* dxc, i64 dxcs, int dxcdt,
+    float* dw, int rows, int dim, int rpb, int vec) {
   __shared__ float scratch[32];
   if (vec == 4)
     add_rmsnorm_bwd<4>(dout, dos, dodt, dres, drs, drdt, ro, ros, rstd, w, wdt, dx, dxs, dxdt, dxc, dxcs, dxcdt, dw, rows,
@@ -164,9 +198,14 @@ extern "C" __global__ void k_add_rmsnorm_bwd(const void* dout, i64 dos, int dodt
   else if (vec == 2)
     add_rmsnorm_bwd<2>(dout, dos, dodt, dres, drs, drdt, ro, ros, rstd, w, wdt, dx, dxs, dxdt, dxc, dxcs, dxcdt, dw, rows,
                        dim, rpb, scratch);
-  else
+  else if (vec == 1)
     add_rmsnorm_bwd<1>(dout, dos, dodt, dres, drs, drdt, ro, ros, rstd, w, wdt, dx, dxs, dxdt, dxc, dxcs, dxcdt, dw, rows,
                        dim, rpb, scratch);
+  else {
+    DYN_SMEM(acc);
+    add_rmsnorm_bwd_loop(dout, dos, dodt, dres, drs, drdt, ro, ros, rstd, w, wdt, dx, dxs, dxdt, dxc, dxcs, dxcdt, dw, rows,
+                         dim, rpb, scratch, acc);
+  }
 }
 
 // Gated RMSNorm (norm_before_gate=False): g = x * silu(z), per group of gs
@@ -218,9 +257,9 @@ __device__ __forceinline__ void gated_rmsnorm_row(const void* x, i64 xs, int xdt
   }
 }
 
-extern "C" __global__ void k_gated_rmsnorm(const void* x, i64 xs, int xdt, const void* z, i64 zs, int zdt,
-                                           const void* w, int wdt, void* out, i64 os, int odt, float* rstd, int rows,
-                                           int dim, int gs, float eps, int vec) {
+extern "C" __global__ void __launch_bounds__(512, 1)
+    k_gated_rmsnorm(const void* x, i64 xs, int xdt, const void* z, i64 zs, int zdt, const void* w, int wdt, void* out,
+    i64 os, int odt, float* rstd, int rows, int dim, int gs, float eps, int vec) {
   __shared__ float scratch[32];
   int r = blockIdx.x;
   if (r >= rows) return;
@@ -230,7 +269,7 @@ extern "C" __global__ void k_gated_rmsnorm(const void* x, i64 xs, int xdt, const
     gated_rmsnorm_row<2>(x, xs, xdt, z, zs, zdt, w, wdt, out, os, odt, rstd, r, dim, gs, eps, scratch);
   } else if (vec == 1) {
     gated_rmsnorm_row<1>(x, xs, xdt, z, zs, zdt, w, wdt, out, os, odt, rstd, r, dim, gs, eps, scratch);
-  } else {  // rows longer than 4096
+  } else {  // rows the register layout cannot take (see normLayout in ops.go)
     int G = dim / gs;
 #pragma unroll 1
     for (int j = 0; j < G; j++) {
@@ -322,10 +361,41 @@ __device__ __forceinline__ void gated_rmsnorm_bwd(const void* x, i64 xs, int xdt
   }
 }
 
-extern "C" __global__ void k_gated_rmsnorm_bwd(const void* x, i64 xs, int xdt, const void* z, i64 zs, int zdt,
-                                               const void* w, int wdt, const float* rstd, const void* dout, i64 dos,
-                                               int dodt, void* dx, i64 dxs, int dxdt, void* dz, i64 dzs, int dzdt,
-                                               float* dw, int rows, int dim, int gs, int rpb, int vec) {
+// gated_rmsnorm_bwd_loop: as add_rmsnorm_bwd_loop, for the gated norm.
+__device__ __forceinline__ void gated_rmsnorm_bwd_loop(const void* x, i64 xs, int xdt, const void* z, i64 zs, int zdt,
+                                                       const void* w, int wdt, const float* rstd, const void* dout,
+                                                       i64 dos, int dodt, void* dx, i64 dxs, int dxdt, void* dz,
+                                                       i64 dzs, int dzdt, float* dw, int rows, int dim, int gs, int rpb,
+                                                       float* scratch, float* acc) {
+  for (int d = threadIdx.x; d < dim; d += blockDim.x) acc[d] = 0.f;
+  int G = dim / gs;
+  int r0 = blockIdx.x * rpb, r1 = min(r0 + rpb, rows);
+  for (int r = r0; r < r1; r++) {
+    for (int j = 0; j < G; j++) {
+      float rs = rstd[(i64)r * G + j], dot = 0.f;
+      for (int d = j * gs + threadIdx.x; d < (j + 1) * gs; d += blockDim.x) {
+        float gh = ld(x, r * xs + d, xdt) * siluf_(ld(z, r * zs + d, zdt)) * rs;
+        float go = ld(dout, r * dos + d, dodt);
+        dot += go * ld(w, d, wdt) * gh;
+        acc[d] += go * gh;
+      }
+      float mean = block_sum(dot, scratch) / gs;
+      for (int d = j * gs + threadIdx.x; d < (j + 1) * gs; d += blockDim.x) {
+        float xv = ld(x, r * xs + d, xdt), zv = ld(z, r * zs + d, zdt);
+        float gh = xv * siluf_(zv) * rs;
+        float dg = rs * (ld(dout, r * dos + d, dodt) * ld(w, d, wdt) - gh * mean);
+        st(dx, r * dxs + d, dxdt, dg * siluf_(zv));
+        st(dz, r * dzs + d, dzdt, dg * xv * dsiluf_(zv));
+      }
+    }
+  }
+  for (int d = threadIdx.x; d < dim; d += blockDim.x) atomicAdd(&dw[d], acc[d]);
+}
+
+extern "C" __global__ void __launch_bounds__(512, 1)
+    k_gated_rmsnorm_bwd(const void* x, i64 xs, int xdt, const void* z, i64 zs, int zdt, const void* w, int wdt,
+    const float* rstd, const void* dout, i64 dos, int dodt, void* dx, i64 dxs, int dxdt, void* dz, i64 dzs, int dzdt,
+    float* dw, int rows, int dim, int gs, int rpb, int vec) {
   __shared__ float scratch[32];
   if (vec == 4)
     gated_rmsnorm_bwd<4>(x, xs, xdt, z, zs, zdt, w, wdt, rstd, dout, dos, dodt, dx, dxs, dxdt, dz, dzs, dzdt, dw, rows,
@@ -333,7 +403,12 @@ extern "C" __global__ void k_gated_rmsnorm_bwd(const void* x, i64 xs, int xdt, c
   else if (vec == 2)
     gated_rmsnorm_bwd<2>(x, xs, xdt, z, zs, zdt, w, wdt, rstd, dout, dos, dodt, dx, dxs, dxdt, dz, dzs, dzdt, dw, rows,
                          dim, gs, rpb, scratch);
-  else
+  else if (vec == 1)
     gated_rmsnorm_bwd<1>(x, xs, xdt, z, zs, zdt, w, wdt, rstd, dout, dos, dodt, dx, dxs, dxdt, dz, dzs, dzdt, dw, rows,
                          dim, gs, rpb, scratch);
+  else {
+    DYN_SMEM(acc);
+    gated_rmsnorm_bwd_loop(x, xs, xdt, z, zs, zdt, w, wdt, rstd, dout, dos, dodt, dx, dxs, dxdt, dz, dzs, dzdt, dw, rows,
+                           dim, gs, rpb, scratch, acc);
+  }
 }
