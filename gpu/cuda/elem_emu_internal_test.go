@@ -57,4 +57,11 @@ func TestElemVecWidth(t *testing.T) {
 			}
 		}
 	}
+	be.sms = 132
+	for _, rows := range []int{1, 31, 8192, 100000, 20_000_000} {
+		gx, gy, tile := be.convGrid(rows, 1792, 4)
+		if gx != 7 || gy > 65535 || gy*tile < rows || (gy-1)*tile >= rows || tile < 1 {
+			t.Errorf("convGrid(%d rows, 1792 channels, 4) = %d, %d, tile %d", rows, gx, gy, tile)
+		}
+	}
 }

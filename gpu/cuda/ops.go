@@ -342,6 +342,7 @@ func (b *Backend) convGrid(rows, channels, v int) (gx, gy, tile int) {
 	gx = (channels/v + convThreads - 1) / convThreads
 	want := max(1, b.sms*32/gx)
 	tile = min(max((rows+want-1)/want, 32), 256)
+	tile = max(tile, (rows+65534)/65535) // grid y <= 65535
 	return gx, (rows + tile - 1) / tile, tile
 }
 
