@@ -124,6 +124,8 @@ func (a *EmbeddingArgs) Validate(backward bool) error {
 //
 //	g = DOut*Weight; rh = r*Rstd
 //	DX = Rstd*(g - rh*mean(g*rh)) + DResidualOut   (also the gradient of Residual)
+//	DXCopy = DX as stored, in DXCopy's dtype       (optional: a second copy,
+//	                                                 e.g. the bf16 one a GEMM reads)
 //	DWeight += sum_rows DOut*rh
 type AddRMSNormArgs struct {
 	Rows, Dim   int
@@ -138,6 +140,7 @@ type AddRMSNormArgs struct {
 	DOut         Mat    // backward input
 	DResidualOut *Mat   // optional backward input, F32|BF16
 	DX           Mat    // F32|BF16 [Rows, Dim]
+	DXCopy       *Mat   // optional F32|BF16 [Rows, Dim]: DX again, rounded to its dtype
 	DWeight      Buffer // F32 [Dim], accumulated
 }
 
@@ -170,6 +173,11 @@ func (a *AddRMSNormArgs) Validate(backward bool) error {
 		}
 		if err := checkMat(op, "DX", a.DX, a.Rows, a.Dim, floats...); err != nil {
 			return err
+		}
+		if a.DXCopy != nil {
+			if err := checkMat(op, "DXCopy", *a.DXCopy, a.Rows, a.Dim, floats...); err != nil {
+				return err
+			}
 		}
 		return checkVec(op, "DWeight", a.DWeight, a.Dim, F32)
 	}

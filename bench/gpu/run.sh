@@ -7,7 +7,7 @@
 # Results go to $OUT (the device tool's folder) or bench/out/gpu/results.
 # Build first with bench/gpu/build.sh and carry bench/out.
 #
-# Step limits add up to 445 s (device tool: timeout_s=480 leaves half a minute);
+# Step limits add up to 470 s (device tool: timeout_s=540 leaves a minute);
 # a normal run should take 2-4 minutes. FULL=1 adds the test binary's own
 # decode/train benchmarks (+180 s). Exit status: 0 when every step passed.
 # Without a GPU it stops at once (NETSSM_NO_GPU_OK=1 runs the steps anyway,
@@ -69,7 +69,7 @@ else
   echo "gpumodel: skipped (no gpumodel.test: the package had no tests when built)" | tee -a "$sum"
 fi
 dir=$root/gpu/cuda
-step bench-kernels 35 "$bin/cuda.test" -test.run '^$' -test.bench 'Gemm|SSD' -test.benchtime 10x -test.timeout 30s
+step bench-kernels 60 "$bin/cuda.test" -test.run '^$' -test.bench 'Gemm|SSD|Elem' -test.benchtime 10x -test.timeout 55s
 if [ "${FULL:-}" = 1 ]; then
   step bench-decode 60 "$bin/cuda.test" -test.run '^$' -test.bench 'Decode' -test.benchtime 200x -test.timeout 55s
   step bench-train-kernels 120 "$bin/cuda.test" -test.run '^$' -test.bench 'Train' -test.benchtime 3x -test.timeout 115s

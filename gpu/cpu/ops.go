@@ -83,11 +83,14 @@ func (be *Backend) AddRMSNorm(ctx context.Context, a *gpu.AddRMSNormArgs) error 
 
 // AddRMSNormBackward implements gpu.Ops.
 func (be *Backend) AddRMSNormBackward(ctx context.Context, a *gpu.AddRMSNormArgs) error {
-	var drBuf gpu.Buffer
+	var drBuf, dcBuf gpu.Buffer
 	if a.DResidualOut != nil {
 		drBuf = a.DResidualOut.Buf
 	}
-	if err := begin(ctx, a.Validate(true), be.owned(a.DOut.Buf, drBuf, a.DX.Buf, a.DWeight, a.Weight, a.ResidualOut.Buf, a.Rstd)); err != nil {
+	if a.DXCopy != nil {
+		dcBuf = a.DXCopy.Buf
+	}
+	if err := begin(ctx, a.Validate(true), be.owned(a.DOut.Buf, drBuf, a.DX.Buf, dcBuf, a.DWeight, a.Weight, a.ResidualOut.Buf, a.Rstd)); err != nil {
 		return err
 	}
 	dout, dx, ro := be.mat(a.DOut), be.mat(a.DX), be.mat(a.ResidualOut)
@@ -111,6 +114,9 @@ func (be *Backend) AddRMSNormBackward(ctx context.Context, a *gpu.AddRMSNormArgs
 				v += be.mat(*a.DResidualOut).at(i, d)
 			}
 			dx.set(i, d, v)
+			if a.DXCopy != nil {
+				be.mat(*a.DXCopy).set(i, d, dx.at(i, d))
+			}
 		}
 	}
 	for d, v := range dwAcc {

@@ -226,7 +226,7 @@ void k_emu_test_ldmatrix(const uint16_t* src, uint32_t* out) {
 const Kernel kernels[] = {
     K(k_fill), K(k_scale), K(k_convert), K(k_sumsq), K(k_embed), K(k_embed_bwd), K(k_adamw), K(k_xent),
     K(k_add_rmsnorm), K(k_add_rmsnorm_bwd), K(k_gated_rmsnorm), K(k_gated_rmsnorm_bwd),
-    K(k_conv1d), K(k_conv1d_bwd_dx), K(k_conv1d_bwd_dw), K(k_conv1d_step),
+    K(k_conv1d), K(k_conv1d_bwd), K(k_conv1d_step),
     K(k_gemm_f32), K(k_gemm_bf16), K(k_gemv_tb), K(k_gemm_tc_nn), K(k_gemm_tc_nt), K(k_gemm_tc_tn),
     K(k_gemm_tc_tt), K(k_gemm_tc4_nn), K(k_gemm_tc4_nt), K(k_gemm_tc4_tn), K(k_gemm_tc4_tt), K(k_gemm_splitk_reduce),
     K(k_gemm_tc_s4_nn), K(k_gemm_tc_s4_nt), K(k_gemm_tc_s4_tn), K(k_gemm_tc_s4_tt),

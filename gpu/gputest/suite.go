@@ -77,70 +77,106 @@ func TestBasics(t *testing.T, dut gpu.Backend) {
 	}
 }
 
-// TestEmbedding covers the gather and its gradient with repeated ids.
+// TestEmbedding covers the gather and its gradient with repeated ids, a
+// width that is not a multiple of 32 (or of 4), and a vocabulary too tall
+// for a backend to hold 32 columns of the table in shared memory.
 func TestEmbedding(t *testing.T, dut gpu.Backend) {
 	for _, dt := range bothFloats {
-		t.Run(dt.String(), func(t *testing.T) {
-			p := newPair(t, dut, 2)
-			const rows, dim, vocab = 53, 96, 40
-			ids := make([]int32, rows)
-			for i := range ids {
-				ids[i] = int32(p.rng.Intn(vocab))
-			}
-			ids[5], ids[9] = 3, 3
-			idb := p.ints(ids)
-			table := p.floats(dt, vocab*dim, normal(0.02))
-			out := p.floats(dt, rows*dim, nil)
-			dout := p.floats(dt, rows*dim, normal(1))
-			dtab := p.floats(gpu.F32, vocab*dim, normal(0.1))
-			mk := func(s int) *gpu.EmbeddingArgs {
-				return &gpu.EmbeddingArgs{Rows: rows, Dim: dim, IDs: idb.b[s], Table: table.b[s],
-					Out: out.m(s, dim), DOut: dout.m(s, dim), DTable: dtab.b[s]}
-			}
-			p.run("embedding", func(s int, be gpu.Backend) error { return be.Embedding(p.ctx, mk(s)) })
-			p.run("embedding backward", func(s int, be gpu.Backend) error { return be.EmbeddingBackward(p.ctx, mk(s)) })
-			p.check("out", out, tolFor(dt))
-			p.check("dtable", dtab, tolFor(dt))
-		})
+		for _, sh := range [][3]int{{53, 96, 40}, {70, 50, 12}, {9, 40, 500}} {
+			t.Run(fmt.Sprintf("%v/rows=%d,dim=%d,vocab=%d", dt, sh[0], sh[1], sh[2]), func(t *testing.T) {
+				p := newPair(t, dut, 2)
+				rows, dim, vocab := sh[0], sh[1], sh[2]
+				ids := make([]int32, rows)
+				for i := range ids {
+					ids[i] = int32(p.rng.Intn(vocab))
+				}
+				ids[5], ids[7] = 3, 3
+				idb := p.ints(ids)
+				table := p.floats(dt, vocab*dim, normal(0.02))
+				out := p.floats(dt, rows*dim, nil)
+				dout := p.floats(dt, rows*dim, normal(1))
+				dtab := p.floats(gpu.F32, vocab*dim, normal(0.1))
+				mk := func(s int) *gpu.EmbeddingArgs {
+					return &gpu.EmbeddingArgs{Rows: rows, Dim: dim, IDs: idb.b[s], Table: table.b[s],
+						Out: out.m(s, dim), DOut: dout.m(s, dim), DTable: dtab.b[s]}
+				}
+				p.run("embedding", func(s int, be gpu.Backend) error { return be.Embedding(p.ctx, mk(s)) })
+				p.run("embedding backward", func(s int, be gpu.Backend) error { return be.EmbeddingBackward(p.ctx, mk(s)) })
+				p.check("out", out, tolFor(dt))
+				p.check("dtable", dtab, tolFor(dt))
+			})
+		}
 	}
 }
 
 // TestAddRMSNorm covers the fused add+norm with and without residual input,
-// with the residual gradient, in both dtypes.
+// with the residual gradient, in both dtypes; widths and a strided X that
+// allow a backend 4-, 2- or 1-element vector accesses, NetSSM's width, a
+// long unaligned row, and the backward pass's recompute form (X is
+// ResidualOut itself).
 func TestAddRMSNorm(t *testing.T, dut gpu.Backend) {
+	type nshape struct{ rows, dim, xStride, xOff int }
+	shapes := []nshape{{19, 200, 200, 0}, {7, 768, 776, 8}, {9, 202, 205, 1}, {9, 198, 204, 2}, {3, 2050, 2051, 1}}
 	for _, dt := range bothFloats {
 		for _, withRes := range []bool{false, true} {
-			t.Run(fmt.Sprintf("%v/residual=%v", dt, withRes), func(t *testing.T) {
-				p := newPair(t, dut, 3)
-				const rows, dim = 19, 200
-				x := p.floats(dt, rows*dim, normal(1))
-				res := p.floats(gpu.F32, rows*dim, normal(1))
-				w := p.floats(gpu.F32, dim, uniform(0.5, 1.5))
-				out := p.floats(dt, rows*dim, nil)
-				ro := p.floats(gpu.F32, rows*dim, nil)
-				rstd := p.floats(gpu.F32, rows, nil)
-				dout := p.floats(dt, rows*dim, normal(1))
-				dro := p.floats(gpu.F32, rows*dim, normal(1))
-				dx := p.floats(dt, rows*dim, nil)
-				dw := p.floats(gpu.F32, dim, normal(0.1))
-				mk := func(s int) *gpu.AddRMSNormArgs {
-					a := &gpu.AddRMSNormArgs{Rows: rows, Dim: dim, Eps: 1e-5, X: x.m(s, dim), Weight: w.b[s],
-						Out: out.m(s, dim), ResidualOut: ro.m(s, dim), Rstd: rstd.b[s],
-						DOut: dout.m(s, dim), DX: dx.m(s, dim), DWeight: dw.b[s]}
-					if withRes {
-						r, d := res.m(s, dim), dro.m(s, dim)
-						a.Residual, a.DResidualOut = &r, &d
+			for _, sh := range shapes {
+				t.Run(fmt.Sprintf("%v/residual=%v/%+v", dt, withRes, sh), func(t *testing.T) {
+					p := newPair(t, dut, 3)
+					rows, dim := sh.rows, sh.dim
+					x := p.floats(dt, rows*sh.xStride, normal(1))
+					res := p.floats(gpu.F32, rows*dim, normal(1))
+					w := p.floats(gpu.F32, dim, uniform(0.5, 1.5))
+					out := p.floats(dt, rows*dim, nil)
+					ro := p.floats(gpu.F32, rows*dim, nil)
+					rstd := p.floats(gpu.F32, rows, nil)
+					dout := p.floats(dt, rows*dim, normal(1))
+					dro := p.floats(gpu.F32, rows*dim, normal(1))
+					dx := p.floats(dt, rows*dim, nil)
+					dxc := p.floats(gpu.BF16, rows*dim, nil) // DXCopy (with the residual gradient)
+					dw := p.floats(gpu.F32, dim, normal(0.1))
+					mk := func(s int) *gpu.AddRMSNormArgs {
+						a := &gpu.AddRMSNormArgs{Rows: rows, Dim: dim, Eps: 1e-5, X: x.view(s, sh.xStride, sh.xOff), Weight: w.b[s],
+							Out: out.m(s, dim), ResidualOut: ro.m(s, dim), Rstd: rstd.b[s],
+							DOut: dout.m(s, dim), DX: dx.m(s, dim), DWeight: dw.b[s]}
+						if withRes {
+							r, d, c := res.m(s, dim), dro.m(s, dim), dxc.m(s, dim)
+							a.Residual, a.DResidualOut, a.DXCopy = &r, &d, &c
+						}
+						return a
 					}
-					return a
-				}
-				p.run("add_rmsnorm", func(s int, be gpu.Backend) error { return be.AddRMSNorm(p.ctx, mk(s)) })
-				p.check("out", out, tolFor(dt))
-				p.check("residual_out", ro, TolF32)
-				p.check("rstd", rstd, TolF32)
-				p.run("add_rmsnorm backward", func(s int, be gpu.Backend) error { return be.AddRMSNormBackward(p.ctx, mk(s)) })
-				p.check("dx", dx, tolFor(dt))
-				p.check("dweight", dw, tolFor(dt))
-			})
+					p.run("add_rmsnorm", func(s int, be gpu.Backend) error { return be.AddRMSNorm(p.ctx, mk(s)) })
+					p.check("out", out, tolFor(dt))
+					p.check("residual_out", ro, TolF32)
+					p.check("rstd", rstd, TolF32)
+					p.run("add_rmsnorm backward", func(s int, be gpu.Backend) error { return be.AddRMSNormBackward(p.ctx, mk(s)) })
+					p.check("dx", dx, tolFor(dt))
+					p.check("dweight", dw, tolFor(dt))
+					if withRes {
+						p.check("dx copy", dxc, TolBF16)
+						// the copy is DX as stored, rounded to bf16 (what Convert would give)
+						got, want := p.read(dxc, 1), p.read(dx, 1)
+						for i := range want {
+							want[i] = gpu.RoundBF16(want[i])
+						}
+						if err := Compare(got, want, Tol{Atol: 0, Rtol: 1e-6}); err != nil {
+							t.Errorf("dx copy is not dx rounded to bf16 on %s: %v", dut.Name(), err)
+						}
+						return
+					}
+					// Recompute form: the norm of the residual alone, read from
+					// and "written" to the same buffer, which must not change.
+					p.run("add_rmsnorm, X = ResidualOut", func(s int, be gpu.Backend) error {
+						if err := be.Fill(p.ctx, out.b[s], 0); err != nil {
+							return err
+						}
+						return be.AddRMSNorm(p.ctx, &gpu.AddRMSNormArgs{Rows: rows, Dim: dim, Eps: 1e-5, X: ro.m(s, dim), Weight: w.b[s],
+							Out: out.m(s, dim), ResidualOut: ro.m(s, dim), Rstd: rstd.b[s]})
+					})
+					p.check("out (recompute)", out, tolFor(dt))
+					p.check("residual_out (recompute)", ro, TolF32)
+					p.check("rstd (recompute)", rstd, TolF32)
+				})
+			}
 		}
 	}
 }
@@ -265,66 +301,90 @@ func testGemmAligned(t *testing.T, dut gpu.Backend) {
 	}
 }
 
+// convShape is one TestConv1d case: X (and DX) are columns [Off, Off+C) of
+// rows of Stride elements.
+type convShape struct{ B, T, C, W, Stride, Off int }
+
 // TestConv1d covers the causal depthwise conv forward, backward and decode
-// step, with X as a column slice of a wider matrix (as xBC in zxbcdt).
+// step, with X as a column slice of a wider matrix (as xBC in zxbcdt). The
+// shapes hit a backend's vector paths (views 16-byte aligned as the model's
+// are, or only 8-byte, or not at all), sequences shorter than the kernel,
+// several sequences per batch, and widths other than 4.
 func TestConv1d(t *testing.T, dut gpu.Backend) {
+	shapes := []convShape{
+		{B: 2, T: 23, C: 40, W: 4, Stride: 57, Off: 9},  // odd stride and offset: scalar
+		{B: 3, T: 45, C: 48, W: 4, Stride: 72, Off: 16}, // aligned as zx's xBC columns: 4-wide
+		{B: 2, T: 37, C: 22, W: 4, Stride: 30, Off: 2},  // 2-wide
+		{B: 7, T: 2, C: 8, W: 4, Stride: 8, Off: 0},     // sequences shorter than the kernel
+		{B: 2, T: 40, C: 12, W: 3, Stride: 16, Off: 4},
+		{B: 1, T: 70, C: 9, W: 7, Stride: 11, Off: 1},
+	}
 	for _, dt := range bothFloats {
 		for _, act := range []bool{true, false} {
-			t.Run(fmt.Sprintf("%v/silu=%v", dt, act), func(t *testing.T) {
-				p := newPair(t, dut, 20)
-				const B, T, C, W, stride, off = 2, 23, 40, 4, 57, 9
-				x := p.floats(dt, B*T*stride, normal(1))
-				w := p.floats(gpu.F32, C*W, normal(0.5))
-				bias := p.floats(gpu.F32, C, normal(0.5))
-				out := p.floats(dt, B*T*C, nil)
-				dout := p.floats(dt, B*T*C, normal(1))
-				dx := p.floats(dt, B*T*stride, normal(1))
-				dw := p.floats(gpu.F32, C*W, normal(0.1))
-				db := p.floats(gpu.F32, C, normal(0.1))
-				mk := func(s int) *gpu.Conv1dArgs {
-					return &gpu.Conv1dArgs{Batch: B, Seq: T, Channels: C, Width: W, SiLU: act,
-						X: x.view(s, stride, off), Weight: w.b[s], Bias: bias.b[s], Out: out.m(s, C),
-						DOut: dout.m(s, C), DX: dx.view(s, stride, off), DWeight: dw.b[s], DBias: db.b[s]}
+			for si, sh := range shapes {
+				if !act && si > 1 {
+					continue
 				}
-				p.run("conv1d", func(s int, be gpu.Backend) error { return be.Conv1d(p.ctx, mk(s)) })
-				p.check("out", out, tolFor(dt))
-				p.run("conv1d backward", func(s int, be gpu.Backend) error { return be.Conv1dBackward(p.ctx, mk(s)) })
-				p.check("dx (and the untouched columns around it)", dx, tolFor(dt))
-				p.check("dweight", dw, tolFor(dt))
-				p.check("dbias", db, tolFor(dt))
-
-				// Decode: feeding the sequence step by step gives the same outputs.
-				state := p.floats(gpu.F32, B*C*W, nil)
-				xs := p.floats(dt, B*C, nil)
-				ys := p.floats(dt, B*C, nil)
-				fwd := p.read(out, 1)
-				xv := p.read(x, 1)
-				for step := 0; step < T; step++ {
-					row := make([]float32, B*C)
-					for b := 0; b < B; b++ {
-						copy(row[b*C:(b+1)*C], xv[(b*T+step)*stride+off:])
-					}
-					for s := range xs.b {
-						if err := p.be[s].Write(xs.b[s], 0, row); err != nil {
-							t.Fatal(err)
-						}
-					}
-					p.run("conv1d step", func(s int, be gpu.Backend) error {
-						return be.Conv1dStep(p.ctx, &gpu.Conv1dStepArgs{Batch: B, Channels: C, Width: W, SiLU: act,
-							X: xs.m(s, C), State: state.b[s], Weight: w.b[s], Bias: bias.b[s], Out: ys.m(s, C)})
-					})
-					p.check(fmt.Sprintf("step %d out", step), ys, tolFor(dt))
-					got := p.read(ys, 1)
-					want := make([]float32, B*C)
-					for b := 0; b < B; b++ {
-						copy(want[b*C:(b+1)*C], fwd[(b*T+step)*C:])
-					}
-					if err := Compare(got, want, tolFor(dt)); err != nil {
-						t.Fatalf("step %d differs from the full conv: %v", step, err)
-					}
-				}
-				p.check("state", state, tolFor(dt))
-			})
+				t.Run(fmt.Sprintf("%v/silu=%v/%+v", dt, act, sh), func(t *testing.T) { testConv1d(t, dut, dt, act, sh, si == 0) })
+			}
 		}
 	}
+}
+
+func testConv1d(t *testing.T, dut gpu.Backend, dt gpu.DType, act bool, sh convShape, steps bool) {
+	p := newPair(t, dut, 20)
+	B, T, C, W, stride, off := sh.B, sh.T, sh.C, sh.W, sh.Stride, sh.Off
+	x := p.floats(dt, B*T*stride, normal(1))
+	w := p.floats(gpu.F32, C*W, normal(0.5))
+	bias := p.floats(gpu.F32, C, normal(0.5))
+	out := p.floats(dt, B*T*C, nil)
+	dout := p.floats(dt, B*T*C, normal(1))
+	dx := p.floats(dt, B*T*stride, normal(1))
+	dw := p.floats(gpu.F32, C*W, normal(0.1))
+	db := p.floats(gpu.F32, C, normal(0.1))
+	mk := func(s int) *gpu.Conv1dArgs {
+		return &gpu.Conv1dArgs{Batch: B, Seq: T, Channels: C, Width: W, SiLU: act,
+			X: x.view(s, stride, off), Weight: w.b[s], Bias: bias.b[s], Out: out.m(s, C),
+			DOut: dout.m(s, C), DX: dx.view(s, stride, off), DWeight: dw.b[s], DBias: db.b[s]}
+	}
+	p.run("conv1d", func(s int, be gpu.Backend) error { return be.Conv1d(p.ctx, mk(s)) })
+	p.check("out", out, tolFor(dt))
+	p.run("conv1d backward", func(s int, be gpu.Backend) error { return be.Conv1dBackward(p.ctx, mk(s)) })
+	p.check("dx (and the untouched columns around it)", dx, tolFor(dt))
+	p.check("dweight", dw, tolFor(dt))
+	p.check("dbias", db, tolFor(dt))
+	if !steps {
+		return
+	}
+	// Decode: feeding the sequence step by step gives the same outputs.
+	state := p.floats(gpu.F32, B*C*W, nil)
+	xs := p.floats(dt, B*C, nil)
+	ys := p.floats(dt, B*C, nil)
+	fwd := p.read(out, 1)
+	xv := p.read(x, 1)
+	for step := 0; step < T; step++ {
+		row := make([]float32, B*C)
+		for b := 0; b < B; b++ {
+			copy(row[b*C:(b+1)*C], xv[(b*T+step)*stride+off:])
+		}
+		for s := range xs.b {
+			if err := p.be[s].Write(xs.b[s], 0, row); err != nil {
+				t.Fatal(err)
+			}
+		}
+		p.run("conv1d step", func(s int, be gpu.Backend) error {
+			return be.Conv1dStep(p.ctx, &gpu.Conv1dStepArgs{Batch: B, Channels: C, Width: W, SiLU: act,
+				X: xs.m(s, C), State: state.b[s], Weight: w.b[s], Bias: bias.b[s], Out: ys.m(s, C)})
+		})
+		p.check(fmt.Sprintf("step %d out", step), ys, tolFor(dt))
+		got := p.read(ys, 1)
+		want := make([]float32, B*C)
+		for b := 0; b < B; b++ {
+			copy(want[b*C:(b+1)*C], fwd[(b*T+step)*C:])
+		}
+		if err := Compare(got, want, tolFor(dt)); err != nil {
+			t.Fatalf("step %d differs from the full conv: %v", step, err)
+		}
+	}
+	p.check("state", state, tolFor(dt))
 }

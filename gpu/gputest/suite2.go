@@ -120,13 +120,26 @@ func TestSSDStep(t *testing.T, dut gpu.Backend) {
 	}
 }
 
-// TestGatedRMSNorm covers one group and several groups, z as a view.
+// gnormShape is one TestGatedRMSNorm case: Z (and DZ) are columns
+// [ZOff, ZOff+Dim) of rows of ZStride elements, as z in the in_proj output.
+type gnormShape struct{ Rows, Dim, Group, ZStride, ZOff int }
+
+// TestGatedRMSNorm covers one group and several groups, z as a view that
+// allows a backend 4-, 2- or 1-element vector accesses, and NetSSM's width.
 func TestGatedRMSNorm(t *testing.T, dut gpu.Backend) {
+	shapes := []gnormShape{
+		{Rows: 21, Dim: 96, Group: 96, ZStride: 130, ZOff: 7},
+		{Rows: 21, Dim: 96, Group: 32, ZStride: 130, ZOff: 7},
+		{Rows: 13, Dim: 96, Group: 32, ZStride: 136, ZOff: 8}, // aligned as zx's z columns
+		{Rows: 13, Dim: 60, Group: 30, ZStride: 130, ZOff: 2}, // 2-wide
+		{Rows: 5, Dim: 1536, Group: 1536, ZStride: 3352, ZOff: 0},
+		{Rows: 3, Dim: 2100, Group: 700, ZStride: 2203, ZOff: 3}, // long unaligned rows
+	}
 	for _, dt := range bothFloats {
-		for _, gs := range []int{96, 32} {
-			t.Run(fmt.Sprintf("%v/group=%d", dt, gs), func(t *testing.T) {
+		for _, sh := range shapes {
+			t.Run(fmt.Sprintf("%v/%+v", dt, sh), func(t *testing.T) {
 				p := newPair(t, dut, 50)
-				const rows, dim, zs = 21, 96, 130
+				rows, dim, gs, zs, zoff := sh.Rows, sh.Dim, sh.Group, sh.ZStride, sh.ZOff
 				x := p.floats(dt, rows*dim, normal(1))
 				z := p.floats(dt, rows*zs, normal(2))
 				w := p.floats(gpu.F32, dim, uniform(0.5, 1.5))
@@ -137,16 +150,16 @@ func TestGatedRMSNorm(t *testing.T, dut gpu.Backend) {
 				dz := p.floats(dt, rows*zs, nil)
 				dw := p.floats(gpu.F32, dim, normal(0.1))
 				mk := func(s int) *gpu.GatedRMSNormArgs {
-					return &gpu.GatedRMSNormArgs{Rows: rows, Dim: dim, GroupSize: gs, Eps: 1e-5, X: x.m(s, dim), Z: z.view(s, zs, 7),
+					return &gpu.GatedRMSNormArgs{Rows: rows, Dim: dim, GroupSize: gs, Eps: 1e-5, X: x.m(s, dim), Z: z.view(s, zs, zoff),
 						Weight: w.b[s], Out: out.m(s, dim), Rstd: rstd.b[s], DOut: dout.m(s, dim), DX: dx.m(s, dim),
-						DZ: dz.view(s, zs, 7), DWeight: dw.b[s]}
+						DZ: dz.view(s, zs, zoff), DWeight: dw.b[s]}
 				}
 				p.run("gated_rmsnorm", func(s int, be gpu.Backend) error { return be.GatedRMSNorm(p.ctx, mk(s)) })
 				p.check("out", out, tolFor(dt))
 				p.check("rstd", rstd, tolFor(dt))
 				p.run("gated_rmsnorm backward", func(s int, be gpu.Backend) error { return be.GatedRMSNormBackward(p.ctx, mk(s)) })
 				p.check("dx", dx, tolFor(dt))
-				p.check("dz", dz, tolFor(dt))
+				p.check("dz (and the untouched columns around it)", dz, tolFor(dt))
 				p.check("dweight", dw, tolFor(dt))
 			})
 		}
@@ -154,33 +167,43 @@ func TestGatedRMSNorm(t *testing.T, dut gpu.Backend) {
 }
 
 // TestCrossEntropy covers ignored rows, a vocabulary that is not a multiple
-// of a block size, gradient in place of the logits.
+// of a block size, gradient in place of the logits, f32 logits with a bf16
+// gradient (the LM head's backward GEMM input), and a vocabulary too long
+// for a backend to hold a row in registers.
 func TestCrossEntropy(t *testing.T, dut gpu.Backend) {
+	type xcase struct {
+		ldt, dldt gpu.DType
+		inPlace   bool
+		vocab     int
+	}
+	var cases []xcase
 	for _, dt := range bothFloats {
-		for _, inPlace := range []bool{false, true} {
-			t.Run(fmt.Sprintf("%v/inplace=%v", dt, inPlace), func(t *testing.T) {
-				p := newPair(t, dut, 60)
-				const rows, vocab = 45, 275
-				logits := p.floats(dt, rows*vocab, normal(3))
-				labels := make([]int32, rows)
-				for i := range labels {
-					labels[i] = int32(p.rng.Intn(vocab))
-				}
-				labels[3], labels[17] = gpu.IgnoreIndex, gpu.IgnoreIndex
-				lab := p.ints(labels)
-				losses := p.floats(gpu.F32, rows, normal(1))
-				dl := p.floats(dt, rows*vocab, nil)
-				if inPlace {
-					dl = logits
-				}
-				p.run("cross_entropy", func(s int, be gpu.Backend) error {
-					return be.CrossEntropy(p.ctx, &gpu.CrossEntropyArgs{Rows: rows, Vocab: vocab, GradScale: 1.0 / 43,
-						Logits: logits.m(s, vocab), Labels: lab.b[s], Losses: losses.b[s], DLogits: dl.m(s, vocab)})
-				})
-				p.check("losses", losses, tolFor(dt))
-				p.check("dlogits", dl, tolFor(dt))
+		cases = append(cases, xcase{dt, dt, false, 275}, xcase{dt, dt, true, 275})
+	}
+	cases = append(cases, xcase{gpu.F32, gpu.BF16, false, 272}, xcase{gpu.F32, gpu.F32, true, 600}, xcase{gpu.BF16, gpu.BF16, false, 600})
+	for _, c := range cases {
+		t.Run(fmt.Sprintf("%v->%v/inplace=%v/vocab=%d", c.ldt, c.dldt, c.inPlace, c.vocab), func(t *testing.T) {
+			p := newPair(t, dut, 60)
+			rows, vocab := 45, c.vocab
+			logits := p.floats(c.ldt, rows*vocab, normal(3))
+			labels := make([]int32, rows)
+			for i := range labels {
+				labels[i] = int32(p.rng.Intn(vocab))
+			}
+			labels[3], labels[17] = gpu.IgnoreIndex, gpu.IgnoreIndex
+			lab := p.ints(labels)
+			losses := p.floats(gpu.F32, rows, normal(1))
+			dl := p.floats(c.dldt, rows*vocab, nil)
+			if c.inPlace {
+				dl = logits
+			}
+			p.run("cross_entropy", func(s int, be gpu.Backend) error {
+				return be.CrossEntropy(p.ctx, &gpu.CrossEntropyArgs{Rows: rows, Vocab: vocab, GradScale: 1.0 / 43,
+					Logits: logits.m(s, vocab), Labels: lab.b[s], Losses: losses.b[s], DLogits: dl.m(s, vocab)})
 			})
-		}
+			p.check("losses", losses, tolFor(c.ldt))
+			p.check("dlogits", dl, tolFor(c.ldt, c.dldt))
+		})
 	}
 }
 

@@ -159,16 +159,17 @@ func (g *Model) finalNormArgs(x *acts, T int) *gpu.AddRMSNormArgs {
 	last := gpu.Dense(x.view(g.d.L-1).res, D)
 	return &gpu.AddRMSNormArgs{Rows: T, Dim: D, Eps: g.eps, X: gpu.Dense(x.h, D), Residual: &last, Weight: g.normF.w,
 		Out: gpu.Dense(x.fin, D), ResidualOut: gpu.Dense(x.finRes, D), Rstd: x.finRstd,
-		DOut: gpu.Dense(x.dnorm, D), DX: gpu.Dense(x.carry, D), DWeight: g.normF.g}
+		DOut: gpu.Dense(x.dnorm, D), DX: gpu.Dense(x.carry, D), DXCopy: carryCopy(x, D), DWeight: g.normF.g}
 }
 
-// work returns f (an F32 buffer) as the matrix-product dtype: f itself in
-// f32 mode, else converted into w.
-func (g *Model) work(ctx context.Context, f, w gpu.Buffer) (gpu.Buffer, error) {
-	if w == nil {
-		return f, nil
+// carryCopy is where a norm backward writes the bf16 copy of the residual
+// gradient that the next layer's out_proj GEMMs read (nil in f32 mode).
+func carryCopy(x *acts, D int) *gpu.Mat {
+	if x.carryW == nil {
+		return nil
 	}
-	return w, g.be.Convert(ctx, w, f)
+	m := gpu.Dense(x.carryW, D)
+	return &m
 }
 
 // backward back-propagates the loss of the last training forward pass.
@@ -176,11 +177,16 @@ func (g *Model) backward(ctx context.Context, x *acts, T int, gradScale float32)
 	be, d := g.be, g.d
 	var dl gpu.Buffer
 	if err := errs(
+		// dlogits go straight to the GEMMs' dtype: in place of the logits
+		// in f32, into dlogitsW in bf16 (no Convert)
 		func() error {
+			dl = x.logits
+			if x.dlogitsW != nil {
+				dl = x.dlogitsW
+			}
 			return be.CrossEntropy(ctx, &gpu.CrossEntropyArgs{Rows: T, Vocab: d.V, GradScale: gradScale,
-				Logits: gpu.Dense(x.logits, d.V), Labels: x.labels, Losses: x.losses, DLogits: gpu.Dense(x.logits, d.V)})
+				Logits: gpu.Dense(x.logits, d.V), Labels: x.labels, Losses: x.losses, DLogits: gpu.Dense(dl, d.V)})
 		},
-		func() (err error) { dl, err = g.work(ctx, x.logits, x.dlogitsW); return err },
 		// LM head: dfin = dlogits·W, dW += dlogitsᵀ·fin; then the final norm.
 		func() error {
 			return be.Gemm(ctx, &gpu.GemmArgs{M: T, N: d.D, K: d.V, Alpha: 1, A: gpu.Dense(dl, d.V), B: gpu.Dense(g.head.work, d.D), C: gpu.Dense(x.dnorm, d.D)})
@@ -212,7 +218,6 @@ func (g *Model) backward(ctx context.Context, x *acts, T int, gradScale float32)
 func (g *Model) layerBackward(ctx context.Context, x *acts, l, T int) error {
 	be, d, L, la := g.be, g.d, g.layers[l], x.view(l)
 	D := d.D
-	var cw gpu.Buffer
 	steps := []func() error{}
 	if la.recompute {
 		steps = append(steps,
@@ -227,9 +232,14 @@ func (g *Model) layerBackward(ctx context.Context, x *acts, l, T int) error {
 	}
 	carry := gpu.Dense(x.carry, D)
 	na := g.normArgs(x, l, T)
-	na.DOut, na.DResidualOut, na.DX, na.DWeight = gpu.Dense(x.dnorm, D), &carry, gpu.Dense(x.next, D), L.norm.g
+	na.DOut, na.DResidualOut, na.DX, na.DXCopy, na.DWeight = gpu.Dense(x.dnorm, D), &carry, gpu.Dense(x.next, D), carryCopy(x, D), L.norm.g
+	// the bf16 copy of carry was written by the norm backward that wrote
+	// carry (the final norm's, or layer l+1's)
+	cw := x.carry
+	if x.carryW != nil {
+		cw = x.carryW
+	}
 	steps = append(steps,
-		func() (err error) { cw, err = g.work(ctx, x.carry, x.carryW); return err },
 		// out_proj: dg = carry·W, dW += carryᵀ·g.
 		func() error {
 			return be.Gemm(ctx, &gpu.GemmArgs{M: T, N: d.DI, K: D, Alpha: 1, A: gpu.Dense(cw, D), B: gpu.Dense(L.out.work, d.DI), C: gpu.Dense(x.dg, d.DI)})

@@ -4,7 +4,7 @@ package kernels
 var Names = []string{
 	"k_fill", "k_scale", "k_convert", "k_sumsq", "k_embed", "k_embed_bwd", "k_adamw", "k_xent",
 	"k_add_rmsnorm", "k_add_rmsnorm_bwd", "k_gated_rmsnorm", "k_gated_rmsnorm_bwd",
-	"k_conv1d", "k_conv1d_bwd_dx", "k_conv1d_bwd_dw", "k_conv1d_step",
+	"k_conv1d", "k_conv1d_bwd", "k_conv1d_step",
 	"k_gemm_f32", "k_gemm_bf16", "k_gemv_tb", "k_gemm_tc_nn", "k_gemm_tc_nt", "k_gemm_tc_tn", "k_gemm_tc_tt", "k_gemm_tc4_nn", "k_gemm_tc4_nt", "k_gemm_tc4_tn", "k_gemm_tc4_tt", "k_gemm_splitk_reduce",
 	"k_gemm_tc_s4_nn", "k_gemm_tc_s4_nt", "k_gemm_tc_s4_tn", "k_gemm_tc_s4_tt", "k_gemm_tc4_s4_nn", "k_gemm_tc4_s4_nt", "k_gemm_tc4_s4_tn", "k_gemm_tc4_s4_tt",
 	"k_gemm_tc4_k64_nn", "k_gemm_tc4_k64_nt", "k_gemm_tc4_k64_tn", "k_gemm_tc4_k64_tt",
