@@ -39,16 +39,21 @@ func ssdGeometry(P, N int) (ssdGeom, error) {
 }
 
 // The chunked (matmul-form) kernels of ssd.cu: blocks of ssdThreads threads
-// compute 64x64 output tiles; the chunk's dt and cumulative log decay sit in
-// 2*ChunkSize floats of dynamic shared memory next to 34 KiB of static
-// shared memory, which bounds ChunkSize (ssdMaxChunk) within the 48 KiB a
-// block gets without opting in.
+// compute 64x64 output tiles. Their shared memory is all dynamic (ldmatrix
+// reads it): ssdSmemFixed floats of operand tiles, the L x L tile and
+// reduction scratch (SSD_SMEM_FIXED in ssd.cu), then three per-step arrays
+// of ChunkSize floats (dt, cum, a factor); ssdMaxChunk keeps that within the
+// 48 KiB a block gets without opting in.
 const (
-	ssdTile     = 64
-	ssdThreads  = 128
-	ssdMaxChunk = 1024
-	ssdMaxZ     = 65535 // grid z = Batch * chunks
+	ssdTile      = 64
+	ssdThreads   = 128
+	ssdMaxChunk  = 1024
+	ssdMaxZ      = 65535                                  // grid z = Batch * chunks
+	ssdSmemFixed = 2*ssdTile*33 + ssdTile*65 + ssdThreads // floats
 )
+
+// ssdSmem is the dynamic shared memory of a chunked tile kernel, in bytes.
+func ssdSmem(chunk int) int { return (ssdSmemFixed + 3*chunk) * 4 }
 
 // ssdPlan is the chunked scan's shape and scratch layout (in floats).
 type ssdPlan struct {
@@ -166,7 +171,7 @@ func (b *Backend) SSD(ctx context.Context, a *gpu.SSDArgs) error {
 			return err
 		}
 		yp, ys, ydt := b.mat(a.Y)
-		return b.launch("k_ssd_chunk_out", p.nS*p.nP, a.Heads, a.Batch*p.nc, ssdThreads, 2*a.ChunkSize*4,
+		return b.launch("k_ssd_chunk_out", p.nS*p.nP, a.Heads, a.Batch*p.nc, ssdThreads, ssdSmem(a.ChunkSize),
 			o.x, o.xs, o.xdt, o.dt, o.dts, o.dtdt, b.ptr(a.DTBias), b.ptr(a.ALog), o.bm, o.bs, o.bdt, o.cm, o.cs, o.cdt,
 			b.ptr(a.D), yp, ys, ydt, ptrArg(hin),
 			intArg(a.Seq), intArg(a.Heads), intArg(a.HeadDim), intArg(a.Groups), intArg(a.State), intArg(a.ChunkSize),
@@ -196,7 +201,7 @@ func (b *Backend) ssdSequential(a *gpu.SSDArgs) error {
 // receives the state entering every chunk, logdec each chunk's cum_L, fstate
 // (0: none) the final state.
 func (b *Backend) ssdChunkStates(a *gpu.SSDArgs, p ssdPlan, o ssdOperands, hin, logdec dptr, fstate, bf uint64) error {
-	if err := b.launch("k_ssd_chunk_state", p.nP*p.nN, a.Heads, a.Batch*p.nc, ssdThreads, 2*a.ChunkSize*4,
+	if err := b.launch("k_ssd_chunk_state", p.nP*p.nN, a.Heads, a.Batch*p.nc, ssdThreads, ssdSmem(a.ChunkSize),
 		o.x, o.xs, o.xdt, o.dt, o.dts, o.dtdt, b.ptr(a.DTBias), b.ptr(a.ALog), o.bm, o.bs, o.bdt,
 		ptrArg(hin), ptrArg(logdec), intArg(a.Seq), intArg(a.Heads), intArg(a.HeadDim), intArg(a.Groups), intArg(a.State),
 		intArg(a.ChunkSize), intArg(p.nc), bf); err != nil {
@@ -236,7 +241,7 @@ func (b *Backend) SSDBackward(ctx context.Context, a *gpu.SSDArgs) error {
 		o := b.ssdOps(a)
 		dyp, dys, dydt := b.mat(a.DY)
 		dxp, dxs, dxdt := b.mat(a.DX)
-		smem := 2 * a.ChunkSize * 4
+		smem := ssdSmem(a.ChunkSize)
 		bf := ssdTensorCores(a, true)
 		if err := b.ssdChunkStates(a, p, o, hin, logdec, 0, bf); err != nil {
 			return err
@@ -261,7 +266,7 @@ func (b *Backend) SSDBackward(ctx context.Context, a *gpu.SSDArgs) error {
 			return err
 		}
 		ddp, dds, dddt := b.mat(a.DDT)
-		if err := b.launch("k_ssd_bwd_dt", a.Heads, a.Batch*p.nc, 1, ssdThreads, smem,
+		if err := b.launch("k_ssd_bwd_dt", a.Heads, a.Batch*p.nc, 1, ssdThreads, 2*a.ChunkSize*4,
 			ptrArg(ddtAcc), ptrArg(daAcc), ptrArg(offAcc), ptrArg(vAcc), ptrArg(dlast), o.dt, o.dts, o.dtdt, b.ptr(a.DTBias), b.ptr(a.ALog),
 			ddp, dds, dddt, b.ptr(a.DDTBias), ptrArg(dAAcc),
 			intArg(a.Seq), intArg(a.Heads), intArg(a.ChunkSize), intArg(p.nc)); err != nil {

@@ -41,9 +41,23 @@
 #define SSD_TILE 64  // rows and columns of a block's output tile
 #define SSD_KT 32    // k-step of the staged operand tiles
 #define SSD_LD 33    // padded row of a staged fp32 tile (floats)
-#define SSD_LDH 40   // padded row of a staged bf16 tile (halves)
 #define SSD_GLD 65   // padded row of the L x L tile (floats)
 #define SSD_THREADS 128
+// Dynamic shared memory of the tile kernels, in floats: two operand tiles
+// (fp32 [64][SSD_LD], or bf16 64x32 swizzled in their first 4 KiB), the
+// L x L tile g [64][SSD_GLD], SSD_THREADS floats of reduction scratch, then
+// 3*ChunkSize floats of per-step arrays (dt, cum, a per-kernel factor).
+// gpu/cuda/ssd.go's ssdSmem mirrors it.
+#define SSD_OPF (SSD_TILE * SSD_LD)
+#define SSD_SMEM_FIXED (2 * SSD_OPF + SSD_TILE * SSD_GLD + SSD_THREADS)
+
+#ifdef NETSSM_EMU
+struct __attribute__((aligned(16))) ssd_u4 {
+  unsigned x, y, z, w;
+};
+#else
+typedef uint4 ssd_u4;
+#endif
 
 __device__ __forceinline__ void ssd_mma(float* d, unsigned a0, unsigned a1, unsigned a2, unsigned a3, unsigned b0,
                                         unsigned b1) {
@@ -58,15 +72,185 @@ __device__ __forceinline__ void ssd_mma(float* d, unsigned a0, unsigned a1, unsi
 #endif
 }
 
-// Shared memory of the tile kernels: two staged operand tiles and the L x L
-// tile (static, 34 KiB); the chunk's dt and cum live in dynamic shared memory
-// (2*L floats).
+// ssd_ldsm loads four 8x8 bf16 matrices from shared memory (ldmatrix.x4,
+// optionally .trans); lane l gives the address of row l%8 of matrix l/8.
+template <bool TRANS>
+__device__ __forceinline__ void ssd_ldsm(unsigned* r, const void* smem) {
+#ifdef NETSSM_EMU
+  netssm_emu_ldmatrix(r, 4, TRANS, smem);
+#else
+  unsigned s = (unsigned)__cvta_generic_to_shared(smem);
+  if (TRANS)
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(s)
+                 : "memory");
+  else
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(s)
+                 : "memory");
+#endif
+}
+
+// Shared memory of the tile kernels (all dynamic: ldmatrix reads it).
 struct ssd_smem {
-  float a[SSD_TILE * SSD_LD];
-  float b[SSD_TILE * SSD_LD];
-  float g[SSD_TILE * SSD_GLD];
-  float part[SSD_THREADS];
+  float *a, *b, *g, *part, *steps;
 };
+
+__device__ __forceinline__ ssd_smem ssd_smem_setup(float* dyn) {
+  ssd_smem s;
+  s.a = dyn;
+  s.b = dyn + SSD_OPF;
+  s.g = dyn + 2 * SSD_OPF;
+  s.part = s.g + SSD_TILE * SSD_GLD;
+  s.steps = s.part + SSD_THREADS;
+  return s;
+}
+
+__device__ __forceinline__ unsigned ssd_pack(float lo, float hi) {
+  return (unsigned)f2bf(lo) | ((unsigned)f2bf(hi) << 16);
+}
+
+__device__ __forceinline__ ssd_u4 ssd_pack8(const float* v) {
+  ssd_u4 u;
+  u.x = ssd_pack(v[0], v[1]);
+  u.y = ssd_pack(v[2], v[3]);
+  u.z = ssd_pack(v[4], v[5]);
+  u.w = ssd_pack(v[6], v[7]);
+  return u;
+}
+
+// ssd_gm is a matrix in global memory (fp32 or bf16): element (r, c) at
+// p[r*s + c] for 0 <= r < rn, 0 <= c < cn, zero elsewhere, times rs[r]
+// (shared memory) when rs is set. Rows are time steps of the chunk, columns
+// features (p or n), contiguous. vec: rows start 16-byte aligned, so 8
+// consecutive columns are one 16-byte (bf16) or two (fp32) vector loads.
+struct ssd_gm {
+  const void* p;
+  i64 s;
+  int dt, rn, cn;
+  const float* rs;
+  bool vec;
+};
+
+// ssd_mat makes the ssd_gm of the view base[off + r*s + c].
+__device__ __forceinline__ ssd_gm ssd_mat(const void* base, i64 s, int dt, i64 off, int rn, int cn,
+                                          const float* rs = nullptr) {
+  ssd_gm m;
+  m.p = (const char*)base + off * (dt == DT_BF16 ? 2 : 4);
+  m.s = s;
+  m.dt = dt;
+  m.rn = rn;
+  m.cn = cn;
+  m.rs = rs;
+  m.vec = ((unsigned long long)m.p & 15) == 0 && (s & (dt == DT_BF16 ? 7 : 3)) == 0;
+  return m;
+}
+
+__device__ __forceinline__ float ssd_at(const ssd_gm& m, int r, int c) {
+  if (r >= m.rn || c >= m.cn) return 0.f;
+  float v = ld(m.p, (i64)r * m.s + c, m.dt);
+  return m.rs ? v * m.rs[r] : v;
+}
+
+// ssd_row8 is (r, c..c+7) of m as 8 bf16 (zero at columns >= cmax).
+__device__ __forceinline__ ssd_u4 ssd_row8(const ssd_gm& m, int r, int c, int cmax) {
+  float v[8];
+  if (r >= m.rn || c >= cmax) {
+    ssd_u4 z;
+    z.x = z.y = z.z = z.w = 0u;
+    return z;
+  }
+  if (m.vec && c + 8 <= cmax) {
+    if (m.dt == DT_BF16) {
+      ssd_u4 u = *(const ssd_u4*)((const unsigned short*)m.p + (i64)r * m.s + c);
+      if (!m.rs) return u;
+      const unsigned w[4] = {u.x, u.y, u.z, u.w};
+#pragma unroll
+      for (int j = 0; j < 4; j++) {
+        v[2 * j] = bf2f((unsigned short)(w[j] & 0xffffu));
+        v[2 * j + 1] = bf2f((unsigned short)(w[j] >> 16));
+      }
+    } else {
+      const float* q = (const float*)m.p + (i64)r * m.s + c;
+      float4 a = *(const float4*)q, b = *(const float4*)(q + 4);
+      v[0] = a.x, v[1] = a.y, v[2] = a.z, v[3] = a.w, v[4] = b.x, v[5] = b.y, v[6] = b.z, v[7] = b.w;
+    }
+  } else {
+#pragma unroll
+    for (int j = 0; j < 8; j++) v[j] = c + j < cmax ? ld(m.p, (i64)r * m.s + c + j, m.dt) : 0.f;
+  }
+  if (m.rs) {
+    const float sc = m.rs[r];
+#pragma unroll
+    for (int j = 0; j < 8; j++) v[j] *= sc;
+  }
+  return ssd_pack8(v);
+}
+
+// Operands of ssd_gemm are 64 x K tiles, element (i, k) (i: the output row
+// for A, the output column for B), given by one of:
+//   ssd_rows (TR 0): (i, k) = m(r0 + i, k): k runs along m's columns;
+//   ssd_cols (TR 1): (i, k) = m(r0 + k, i): k runs along m's rows (time);
+//   ssd_fn<TR>: (i, k) = f(i, k), TR naming the index that runs fastest.
+// A bf16 tile is stored in the operand's own layout, so that 8 consecutive
+// elements along its contiguous index are one 16-byte store: TR 0 as
+// [64 i][32 k], chunk kc of row i at chunk slot kc ^ ((i >> 1) & 3); TR 1 as
+// [32 k][64 i], chunk ic of row k at slot ic ^ (k & 7) (gemm.cu's swizzles:
+// the 8 rows of an ldmatrix matrix and the chunks a quarter-warp stores hit
+// 8 different bank groups). Fragments come from ldmatrix (TR 0) or
+// ldmatrix.trans (TR 1).
+struct ssd_rows {
+  enum { TR = 0 };
+  ssd_gm m;
+  int r0;
+  __device__ __forceinline__ float val(int i, int k, int K) const { return k < K ? ssd_at(m, r0 + i, k) : 0.f; }
+  __device__ __forceinline__ ssd_u4 chunk(int i, int k, int K) const { return ssd_row8(m, r0 + i, k, min(m.cn, K)); }
+};
+struct ssd_cols {
+  enum { TR = 1 };
+  ssd_gm m;
+  int r0;
+  __device__ __forceinline__ float val(int i, int k, int K) const { return k < K ? ssd_at(m, r0 + k, i) : 0.f; }
+  __device__ __forceinline__ ssd_u4 chunk(int i, int k, int K) const {
+    if (k >= K) {
+      ssd_u4 z;
+      z.x = z.y = z.z = z.w = 0u;
+      return z;
+    }
+    return ssd_row8(m, r0 + k, i, m.cn);
+  }
+};
+template <int TRV, class F>
+struct ssd_fn {
+  enum { TR = TRV };
+  F f;
+  __device__ __forceinline__ float val(int i, int k, int K) const { return k < K ? f(i, k) : 0.f; }
+  __device__ __forceinline__ ssd_u4 chunk(int i, int k, int K) const {
+    float v[8];
+#pragma unroll
+    for (int j = 0; j < 8; j++) v[j] = TR ? (k < K ? f(i + j, k) : 0.f) : (k + j < K ? f(i, k + j) : 0.f);
+    return ssd_pack8(v);
+  }
+};
+__device__ __forceinline__ ssd_rows ssd_r(const ssd_gm& m, int r0) {
+  ssd_rows o;
+  o.m = m;
+  o.r0 = r0;
+  return o;
+}
+__device__ __forceinline__ ssd_cols ssd_c(const ssd_gm& m, int r0) {
+  ssd_cols o;
+  o.m = m;
+  o.r0 = r0;
+  return o;
+}
+template <int TR, class F>
+__device__ __forceinline__ ssd_fn<TR, F> ssd_f(F f) {
+  ssd_fn<TR, F> o{f};
+  return o;
+}
 
 __device__ __forceinline__ void ssd_zero(float (&acc)[8][4]) {
 #pragma unroll
@@ -101,52 +285,75 @@ __device__ __forceinline__ void ssd_scale_rows(float (&acc)[8][4], F f) {
   }
 }
 
-__device__ __forceinline__ void ssd_put(float* p, float v) { *p = v; }
-__device__ __forceinline__ void ssd_put(unsigned short* p, float v) { *p = f2bf(v); }
-
-// ssd_stage: dst[r*ld + k] = f(r, k0 + k) for r < 64, k < SSD_KT (0 for k >=
-// kn); KF: k runs fastest over the threads.
-template <bool KF, class T, class F>
-__device__ __forceinline__ void ssd_stage(T* dst, int ld, int k0, int kn, F f) {
-  for (int i = threadIdx.x; i < SSD_TILE * SSD_KT; i += SSD_THREADS) {
-    int r = KF ? i / SSD_KT : i % SSD_TILE, k = KF ? i % SSD_KT : i / SSD_TILE;
-    ssd_put(dst + r * ld + k, k < kn ? f(r, k0 + k) : 0.f);
+// ssd_stage_bf stores k in [k0, k0 + 32) of operand o as bf16 (layout: see
+// ssd_rows), 8 elements (16 bytes) per store.
+template <class O>
+__device__ __forceinline__ void ssd_stage_bf(unsigned short* dst, int k0, int K, const O& o) {
+#pragma unroll
+  for (int c = threadIdx.x; c < SSD_TILE * SSD_KT / 8; c += SSD_THREADS) {
+    if (O::TR) {
+      const int k = c >> 3, ic = c & 7;
+      *(ssd_u4*)(dst + k * SSD_TILE + ((ic ^ (k & 7)) << 3)) = o.chunk(ic << 3, k0 + k, K);
+    } else {
+      const int i = c >> 2, kc = c & 3;
+      *(ssd_u4*)(dst + i * SSD_KT + ((kc ^ ((i >> 1) & 3)) << 3)) = o.chunk(i, k0 + (kc << 3), K);
+    }
   }
 }
 
-// ssd_gemm: acc[m][n] += sum_{k<K} fa(m, k) fb(k, n) for the 64x64 tile,
-// staging SSD_KT values of k at a time. fa/fb return the operand (0 outside
-// the valid range); AKF/BKF choose whether k (true) or m/n (false) runs
-// fastest over the threads while staging, to follow the contiguous index of
-// the global operand. bf: operands rounded to bf16 once while staging (rows
-// of SSD_LDH halves: 80 bytes keep the 4-byte fragment loads aligned and
-// free of bank conflicts), then mma.sync; else fp32 tiles and FMAs. Every
-// thread of the block must call it (it synchronises the block).
-template <bool AKF, bool BKF, class FA, class FB>
-__device__ __forceinline__ void ssd_gemm(float (&acc)[8][4], int K, bool bf, ssd_smem& sm, FA fa, FB fb) {
+// ssd_stage_f32: dst[i*SSD_LD + k] = o(i, k0 + k), the contiguous index of
+// the operand fastest over the threads.
+template <class O>
+__device__ __forceinline__ void ssd_stage_f32(float* dst, int k0, int K, const O& o) {
+  for (int c = threadIdx.x; c < SSD_TILE * SSD_KT; c += SSD_THREADS) {
+    const int i = O::TR ? c % SSD_TILE : c / SSD_KT, k = O::TR ? c / SSD_TILE : c % SSD_KT;
+    dst[i * SSD_LD + k] = o.val(i, k0 + k, K);
+  }
+}
+
+// ssd_gemm: acc[m][n] += sum_{k<K} A(m, k) B(n, k) for the 64x64 tile
+// (operands: see ssd_rows), 32 values of k at a time. bf: operands rounded
+// to bf16 once while staging, then ldmatrix and mma.sync (fp32
+// accumulation); else fp32 tiles and FMAs. Every thread of the block must
+// call it (it synchronises the block).
+template <class OA, class OB>
+__device__ __forceinline__ void ssd_gemm(float (&acc)[8][4], int K, bool bf, const ssd_smem& sm, const OA& oa,
+                                         const OB& ob) {
   const int lane = threadIdx.x & 31, w = threadIdx.x >> 5, g = lane >> 2, tig = lane & 3;
-  auto fbt = [&](int n, int k) { return fb(k, n); };
   for (int k0 = 0; k0 < K; k0 += SSD_KT) {
-    const int kn = min(SSD_KT, K - k0);
     if (bf) {
       unsigned short *ah = (unsigned short*)sm.a, *bh = (unsigned short*)sm.b;
-      ssd_stage<AKF>(ah, SSD_LDH, k0, kn, fa);
-      ssd_stage<BKF>(bh, SSD_LDH, k0, kn, fbt);
+      ssd_stage_bf(ah, k0, K, oa);
+      ssd_stage_bf(bh, k0, K, ob);
       __syncthreads();
+      const int j = lane >> 3, r = lane & 7;
 #pragma unroll
       for (int ks = 0; ks < SSD_KT; ks += 16) {
-        const unsigned short* ar = ah + (16 * w + g) * SSD_LDH + ks + 2 * tig;
-        unsigned a0 = *(const unsigned*)ar, a1 = *(const unsigned*)(ar + 8 * SSD_LDH);
-        unsigned a2 = *(const unsigned*)(ar + 8), a3 = *(const unsigned*)(ar + 8 * SSD_LDH + 8);
+        unsigned a[4];
+        if (OA::TR) {  // [k][m]: matrices (m+0,k+0) (m+8,k+0) (m+0,k+8) (m+8,k+8), transposed
+          const int k = ks + r + (j >> 1) * 8, mc = (16 * w + (j & 1) * 8) >> 3;
+          ssd_ldsm<true>(a, ah + k * SSD_TILE + ((mc ^ (k & 7)) << 3));
+        } else {
+          const int row = 16 * w + r + (j & 1) * 8, kc = (ks >> 3) + (j >> 1);
+          ssd_ldsm<false>(a, ah + row * SSD_KT + ((kc ^ ((row >> 1) & 3)) << 3));
+        }
 #pragma unroll
-        for (int nt = 0; nt < 8; nt++) {
-          const unsigned short* br = bh + (nt * 8 + g) * SSD_LDH + ks + 2 * tig;
-          ssd_mma(acc[nt], a0, a1, a2, a3, *(const unsigned*)br, *(const unsigned*)(br + 8));
+        for (int q = 0; q < 4; q++) {  // n-tiles 2q, 2q+1: matrices (n+0,k+0) (n+0,k+8) (n+8,k+0) (n+8,k+8)
+          unsigned t[4];
+          if (OB::TR) {
+            const int k = ks + r + (j & 1) * 8, nc = (q * 16 + (j >> 1) * 8) >> 3;
+            ssd_ldsm<true>(t, bh + k * SSD_TILE + ((nc ^ (k & 7)) << 3));
+          } else {
+            const int row = q * 16 + r + (j >> 1) * 8, kc = (ks >> 3) + (j & 1);
+            ssd_ldsm<false>(t, bh + row * SSD_KT + ((kc ^ ((row >> 1) & 3)) << 3));
+          }
+          ssd_mma(acc[2 * q], a[0], a[1], a[2], a[3], t[0], t[1]);
+          ssd_mma(acc[2 * q + 1], a[0], a[1], a[2], a[3], t[2], t[3]);
         }
       }
     } else {
-      ssd_stage<AKF>(sm.a, SSD_LD, k0, kn, fa);
-      ssd_stage<BKF>(sm.b, SSD_LD, k0, kn, fbt);
+      ssd_stage_f32(sm.a, k0, K, oa);
+      ssd_stage_f32(sm.b, k0, K, ob);
       __syncthreads();
       const float *ar = sm.a + (16 * w + g) * SSD_LD, *br = sm.b + 2 * tig * SSD_LD;
 #pragma unroll 2
@@ -186,13 +393,13 @@ __device__ __forceinline__ void ssd_scan(float* v, int n, bool reverse, float* p
 }
 
 // ssd_chunk is one (sequence, chunk, head) of a tile kernel: blockIdx.z =
-// b*nc + c, blockIdx.y = h. sdt/scum (dynamic shared memory, 2*L floats)
-// receive dt and cum of the chunk's Lc steps.
+// b*nc + c, blockIdx.y = h. sdt, scum and sw (shared memory, Lc floats
+// each) receive dt, cum and a per-kernel factor of the chunk's Lc steps.
 struct ssd_chunk {
   int b, c, h, g, t0, Lc;
   i64 row0, zh;  // first row of the chunk in [B*T, .]; (b*nc + c)*H + h
   float A;
-  float *sdt, *scum;
+  float *sdt, *scum, *sw;
 };
 
 __device__ __forceinline__ ssd_chunk ssd_chunk_setup(int T, int H, int G, int L, int nc, const float* alog) {
@@ -210,18 +417,26 @@ __device__ __forceinline__ ssd_chunk ssd_chunk_setup(int T, int H, int G, int L,
   return k;
 }
 
-// ssd_cumsum fills sdt and scum (ssd_chunk's doc).
-__device__ __forceinline__ void ssd_cumsum(ssd_chunk& k, float* dyn, const void* dt, i64 dts, int dtdt,
-                                           const float* dtbias, float* part) {
-  k.sdt = dyn;
-  k.scum = dyn + k.Lc;
+// ssd_cumsum fills sdt and scum (ssd_chunk's doc) and sets sw.
+__device__ __forceinline__ void ssd_cumsum(ssd_chunk& k, const ssd_smem& sm, const void* dt, i64 dts, int dtdt,
+                                           const float* dtbias) {
+  k.sdt = sm.steps;
+  k.scum = sm.steps + k.Lc;
+  k.sw = sm.steps + 2 * k.Lc;
   const float bias = dtbias[k.h];
   for (int i = threadIdx.x; i < k.Lc; i += blockDim.x) {
     float v = softplusf_(ld(dt, (k.row0 + i) * dts + k.h, dtdt) + bias);
     k.sdt[i] = v;
     k.scum[i] = v * k.A;
   }
-  ssd_scan(k.scum, k.Lc, false, part);
+  ssd_scan(k.scum, k.Lc, false, sm.part);
+}
+
+// ssd_fill sets sw[i] = f(i) for the chunk's steps and synchronises.
+template <class F>
+__device__ __forceinline__ void ssd_fill(const ssd_chunk& k, F f) {
+  for (int i = threadIdx.x; i < k.Lc; i += blockDim.x) k.sw[i] = f(i);
+  __syncthreads();
 }
 
 // k_ssd_chunk_state: S[b,c,h][p,n] = sum_s x_s[p] exp(cum_L - cum_s) dt_s B_s[n]
@@ -231,21 +446,17 @@ extern "C" __global__ void __launch_bounds__(SSD_THREADS, 3)
                       const float* alog, const void* Bm, i64 bs, int bdt, float* S, float* logdec, int T, int H,
                       int P, int G, int N, int L, int nc, int bf) {
   DYN_SMEM(dyn);
-  __shared__ ssd_smem sm;
+  const ssd_smem sm = ssd_smem_setup(dyn);
   ssd_chunk k = ssd_chunk_setup(T, H, G, L, nc, alog);
-  ssd_cumsum(k, dyn, dt, dts, dtdt, dtbias, sm.part);
+  ssd_cumsum(k, sm, dt, dts, dtdt, dtbias);
   const int nN = (N + SSD_TILE - 1) / SSD_TILE;
   const int p0 = (blockIdx.x / nN) * SSD_TILE, n0 = (blockIdx.x % nN) * SSD_TILE;
   const float cumL = k.scum[k.Lc - 1];
+  ssd_fill(k, [&](int s) { return expf(cumL - k.scum[s]) * k.sdt[s]; });
   float acc[8][4];
   ssd_zero(acc);
-  ssd_gemm<false, false>(
-      acc, k.Lc, bf, sm,
-      [&](int m, int s) { return p0 + m < P ? ld(x, (k.row0 + s) * xs + (i64)k.h * P + p0 + m, xdt) : 0.f; },
-      [&](int s, int n) {
-        return n0 + n < N ? ld(Bm, (k.row0 + s) * bs + (i64)k.g * N + n0 + n, bdt) * expf(cumL - k.scum[s]) * k.sdt[s]
-                          : 0.f;
-      });
+  ssd_gemm(acc, k.Lc, bf, sm, ssd_c(ssd_mat(x, xs, xdt, k.row0 * xs + (i64)k.h * P + p0, k.Lc, P - p0), 0),
+           ssd_c(ssd_mat(Bm, bs, bdt, k.row0 * bs + (i64)k.g * N + n0, k.Lc, N - n0, k.sw), 0));
   float* out = S + k.zh * P * N;
   ssd_each(acc, [&](int m, int n, float v) {
     if (p0 + m < P && n0 + n < N) out[(i64)(p0 + m) * N + n0 + n] = v;
@@ -262,44 +473,36 @@ extern "C" __global__ void __launch_bounds__(SSD_THREADS, 3)
                     const float* D, void* y, i64 ys, int ydt, const float* Hin, int T, int H, int P, int G, int N,
                     int L, int nc, int bf) {
   DYN_SMEM(dyn);
-  __shared__ ssd_smem sm;
+  const ssd_smem sm = ssd_smem_setup(dyn);
   ssd_chunk k = ssd_chunk_setup(T, H, G, L, nc, alog);
   const int nP = (P + SSD_TILE - 1) / SSD_TILE, tt = blockIdx.x / nP;
   const int T0 = tt * SSD_TILE, p0 = (blockIdx.x % nP) * SSD_TILE;
   if (T0 >= k.Lc) return;  // uniform over the block
-  ssd_cumsum(k, dyn, dt, dts, dtdt, dtbias, sm.part);
+  ssd_cumsum(k, sm, dt, dts, dtdt, dtbias);
   const int Lc = k.Lc;
-  auto Cv = [&](int t, int n) { return t < Lc ? ld(Cm, (k.row0 + t) * cs + (i64)k.g * N + n, cdt) : 0.f; };
-  auto Bv = [&](int s, int n) { return s < Lc ? ld(Bm, (k.row0 + s) * bs + (i64)k.g * N + n, bdt) : 0.f; };
-  auto Xv = [&](int s, int p) {
-    return s < Lc && p < P ? ld(x, (k.row0 + s) * xs + (i64)k.h * P + p, xdt) : 0.f;
-  };
+  const ssd_gm Cg = ssd_mat(Cm, cs, cdt, k.row0 * cs + (i64)k.g * N, Lc, N);
+  const ssd_gm Bg = ssd_mat(Bm, bs, bdt, k.row0 * bs + (i64)k.g * N, Lc, N);
+  const ssd_gm Xg = ssd_mat(x, xs, xdt, k.row0 * xs + (i64)k.h * P + p0, Lc, P - p0);
   float acc[8][4], cb[8][4];
   ssd_zero(acc);
   if (k.c > 0) {
-    const float* hin = Hin + k.zh * P * N;
-    ssd_gemm<true, true>(
-        acc, N, bf, sm, [&](int m, int n) { return Cv(T0 + m, n); },
-        [&](int n, int p) { return p0 + p < P ? hin[(i64)(p0 + p) * N + n] : 0.f; });
+    ssd_gemm(acc, N, bf, sm, ssd_r(Cg, T0), ssd_r(ssd_mat(Hin, N, DT_F32, k.zh * P * N + (i64)p0 * N, P - p0, N), 0));
     ssd_scale_rows(acc, [&](int m) { return T0 + m < Lc ? expf(k.scum[T0 + m]) : 0.f; });
   }
   for (int S0 = 0; S0 <= T0; S0 += SSD_TILE) {
     ssd_zero(cb);
-    ssd_gemm<true, true>(
-        cb, N, bf, sm, [&](int m, int n) { return Cv(T0 + m, n); }, [&](int n, int s) { return Bv(S0 + s, n); });
+    ssd_gemm(cb, N, bf, sm, ssd_r(Cg, T0), ssd_r(Bg, S0));
     ssd_each(cb, [&](int m, int j, float v) {
       int t = T0 + m, s = S0 + j;
       sm.g[m * SSD_GLD + j] = (s <= t && t < Lc) ? v * expf(k.scum[t] - k.scum[s]) * k.sdt[s] : 0.f;
     });
     __syncthreads();
-    ssd_gemm<true, false>(
-        acc, SSD_TILE, bf, sm, [&](int m, int j) { return sm.g[m * SSD_GLD + j]; },
-        [&](int j, int p) { return Xv(S0 + j, p0 + p); });
+    ssd_gemm(acc, SSD_TILE, bf, sm, ssd_f<0>([&](int m, int j) { return sm.g[m * SSD_GLD + j]; }), ssd_c(Xg, S0));
   }
   const float Dh = D[k.h];
   ssd_each(acc, [&](int m, int p, float v) {
     int t = T0 + m;
-    if (t < Lc && p0 + p < P) st(y, (k.row0 + t) * ys + (i64)k.h * P + p0 + p, ydt, v + Dh * Xv(t, p0 + p));
+    if (t < Lc && p0 + p < P) st(y, (k.row0 + t) * ys + (i64)k.h * P + p0 + p, ydt, v + Dh * ssd_at(Xg, t, p));
   });
 }
 
@@ -311,19 +514,16 @@ extern "C" __global__ void __launch_bounds__(SSD_THREADS, 3)
                      i64 cs, int cdt, const void* dy, i64 dys, int dydt, float* dS, int T, int H, int P, int G,
                      int N, int L, int nc, int bf) {
   DYN_SMEM(dyn);
-  __shared__ ssd_smem sm;
+  const ssd_smem sm = ssd_smem_setup(dyn);
   ssd_chunk k = ssd_chunk_setup(T, H, G, L, nc, alog);
-  ssd_cumsum(k, dyn, dt, dts, dtdt, dtbias, sm.part);
+  ssd_cumsum(k, sm, dt, dts, dtdt, dtbias);
   const int nN = (N + SSD_TILE - 1) / SSD_TILE;
   const int p0 = (blockIdx.x / nN) * SSD_TILE, n0 = (blockIdx.x % nN) * SSD_TILE;
+  ssd_fill(k, [&](int t) { return expf(k.scum[t]); });
   float acc[8][4];
   ssd_zero(acc);
-  ssd_gemm<false, false>(
-      acc, k.Lc, bf, sm,
-      [&](int m, int t) {
-        return p0 + m < P ? ld(dy, (k.row0 + t) * dys + (i64)k.h * P + p0 + m, dydt) * expf(k.scum[t]) : 0.f;
-      },
-      [&](int t, int n) { return n0 + n < N ? ld(Cm, (k.row0 + t) * cs + (i64)k.g * N + n0 + n, cdt) : 0.f; });
+  ssd_gemm(acc, k.Lc, bf, sm, ssd_c(ssd_mat(dy, dys, dydt, k.row0 * dys + (i64)k.h * P + p0, k.Lc, P - p0, k.sw), 0),
+           ssd_c(ssd_mat(Cm, cs, cdt, k.row0 * cs + (i64)k.g * N + n0, k.Lc, N - n0), 0));
   float* out = dS + k.zh * P * N;
   ssd_each(acc, [&](int m, int n, float v) {
     if (p0 + m < P && n0 + n < N) out[(i64)(p0 + m) * N + n0 + n] = v;
@@ -377,7 +577,7 @@ extern "C" __global__ void __launch_bounds__(SSD_THREADS, 2)
               float* dD_acc, int T, int H, int P,
               int G, int N, int L, int nc, int bf) {
   DYN_SMEM(dyn);
-  __shared__ ssd_smem sm;
+  const ssd_smem sm = ssd_smem_setup(dyn);
   ssd_chunk k = ssd_chunk_setup(T, H, G, L, nc, alog);
   // nS: 64-step tiles of the longest chunk (as gpu/cuda/ssd.go sizes the grid)
   const int nS = (min(L, T) + SSD_TILE - 1) / SSD_TILE, nP = (P + SSD_TILE - 1) / SSD_TILE,
@@ -400,34 +600,34 @@ extern "C" __global__ void __launch_bounds__(SSD_THREADS, 2)
   }
   const int R0 = tile * SSD_TILE, Lc = k.Lc;
   if (R0 >= Lc) return;  // uniform over the block
-  ssd_cumsum(k, dyn, dt, dts, dtdt, dtbias, sm.part);
+  ssd_cumsum(k, sm, dt, dts, dtdt, dtbias);
   const float* scum = k.scum;
   const float* sdt = k.sdt;
   const float cumL = scum[Lc - 1];
   const bool last = k.c == nc - 1, first = k.c == 0;
   const i64 GN = (i64)G * N;
-  auto Bv = [&](int s, int n) { return s < Lc && n < N ? ld(Bm, (k.row0 + s) * bs + (i64)k.g * N + n, bdt) : 0.f; };
-  auto Cv = [&](int t, int n) { return t < Lc && n < N ? ld(Cm, (k.row0 + t) * cs + (i64)k.g * N + n, cdt) : 0.f; };
-  auto Xv = [&](int s, int p) { return s < Lc && p < P ? ld(x, (k.row0 + s) * xs + (i64)k.h * P + p, xdt) : 0.f; };
-  auto DYv = [&](int t, int p) {
-    return t < Lc && p < P ? ld(dy, (k.row0 + t) * dys + (i64)k.h * P + p, dydt) : 0.f;
-  };
+  // the chunk's operands: rows are its steps; Xc/DYc/Bc/Cc start at column
+  // col0 (the block's p- or n-strip)
+  const i64 xo = k.row0 * xs + (i64)k.h * P, dyo = k.row0 * dys + (i64)k.h * P;
+  const i64 bo = k.row0 * bs + (i64)k.g * N, co = k.row0 * cs + (i64)k.g * N;
+  const ssd_gm Xg = ssd_mat(x, xs, xdt, xo, Lc, P), DYg = ssd_mat(dy, dys, dydt, dyo, Lc, P);
+  const ssd_gm Bg = ssd_mat(Bm, bs, bdt, bo, Lc, N), Cg = ssd_mat(Cm, cs, cdt, co, Lc, N);
   const float* hend = dHend + k.zh * P * N;
   const float* hin = Hin + k.zh * P * N;
+  auto gt = ssd_f<0>([&](int m, int j) { return sm.g[m * SSD_GLD + j]; });
   float acc[8][4], t2[8][4];
   ssd_zero(acc);
   if (role == 0) {  // DX: rows s of [R0, R0+64), columns p of [col0, col0+64)
     const int p0 = col0;
+    const ssd_gm Xc = ssd_mat(x, xs, xdt, xo + p0, Lc, P - p0), DYc = ssd_mat(dy, dys, dydt, dyo + p0, Lc, P - p0);
     if (!last) {
-      ssd_gemm<true, true>(
-          acc, N, bf, sm, [&](int m, int n) { return Bv(R0 + m, n); },
-          [&](int n, int p) { return p0 + p < P ? hend[(i64)(p0 + p) * N + n] : 0.f; });
+      ssd_gemm(acc, N, bf, sm, ssd_r(Bg, R0), ssd_r(ssd_mat(hend, N, DT_F32, (i64)p0 * N, P - p0, N), 0));
       ssd_scale_rows(acc, [&](int m) { return R0 + m < Lc ? expf(cumL - scum[R0 + m]) : 0.f; });
       // V_s = dt_s x_s . (exp(cum_L - cum_s) dHend B_s): the end state's
       // gradient reaches a_k for k > s
       float vs[2] = {0.f, 0.f};
       ssd_each(acc, [&](int m, int p, float v) {
-        if (R0 + m < Lc && p0 + p < P) vs[(m & 8) ? 1 : 0] += Xv(R0 + m, p0 + p) * v;
+        if (R0 + m < Lc && p0 + p < P) vs[(m & 8) ? 1 : 0] += ssd_at(Xc, R0 + m, p) * v;
       });
       const int lane = threadIdx.x & 31, m0 = 16 * (threadIdx.x >> 5) + (lane >> 2);
 #pragma unroll
@@ -439,23 +639,20 @@ extern "C" __global__ void __launch_bounds__(SSD_THREADS, 2)
     }
     for (int T0 = R0; T0 < Lc; T0 += SSD_TILE) {
       ssd_zero(t2);  // (B_s . C_t)
-      ssd_gemm<true, true>(
-          t2, N, bf, sm, [&](int m, int n) { return Bv(R0 + m, n); }, [&](int n, int j) { return Cv(T0 + j, n); });
+      ssd_gemm(t2, N, bf, sm, ssd_r(Bg, R0), ssd_r(Cg, T0));
       ssd_each(t2, [&](int m, int j, float v) {
         int s = R0 + m, t = T0 + j;
         sm.g[m * SSD_GLD + j] = (s <= t && t < Lc) ? v * expf(scum[t] - scum[s]) : 0.f;
       });
       __syncthreads();
-      ssd_gemm<true, false>(
-          acc, SSD_TILE, bf, sm, [&](int m, int j) { return sm.g[m * SSD_GLD + j]; },
-          [&](int j, int p) { return DYv(T0 + j, p0 + p); });
+      ssd_gemm(acc, SSD_TILE, bf, sm, gt, ssd_c(DYc, T0));
     }
     const float Dh = D[k.h];
     float dd = 0.f, rs[2] = {0.f, 0.f};
     ssd_each(acc, [&](int m, int p, float v) {
       int s = R0 + m;
       if (s < Lc && p0 + p < P) {
-        float xv = Xv(s, p0 + p), dyv = DYv(s, p0 + p);
+        float xv = ssd_at(Xc, s, p), dyv = ssd_at(DYc, s, p);
         st(dx, (k.row0 + s) * dxs + (i64)k.h * P + p0 + p, dxdt, Dh * dyv + sdt[s] * v);
         dd += xv * dyv;
         rs[(m & 8) ? 1 : 0] += xv * v;
@@ -472,24 +669,20 @@ extern "C" __global__ void __launch_bounds__(SSD_THREADS, 2)
     if (threadIdx.x == 0) atomicAdd(&dD_acc[k.h], dd);
   } else if (role == 1) {  // DB: rows s of [R0, R0+64), columns n of [col0, col0+64)
     const int n0 = col0;
+    const ssd_gm Cc = ssd_mat(Cm, cs, cdt, co + n0, Lc, N - n0);
     if (!last) {
-      ssd_gemm<true, false>(
-          acc, P, bf, sm, [&](int m, int p) { return Xv(R0 + m, p); },
-          [&](int p, int n) { return n0 + n < N ? hend[(i64)p * N + n0 + n] : 0.f; });
+      ssd_gemm(acc, P, bf, sm, ssd_r(Xg, R0), ssd_c(ssd_mat(hend, N, DT_F32, n0, P, N - n0), 0));
       ssd_scale_rows(acc, [&](int m) { return R0 + m < Lc ? expf(cumL - scum[R0 + m]) : 0.f; });
     }
     for (int T0 = R0; T0 < Lc; T0 += SSD_TILE) {
       ssd_zero(t2);  // (x_s . dy_t)
-      ssd_gemm<true, true>(
-          t2, P, bf, sm, [&](int m, int p) { return Xv(R0 + m, p); }, [&](int p, int j) { return DYv(T0 + j, p); });
+      ssd_gemm(t2, P, bf, sm, ssd_r(Xg, R0), ssd_r(DYg, T0));
       ssd_each(t2, [&](int m, int j, float v) {
         int s = R0 + m, t = T0 + j;
         sm.g[m * SSD_GLD + j] = (s <= t && t < Lc) ? v * expf(scum[t] - scum[s]) : 0.f;
       });
       __syncthreads();
-      ssd_gemm<true, false>(
-          acc, SSD_TILE, bf, sm, [&](int m, int j) { return sm.g[m * SSD_GLD + j]; },
-          [&](int j, int n) { return Cv(T0 + j, n0 + n); });
+      ssd_gemm(acc, SSD_TILE, bf, sm, gt, ssd_c(Cc, T0));
     }
     ssd_each(acc, [&](int m, int n, float v) {
       int s = R0 + m;
@@ -497,15 +690,14 @@ extern "C" __global__ void __launch_bounds__(SSD_THREADS, 2)
     });
   } else {  // DC: rows t of [R0, R0+64), columns n of [col0, col0+64)
     const int n0 = col0, lane = threadIdx.x & 31, m0 = 16 * (threadIdx.x >> 5) + (lane >> 2);
+    const ssd_gm Bc = ssd_mat(Bm, bs, bdt, bo + n0, Lc, N - n0), Cc = ssd_mat(Cm, cs, cdt, co + n0, Lc, N - n0);
     float rs[2] = {0.f, 0.f};
     if (!first) {
-      ssd_gemm<true, false>(
-          acc, P, bf, sm, [&](int m, int p) { return DYv(R0 + m, p); },
-          [&](int p, int n) { return n0 + n < N ? hin[(i64)p * N + n0 + n] : 0.f; });
+      ssd_gemm(acc, P, bf, sm, ssd_r(DYg, R0), ssd_c(ssd_mat(hin, N, DT_F32, n0, P, N - n0), 0));
       ssd_scale_rows(acc, [&](int m) { return R0 + m < Lc ? expf(scum[R0 + m]) : 0.f; });
       // off_t = C_t . (exp(cum_t) Hin^T dy_t): the gradient of cum_t through Hin
       ssd_each(acc, [&](int m, int n, float v) {
-        if (R0 + m < Lc && n0 + n < N) rs[(m & 8) ? 1 : 0] += Cv(R0 + m, n0 + n) * v;
+        if (R0 + m < Lc && n0 + n < N) rs[(m & 8) ? 1 : 0] += ssd_at(Cc, R0 + m, n) * v;
       });
     }
 #pragma unroll
@@ -518,24 +710,20 @@ extern "C" __global__ void __launch_bounds__(SSD_THREADS, 2)
     if (threadIdx.x < SSD_TILE) carry[threadIdx.x] = 0.f;
     for (int S0 = 0; S0 <= R0; S0 += SSD_TILE) {
       ssd_zero(t2);  // (dy_t . x_s)
-      ssd_gemm<true, true>(
-          t2, P, bf, sm, [&](int m, int p) { return DYv(R0 + m, p); }, [&](int p, int j) { return Xv(S0 + j, p); });
+      ssd_gemm(t2, P, bf, sm, ssd_r(DYg, R0), ssd_r(Xg, S0));
       ssd_each(t2, [&](int m, int j, float v) {
         int t = R0 + m, s = S0 + j;
         sm.g[m * SSD_GLD + j] = (s <= t && t < Lc) ? v * expf(scum[t] - scum[s]) * sdt[s] : 0.f;
       });
       __syncthreads();
-      ssd_gemm<true, false>(
-          acc, SSD_TILE, bf, sm, [&](int m, int j) { return sm.g[m * SSD_GLD + j]; },
-          [&](int j, int n) { return Bv(S0 + j, n0 + n); });
+      ssd_gemm(acc, SSD_TILE, bf, sm, gt, ssd_c(Bc, S0));
       if (n0 == 0) {  // once per tile pair, not per n-strip (uniform over the block)
         // W[t,s] = (dy_t.x_s)(C_t.B_s) exp(cum_t - cum_s) dt_s, s < t: the
         // gradient of exp(cum_t - cum_s) = exp(a_{s+1} + .. + a_t) reaches each
         // a_k, s < k <= t, so da_k += sum_{t >= k} sum_{s < k} W[t,s] (no
         // cancellation, as mamba-ssm's _chunk_scan_bwd_ddAcs_stable).
         ssd_zero(t2);  // (C_t . B_s); sm.g still holds the rest of W
-        ssd_gemm<true, true>(
-            t2, N, bf, sm, [&](int m, int n) { return Cv(R0 + m, n); }, [&](int n, int j) { return Bv(S0 + j, n); });
+        ssd_gemm(t2, N, bf, sm, ssd_r(Cg, R0), ssd_r(Bg, S0));
         ssd_each(t2, [&](int m, int j, float v) {
           float* gp = sm.g + m * SSD_GLD + j;
           *gp = (S0 + j < R0 + m) ? v * *gp : 0.f;  // each entry is read and written by its owner only
