@@ -439,17 +439,51 @@ __device__ __forceinline__ void ssd_fill(const ssd_chunk& k, F f) {
   __syncthreads();
 }
 
+// ssd_cb_tile: the (T0, S0) tile (S0 <= T0) of CB[b,c,g][t][s] = C_t . B_s
+// of chunk c, group g (entries past the chunk's Lc steps are not written).
+// CB: [B*nc, G, LL, LL] fp32, LL = min(L, T).
+__device__ __forceinline__ void ssd_cb_tile(const ssd_smem& sm, const void* Bm, i64 bs, int bdt, const void* Cm,
+                                            i64 cs, int cdt, float* CB, int T, int G, int N, int L, int nc, int g,
+                                            int T0, int S0, bool bf) {
+  const int z = blockIdx.z, t0 = (z % nc) * L, Lc = min(L, T - t0), LL = min(L, T);
+  if (T0 >= Lc) return;  // uniform over the block
+  const i64 row0 = (i64)(z / nc) * T + t0;
+  float acc[8][4];
+  ssd_zero(acc);
+  ssd_gemm(acc, N, bf, sm, ssd_r(ssd_mat(Cm, cs, cdt, row0 * cs + (i64)g * N, Lc, N), T0),
+           ssd_r(ssd_mat(Bm, bs, bdt, row0 * bs + (i64)g * N, Lc, N), S0));
+  float* out = CB + ((i64)z * G + g) * LL * LL;
+  ssd_each(acc, [&](int m, int j, float v) {
+    if (T0 + m < Lc && S0 + j < Lc) out[(i64)(T0 + m) * LL + S0 + j] = v;
+  });
+}
+
 // k_ssd_chunk_state: S[b,c,h][p,n] = sum_s x_s[p] exp(cum_L - cum_s) dt_s B_s[n]
-// and logdec[b,c,h] = cum_L; grid (ceil(P/64)*ceil(N/64), H, B*nc).
+// and logdec[b,c,h] = cum_L (blockIdx.x < nP*nN: the (p, n) tile); and, so
+// that it costs no launch of its own, CB[b,c,g] = C B^T of the chunk's steps
+// once per group, which all heads of the group read (k_ssd_chunk_out,
+// k_ssd_bwd): the nT = nS(nS+1)/2 tiles on and below the diagonal are
+// spread over the group's heads, e extra blocks per head, e =
+// ceil(nT/(H/G)); block e of head h computes tile (e*(H/G) + h%(H/G)).
+// grid (nP*nN + e, H, B*nc).
 extern "C" __global__ void __launch_bounds__(SSD_THREADS, 3)
     k_ssd_chunk_state(const void* x, i64 xs, int xdt, const void* dt, i64 dts, int dtdt, const float* dtbias,
-                      const float* alog, const void* Bm, i64 bs, int bdt, float* S, float* logdec, int T, int H,
-                      int P, int G, int N, int L, int nc, int bf) {
+                      const float* alog, const void* Bm, i64 bs, int bdt, const void* Cm, i64 cs, int cdt, float* S,
+                      float* logdec, float* CB, int T, int H, int P, int G, int N, int L, int nc, int bf) {
   DYN_SMEM(dyn);
   const ssd_smem sm = ssd_smem_setup(dyn);
+  const int nN = (N + SSD_TILE - 1) / SSD_TILE, nP = (P + SSD_TILE - 1) / SSD_TILE;
+  if ((int)blockIdx.x >= nP * nN) {  // a C B^T tile (uniform over the block)
+    const int hpg = H / G, nS = (min(L, T) + SSD_TILE - 1) / SSD_TILE;
+    int q = ((int)blockIdx.x - nP * nN) * hpg + (int)blockIdx.y % hpg, ti = 0;
+    if (q >= nS * (nS + 1) / 2) return;
+    while (q > ti) q -= ++ti;  // q-th tile of the lower triangle: row ti, column q
+    ssd_cb_tile(sm, Bm, bs, bdt, Cm, cs, cdt, CB, T, G, N, L, nc, (int)blockIdx.y / hpg, ti * SSD_TILE,
+                q * SSD_TILE, bf);
+    return;
+  }
   ssd_chunk k = ssd_chunk_setup(T, H, G, L, nc, alog);
   ssd_cumsum(k, sm, dt, dts, dtdt, dtbias);
-  const int nN = (N + SSD_TILE - 1) / SSD_TILE;
   const int p0 = (blockIdx.x / nN) * SSD_TILE, n0 = (blockIdx.x % nN) * SSD_TILE;
   const float cumL = k.scum[k.Lc - 1];
   ssd_fill(k, [&](int s) { return expf(cumL - k.scum[s]) * k.sdt[s]; });
@@ -470,8 +504,8 @@ extern "C" __global__ void __launch_bounds__(SSD_THREADS, 3)
 extern "C" __global__ void __launch_bounds__(SSD_THREADS, 3)
     k_ssd_chunk_out(const void* x, i64 xs, int xdt, const void* dt, i64 dts, int dtdt, const float* dtbias,
                     const float* alog, const void* Bm, i64 bs, int bdt, const void* Cm, i64 cs, int cdt,
-                    const float* D, void* y, i64 ys, int ydt, const float* Hin, int T, int H, int P, int G, int N,
-                    int L, int nc, int bf) {
+                    const float* D, void* y, i64 ys, int ydt, const float* Hin, const float* CB, int T, int H, int P,
+                    int G, int N, int L, int nc, int bf) {
   DYN_SMEM(dyn);
   const ssd_smem sm = ssd_smem_setup(dyn);
   ssd_chunk k = ssd_chunk_setup(T, H, G, L, nc, alog);
@@ -481,21 +515,21 @@ extern "C" __global__ void __launch_bounds__(SSD_THREADS, 3)
   ssd_cumsum(k, sm, dt, dts, dtdt, dtbias);
   const int Lc = k.Lc;
   const ssd_gm Cg = ssd_mat(Cm, cs, cdt, k.row0 * cs + (i64)k.g * N, Lc, N);
-  const ssd_gm Bg = ssd_mat(Bm, bs, bdt, k.row0 * bs + (i64)k.g * N, Lc, N);
   const ssd_gm Xg = ssd_mat(x, xs, xdt, k.row0 * xs + (i64)k.h * P + p0, Lc, P - p0);
-  float acc[8][4], cb[8][4];
+  const int LL = min(L, T);
+  const float* cbp = CB + ((i64)blockIdx.z * G + k.g) * LL * LL;
+  float acc[8][4];
   ssd_zero(acc);
   if (k.c > 0) {
     ssd_gemm(acc, N, bf, sm, ssd_r(Cg, T0), ssd_r(ssd_mat(Hin, N, DT_F32, k.zh * P * N + (i64)p0 * N, P - p0, N), 0));
     ssd_scale_rows(acc, [&](int m) { return T0 + m < Lc ? expf(k.scum[T0 + m]) : 0.f; });
   }
   for (int S0 = 0; S0 <= T0; S0 += SSD_TILE) {
-    ssd_zero(cb);
-    ssd_gemm(cb, N, bf, sm, ssd_r(Cg, T0), ssd_r(Bg, S0));
-    ssd_each(cb, [&](int m, int j, float v) {
-      int t = T0 + m, s = S0 + j;
-      sm.g[m * SSD_GLD + j] = (s <= t && t < Lc) ? v * expf(k.scum[t] - k.scum[s]) * k.sdt[s] : 0.f;
-    });
+    for (int i = threadIdx.x; i < SSD_TILE * SSD_TILE; i += SSD_THREADS) {
+      const int m = i / SSD_TILE, j = i % SSD_TILE, t = T0 + m, s = S0 + j;
+      sm.g[m * SSD_GLD + j] =
+          (s <= t && t < Lc) ? cbp[(i64)t * LL + s] * expf(k.scum[t] - k.scum[s]) * k.sdt[s] : 0.f;
+    }
     __syncthreads();
     ssd_gemm(acc, SSD_TILE, bf, sm, ssd_f<0>([&](int m, int j) { return sm.g[m * SSD_GLD + j]; }), ssd_c(Xg, S0));
   }
@@ -573,7 +607,7 @@ extern "C" __global__ void __launch_bounds__(SSD_THREADS, 2)
     k_ssd_bwd(const void* x, i64 xs, int xdt, const void* dt, i64 dts, int dtdt, const float* dtbias,
               const float* alog, const void* Bm, i64 bs, int bdt, const void* Cm, i64 cs, int cdt, const float* D,
               const void* dy, i64 dys, int dydt, void* dx, i64 dxs, int dxdt, const float* Hin, const float* dHend,
-              float* ddt_acc, float* da_acc, float* off_acc, float* v_acc, float* dB_acc, float* dC_acc,
+              const float* CB, float* ddt_acc, float* da_acc, float* off_acc, float* v_acc, float* dB_acc, float* dC_acc,
               float* dD_acc, int T, int H, int P,
               int G, int N, int L, int nc, int bf) {
   DYN_SMEM(dyn);
@@ -611,9 +645,11 @@ extern "C" __global__ void __launch_bounds__(SSD_THREADS, 2)
   const i64 xo = k.row0 * xs + (i64)k.h * P, dyo = k.row0 * dys + (i64)k.h * P;
   const i64 bo = k.row0 * bs + (i64)k.g * N, co = k.row0 * cs + (i64)k.g * N;
   const ssd_gm Xg = ssd_mat(x, xs, xdt, xo, Lc, P), DYg = ssd_mat(dy, dys, dydt, dyo, Lc, P);
-  const ssd_gm Bg = ssd_mat(Bm, bs, bdt, bo, Lc, N), Cg = ssd_mat(Cm, cs, cdt, co, Lc, N);
+  const ssd_gm Bg = ssd_mat(Bm, bs, bdt, bo, Lc, N);
   const float* hend = dHend + k.zh * P * N;
   const float* hin = Hin + k.zh * P * N;
+  const int LL = min(L, T);
+  const float* cbp = CB + ((i64)blockIdx.z * G + k.g) * LL * LL;  // k_ssd_cb's C_t . B_s
   auto gt = ssd_f<0>([&](int m, int j) { return sm.g[m * SSD_GLD + j]; });
   float acc[8][4], t2[8][4];
   ssd_zero(acc);
@@ -638,12 +674,10 @@ extern "C" __global__ void __launch_bounds__(SSD_THREADS, 2)
       }
     }
     for (int T0 = R0; T0 < Lc; T0 += SSD_TILE) {
-      ssd_zero(t2);  // (B_s . C_t)
-      ssd_gemm(t2, N, bf, sm, ssd_r(Bg, R0), ssd_r(Cg, T0));
-      ssd_each(t2, [&](int m, int j, float v) {
-        int s = R0 + m, t = T0 + j;
-        sm.g[m * SSD_GLD + j] = (s <= t && t < Lc) ? v * expf(scum[t] - scum[s]) : 0.f;
-      });
+      for (int i = threadIdx.x; i < SSD_TILE * SSD_TILE; i += SSD_THREADS) {  // (B_s . C_t), s fastest
+        const int m = i % SSD_TILE, j = i / SSD_TILE, s = R0 + m, t = T0 + j;
+        sm.g[m * SSD_GLD + j] = (s <= t && t < Lc) ? cbp[(i64)t * LL + s] * expf(scum[t] - scum[s]) : 0.f;
+      }
       __syncthreads();
       ssd_gemm(acc, SSD_TILE, bf, sm, gt, ssd_c(DYc, T0));
     }
@@ -722,12 +756,13 @@ extern "C" __global__ void __launch_bounds__(SSD_THREADS, 2)
         // gradient of exp(cum_t - cum_s) = exp(a_{s+1} + .. + a_t) reaches each
         // a_k, s < k <= t, so da_k += sum_{t >= k} sum_{s < k} W[t,s] (no
         // cancellation, as mamba-ssm's _chunk_scan_bwd_ddAcs_stable).
-        ssd_zero(t2);  // (C_t . B_s); sm.g still holds the rest of W
-        ssd_gemm(t2, N, bf, sm, ssd_r(Cg, R0), ssd_r(Bg, S0));
-        ssd_each(t2, [&](int m, int j, float v) {
+        // (C_t . B_s) from k_ssd_chunk_state; sm.g still holds the rest of W (ssd_gemm
+        // ended with a barrier)
+        for (int i = threadIdx.x; i < SSD_TILE * SSD_TILE; i += SSD_THREADS) {
+          const int m = i / SSD_TILE, j = i % SSD_TILE, t = R0 + m, s = S0 + j;
           float* gp = sm.g + m * SSD_GLD + j;
-          *gp = (S0 + j < R0 + m) ? v * *gp : 0.f;  // each entry is read and written by its owner only
-        });
+          *gp = (s < t && t < Lc) ? cbp[(i64)t * LL + s] * *gp : 0.f;
+        }
         __syncthreads();
         if (threadIdx.x < SSD_TILE) {  // row t: exclusive prefix sums over s, carried across s-tiles
           float run = carry[threadIdx.x];
