@@ -49,6 +49,7 @@
 // 3*ChunkSize floats of per-step arrays (dt, cum, a per-kernel factor).
 // gpu/cuda/ssd.go's ssdSmem mirrors it.
 #define SSD_OPF (SSD_TILE * SSD_LD)
+#define SSD_GKL 72  // row of a kept bf16 G tile (halves): 144 bytes keep 16-byte chunks aligned
 #define SSD_SMEM_FIXED (2 * SSD_OPF + SSD_TILE * SSD_GLD + SSD_THREADS)
 
 #ifdef NETSSM_EMU
@@ -94,6 +95,9 @@ __device__ __forceinline__ void ssd_ldsm(unsigned* r, const void* smem) {
 }
 
 // Shared memory of the tile kernels (all dynamic: ldmatrix reads it).
+// ssd_steps_floats: the per-step arrays (3 per step), rounded up to 16 bytes.
+__device__ __forceinline__ int ssd_steps_floats(int L) { return (3 * L + 3) & ~3; }
+
 struct ssd_smem {
   float *a, *b, *g, *part, *steps;
 };
@@ -193,7 +197,8 @@ __device__ __forceinline__ ssd_u4 ssd_row8(const ssd_gm& m, int r, int c, int cm
 // for A, the output column for B), given by one of:
 //   ssd_rows (TR 0): (i, k) = m(r0 + i, k): k runs along m's columns;
 //   ssd_cols (TR 1): (i, k) = m(r0 + k, i): k runs along m's rows (time);
-//   ssd_fn<TR>: (i, k) = f(i, k), TR naming the index that runs fastest.
+//   ssd_fn<TR>: (i, k) = f(i, k), TR naming the index that runs fastest;
+//   ssd_sbo (TR 0): a bf16 tile in shared memory, (i, k) at p[i*SSD_GKL + k].
 // A bf16 tile is stored in the operand's own layout, so that 8 consecutive
 // elements along its contiguous index are one 16-byte store: TR 0 as
 // [64 i][32 k], chunk kc of row i at chunk slot kc ^ ((i >> 1) & 3); TR 1 as
@@ -234,6 +239,23 @@ struct ssd_fn {
     return ssd_pack8(v);
   }
 };
+struct ssd_sbo {
+  enum { TR = 0 };
+  const unsigned short* p;
+  __device__ __forceinline__ float val(int i, int k, int K) const { return k < K ? bf2f(p[i * SSD_GKL + k]) : 0.f; }
+  __device__ __forceinline__ ssd_u4 chunk(int i, int k, int K) const {
+    if (k + 8 <= K) return *(const ssd_u4*)(p + i * SSD_GKL + k);
+    float v[8];
+#pragma unroll
+    for (int j = 0; j < 8; j++) v[j] = k + j < K ? bf2f(p[i * SSD_GKL + k + j]) : 0.f;
+    return ssd_pack8(v);
+  }
+};
+__device__ __forceinline__ ssd_sbo ssd_sb(const unsigned short* p) {
+  ssd_sbo o;
+  o.p = p;
+  return o;
+}
 __device__ __forceinline__ ssd_rows ssd_r(const ssd_gm& m, int r0) {
   ssd_rows o;
   o.m = m;
@@ -598,8 +620,9 @@ __device__ __forceinline__ float ssd_rowsum4(float v) {
 }
 
 // k_ssd_bwd: the per-chunk gradients (file comment); blockIdx.x picks the
-// role and tile: [0, nS*nP) DX (s-tile, p-strip), then nS*nN DB (s-tile,
-// n-strip), then nS*nN DC (t-tile, n-strip), nS = ceil(min(L, T)/64). dx is
+// role and tile: [0, nS*nP) DX (s-tile, p-strip), then nS DB (s-tile), then
+// nS DC (t-tile), nS = ceil(min(L, T)/64). DB and DC blocks cover every
+// n-strip, so that (x_s . dy_t) is computed once per tile pair. dx is
 // stored; ddt_direct (ddt_acc), da (da_acc), off_t (off_acc), V_s (v_acc),
 // dB, dC (heads of a group summed) and dD are added to fp32 accumulators.
 // dHend/Hin: [B, nc, H, P, N].
@@ -616,21 +639,14 @@ extern "C" __global__ void __launch_bounds__(SSD_THREADS, 2)
   // nS: 64-step tiles of the longest chunk (as gpu/cuda/ssd.go sizes the grid)
   const int nS = (min(L, T) + SSD_TILE - 1) / SSD_TILE, nP = (P + SSD_TILE - 1) / SSD_TILE,
             nN = (N + SSD_TILE - 1) / SSD_TILE;
-  int role = blockIdx.x, tile, col0;
+  int role = blockIdx.x, tile, col0 = 0;
   if (role < nS * nP) {
     tile = role / nP;
     col0 = (role % nP) * SSD_TILE;
     role = 0;
-  } else if (role < nS * (nP + nN)) {
-    role -= nS * nP;
-    tile = role / nN;
-    col0 = (role % nN) * SSD_TILE;
-    role = 1;
   } else {
-    role -= nS * (nP + nN);
-    tile = role / nN;
-    col0 = (role % nN) * SSD_TILE;
-    role = 2;
+    tile = (role - nS * nP) % nS;
+    role = role < nS * (nP + 1) ? 1 : 2;
   }
   const int R0 = tile * SSD_TILE, Lc = k.Lc;
   if (R0 >= Lc) return;  // uniform over the block
@@ -651,6 +667,11 @@ extern "C" __global__ void __launch_bounds__(SSD_THREADS, 2)
   const int LL = min(L, T);
   const float* cbp = CB + ((i64)blockIdx.z * G + k.g) * LL * LL;  // k_ssd_cb's C_t . B_s
   auto gt = ssd_f<0>([&](int m, int j) { return sm.g[m * SSD_GLD + j]; });
+  // DB and DC go over the n-strips in turn; with bf16 operands and more than
+  // one strip, the G tiles (bf16, as staged) of the first strip are kept in
+  // gkeep ([nS][64][SSD_GKL] after the per-step arrays) for the others
+  const bool keep = bf && nN > 1;
+  unsigned short* gkeep = (unsigned short*)(sm.steps + ssd_steps_floats(L));
   float acc[8][4], t2[8][4];
   ssd_zero(acc);
   if (role == 0) {  // DX: rows s of [R0, R0+64), columns p of [col0, col0+64)
@@ -701,93 +722,114 @@ extern "C" __global__ void __launch_bounds__(SSD_THREADS, 2)
     }
     dd = block_sum(dd, sm.part);
     if (threadIdx.x == 0) atomicAdd(&dD_acc[k.h], dd);
-  } else if (role == 1) {  // DB: rows s of [R0, R0+64), columns n of [col0, col0+64)
-    const int n0 = col0;
-    const ssd_gm Cc = ssd_mat(Cm, cs, cdt, co + n0, Lc, N - n0);
-    if (!last) {
-      ssd_gemm(acc, P, bf, sm, ssd_r(Xg, R0), ssd_c(ssd_mat(hend, N, DT_F32, n0, P, N - n0), 0));
-      ssd_scale_rows(acc, [&](int m) { return R0 + m < Lc ? expf(cumL - scum[R0 + m]) : 0.f; });
-    }
-    for (int T0 = R0; T0 < Lc; T0 += SSD_TILE) {
-      ssd_zero(t2);  // (x_s . dy_t)
-      ssd_gemm(t2, P, bf, sm, ssd_r(Xg, R0), ssd_r(DYg, T0));
-      ssd_each(t2, [&](int m, int j, float v) {
-        int s = R0 + m, t = T0 + j;
-        sm.g[m * SSD_GLD + j] = (s <= t && t < Lc) ? v * expf(scum[t] - scum[s]) : 0.f;
-      });
-      __syncthreads();
-      ssd_gemm(acc, SSD_TILE, bf, sm, gt, ssd_c(Cc, T0));
-    }
-    ssd_each(acc, [&](int m, int n, float v) {
-      int s = R0 + m;
-      if (s < Lc && n0 + n < N) atomicAdd(&dB_acc[(k.row0 + s) * GN + (i64)k.g * N + n0 + n], sdt[s] * v);
-    });
-  } else {  // DC: rows t of [R0, R0+64), columns n of [col0, col0+64)
-    const int n0 = col0, lane = threadIdx.x & 31, m0 = 16 * (threadIdx.x >> 5) + (lane >> 2);
-    const ssd_gm Bc = ssd_mat(Bm, bs, bdt, bo + n0, Lc, N - n0), Cc = ssd_mat(Cm, cs, cdt, co + n0, Lc, N - n0);
-    float rs[2] = {0.f, 0.f};
-    if (!first) {
-      ssd_gemm(acc, P, bf, sm, ssd_r(DYg, R0), ssd_c(ssd_mat(hin, N, DT_F32, n0, P, N - n0), 0));
-      ssd_scale_rows(acc, [&](int m) { return R0 + m < Lc ? expf(scum[R0 + m]) : 0.f; });
-      // off_t = C_t . (exp(cum_t) Hin^T dy_t): the gradient of cum_t through Hin
-      ssd_each(acc, [&](int m, int n, float v) {
-        if (R0 + m < Lc && n0 + n < N) rs[(m & 8) ? 1 : 0] += ssd_at(Cc, R0 + m, n) * v;
-      });
-    }
-#pragma unroll
-    for (int i = 0; i < 2; i++) {
-      float v = ssd_rowsum4(rs[i]);
-      int t = R0 + m0 + 8 * i;
-      if ((lane & 3) == 0 && t < Lc && !first) atomicAdd(&off_acc[(k.row0 + t) * H + k.h], v);
-    }
-    float* carry = sm.part;  // per row t: sum of W[t, s] over the s-tiles done
-    if (threadIdx.x < SSD_TILE) carry[threadIdx.x] = 0.f;
-    for (int S0 = 0; S0 <= R0; S0 += SSD_TILE) {
-      ssd_zero(t2);  // (dy_t . x_s)
-      ssd_gemm(t2, P, bf, sm, ssd_r(DYg, R0), ssd_r(Xg, S0));
-      ssd_each(t2, [&](int m, int j, float v) {
-        int t = R0 + m, s = S0 + j;
-        sm.g[m * SSD_GLD + j] = (s <= t && t < Lc) ? v * expf(scum[t] - scum[s]) * sdt[s] : 0.f;
-      });
-      __syncthreads();
-      ssd_gemm(acc, SSD_TILE, bf, sm, gt, ssd_c(Bc, S0));
-      if (n0 == 0) {  // once per tile pair, not per n-strip (uniform over the block)
-        // W[t,s] = (dy_t.x_s)(C_t.B_s) exp(cum_t - cum_s) dt_s, s < t: the
-        // gradient of exp(cum_t - cum_s) = exp(a_{s+1} + .. + a_t) reaches each
-        // a_k, s < k <= t, so da_k += sum_{t >= k} sum_{s < k} W[t,s] (no
-        // cancellation, as mamba-ssm's _chunk_scan_bwd_ddAcs_stable).
-        // (C_t . B_s) from k_ssd_chunk_state; sm.g still holds the rest of W (ssd_gemm
-        // ended with a barrier)
-        for (int i = threadIdx.x; i < SSD_TILE * SSD_TILE; i += SSD_THREADS) {
-          const int m = i / SSD_TILE, j = i % SSD_TILE, t = R0 + m, s = S0 + j;
-          float* gp = sm.g + m * SSD_GLD + j;
-          *gp = (s < t && t < Lc) ? cbp[(i64)t * LL + s] * *gp : 0.f;
-        }
-        __syncthreads();
-        if (threadIdx.x < SSD_TILE) {  // row t: exclusive prefix sums over s, carried across s-tiles
-          float run = carry[threadIdx.x];
-          float* row = sm.g + threadIdx.x * SSD_GLD;
-          for (int j = 0; j < SSD_TILE; j++) {
-            float w = row[j];
-            row[j] = run;
-            run += w;
-          }
-          carry[threadIdx.x] = run;
-        }
-        __syncthreads();
-        if (threadIdx.x < SSD_TILE) {  // column k: sum over rows t >= k
-          int kk = S0 + threadIdx.x;
-          float sum = 0.f;
-          for (int m = max(0, kk - R0); m < SSD_TILE; m++) sum += sm.g[m * SSD_GLD + threadIdx.x];
-          if (kk < Lc && R0 + SSD_TILE > kk) atomicAdd(&da_acc[(k.row0 + kk) * H + k.h], sum);
+  } else if (role == 1) {  // DB: rows s of [R0, R0+64), every n-strip in turn
+    for (int n0 = 0; n0 < N; n0 += SSD_TILE) {
+      const ssd_gm Cc = ssd_mat(Cm, cs, cdt, co + n0, Lc, N - n0);
+      const bool reuse = keep && n0 > 0;  // the G tiles of the first strip are in gkeep
+      ssd_zero(acc);
+      if (!last) {
+        ssd_gemm(acc, P, bf, sm, ssd_r(Xg, R0), ssd_c(ssd_mat(hend, N, DT_F32, n0, P, N - n0), 0));
+        ssd_scale_rows(acc, [&](int m) { return R0 + m < Lc ? expf(cumL - scum[R0 + m]) : 0.f; });
+      }
+      for (int T0 = R0; T0 < Lc; T0 += SSD_TILE) {
+        unsigned short* gk = gkeep + ((T0 - R0) / SSD_TILE) * SSD_TILE * SSD_GKL;
+        if (!reuse) {
+          ssd_zero(t2);  // (x_s . dy_t)
+          ssd_gemm(t2, P, bf, sm, ssd_r(Xg, R0), ssd_r(DYg, T0));
+          ssd_each(t2, [&](int m, int j, float v) {
+            int s = R0 + m, t = T0 + j;
+            float gv = (s <= t && t < Lc) ? v * expf(scum[t] - scum[s]) : 0.f;
+            sm.g[m * SSD_GLD + j] = gv;
+            if (keep) gk[m * SSD_GKL + j] = f2bf(gv);
+          });
+          __syncthreads();
+          ssd_gemm(acc, SSD_TILE, bf, sm, gt, ssd_c(Cc, T0));
+        } else {
+          ssd_gemm(acc, SSD_TILE, bf, sm, ssd_sb(gk), ssd_c(Cc, T0));
         }
       }
-      __syncthreads();  // sm.g is rewritten by the next s-tile
+      ssd_each(acc, [&](int m, int n, float v) {
+        int s = R0 + m;
+        if (s < Lc && n0 + n < N) atomicAdd(&dB_acc[(k.row0 + s) * GN + (i64)k.g * N + n0 + n], sdt[s] * v);
+      });
     }
-    ssd_each(acc, [&](int m, int n, float v) {
-      int t = R0 + m;
-      if (t < Lc && n0 + n < N) atomicAdd(&dC_acc[(k.row0 + t) * GN + (i64)k.g * N + n0 + n], v);
-    });
+  } else {  // DC: rows t of [R0, R0+64), every n-strip in turn
+    const int lane = threadIdx.x & 31, m0 = 16 * (threadIdx.x >> 5) + (lane >> 2);
+    float* carry = sm.part;  // per row t: sum of W[t, s] over the s-tiles done
+    for (int n0 = 0; n0 < N; n0 += SSD_TILE) {
+      const ssd_gm Bc = ssd_mat(Bm, bs, bdt, bo + n0, Lc, N - n0), Cc = ssd_mat(Cm, cs, cdt, co + n0, Lc, N - n0);
+      const bool reuse = keep && n0 > 0;
+      float rs[2] = {0.f, 0.f};
+      ssd_zero(acc);
+      if (!first) {
+        ssd_gemm(acc, P, bf, sm, ssd_r(DYg, R0), ssd_c(ssd_mat(hin, N, DT_F32, n0, P, N - n0), 0));
+        ssd_scale_rows(acc, [&](int m) { return R0 + m < Lc ? expf(scum[R0 + m]) : 0.f; });
+        // off_t = C_t . (exp(cum_t) Hin^T dy_t): the gradient of cum_t through Hin
+        ssd_each(acc, [&](int m, int n, float v) {
+          if (R0 + m < Lc && n0 + n < N) rs[(m & 8) ? 1 : 0] += ssd_at(Cc, R0 + m, n) * v;
+        });
+#pragma unroll
+        for (int i = 0; i < 2; i++) {
+          float v = ssd_rowsum4(rs[i]);
+          int t = R0 + m0 + 8 * i;
+          if ((lane & 3) == 0 && t < Lc) atomicAdd(&off_acc[(k.row0 + t) * H + k.h], v);
+        }
+      }
+      if (n0 == 0 && threadIdx.x < SSD_TILE) carry[threadIdx.x] = 0.f;
+      for (int S0 = 0; S0 <= R0; S0 += SSD_TILE) {
+        unsigned short* gk = gkeep + (S0 / SSD_TILE) * SSD_TILE * SSD_GKL;
+        if (reuse) {
+          ssd_gemm(acc, SSD_TILE, bf, sm, ssd_sb(gk), ssd_c(Bc, S0));
+          continue;
+        }
+        ssd_zero(t2);  // (dy_t . x_s)
+        ssd_gemm(t2, P, bf, sm, ssd_r(DYg, R0), ssd_r(Xg, S0));
+        ssd_each(t2, [&](int m, int j, float v) {
+          int t = R0 + m, s = S0 + j;
+          float gv = (s <= t && t < Lc) ? v * expf(scum[t] - scum[s]) * sdt[s] : 0.f;
+          sm.g[m * SSD_GLD + j] = gv;
+          if (keep) gk[m * SSD_GKL + j] = f2bf(gv);
+        });
+        __syncthreads();
+        ssd_gemm(acc, SSD_TILE, bf, sm, gt, ssd_c(Bc, S0));
+        if (n0 == 0) {  // once per tile pair, not per n-strip (uniform over the block)
+          // W[t,s] = (dy_t.x_s)(C_t.B_s) exp(cum_t - cum_s) dt_s, s < t: the
+          // gradient of exp(cum_t - cum_s) = exp(a_{s+1} + .. + a_t) reaches each
+          // a_k, s < k <= t, so da_k += sum_{t >= k} sum_{s < k} W[t,s] (no
+          // cancellation, as mamba-ssm's _chunk_scan_bwd_ddAcs_stable).
+          // (C_t . B_s) from k_ssd_chunk_state; sm.g still holds the rest of W
+          // (ssd_gemm ended with a barrier)
+          for (int i = threadIdx.x; i < SSD_TILE * SSD_TILE; i += SSD_THREADS) {
+            const int m = i / SSD_TILE, j = i % SSD_TILE, t = R0 + m, s = S0 + j;
+            float* gp = sm.g + m * SSD_GLD + j;
+            *gp = (s < t && t < Lc) ? cbp[(i64)t * LL + s] * *gp : 0.f;
+          }
+          __syncthreads();
+          if (threadIdx.x < SSD_TILE) {  // row t: exclusive prefix sums over s, carried across s-tiles
+            float run = carry[threadIdx.x];
+            float* row = sm.g + threadIdx.x * SSD_GLD;
+            for (int j = 0; j < SSD_TILE; j++) {
+              float w = row[j];
+              row[j] = run;
+              run += w;
+            }
+            carry[threadIdx.x] = run;
+          }
+          __syncthreads();
+          if (threadIdx.x < SSD_TILE) {  // column k: sum over rows t >= k
+            int kk = S0 + threadIdx.x;
+            float sum = 0.f;
+            for (int m = max(0, kk - R0); m < SSD_TILE; m++) sum += sm.g[m * SSD_GLD + threadIdx.x];
+            if (kk < Lc && R0 + SSD_TILE > kk) atomicAdd(&da_acc[(k.row0 + kk) * H + k.h], sum);
+          }
+        }
+        __syncthreads();  // sm.g is rewritten by the next s-tile
+      }
+      ssd_each(acc, [&](int m, int n, float v) {
+        int t = R0 + m;
+        if (t < Lc && n0 + n < N) atomicAdd(&dC_acc[(k.row0 + t) * GN + (i64)k.g * N + n0 + n], v);
+      });
+    }
   }
 }
 
