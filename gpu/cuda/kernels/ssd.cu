@@ -396,9 +396,12 @@ __device__ __forceinline__ void ssd_gemm(float (&acc)[8][4], int K, bool bf, con
 }
 
 // ssd_scan: in-place inclusive prefix sum of v[0..n) over the block (reverse:
-// suffix sums). part: blockDim.x floats of shared memory.
+// suffix sums). part: blockDim.x floats of shared memory. Each thread sums
+// a run of ceil(n/blockDim.x) values; the run totals are scanned with
+// butterfly shuffles within each warp, then across the warps.
 __device__ __forceinline__ void ssd_scan(float* v, int n, bool reverse, float* part) {
   const int per = (n + blockDim.x - 1) / blockDim.x, j0 = threadIdx.x * per, j1 = min(j0 + per, n);
+  const int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
   __syncthreads();
   float s = 0.f;
   for (int j = j0; j < j1; j++) {
@@ -406,10 +409,17 @@ __device__ __forceinline__ void ssd_scan(float* v, int n, bool reverse, float* p
     s += v[i];
     v[i] = s;
   }
-  part[threadIdx.x] = s;
+  float pre = s, tot = s;  // inclusive prefix and total of this lane's aligned group
+#pragma unroll
+  for (int o = 1; o < 32; o <<= 1) {
+    const float other = __shfl_xor_sync(0xffffffffu, tot, o);
+    if (lane & o) pre += other;
+    tot += other;
+  }
+  if (lane == 31) part[w] = pre;
   __syncthreads();
-  float off = 0.f;
-  for (int k = 0; k < (int)threadIdx.x; k++) off += part[k];
+  float off = pre - s;
+  for (int k = 0; k < w; k++) off += part[k];
   for (int j = j0; j < j1; j++) v[reverse ? n - 1 - j : j] += off;
   __syncthreads();
 }
