@@ -57,13 +57,13 @@ const (
 // (the per-step arrays rounded up to 16 bytes).
 func ssdSmem(chunk int) int { return (ssdSmemFixed + (3*chunk+3)&^3) * 4 }
 
-// ssdBwdSmem is k_ssd_bwd's: with bf16 operands and State over one 64-wide
-// strip, the DB and DC roles also keep the first strip's G tiles, nS of
-// 64 x ssdGKL bf16, for the other strips (ssd.cu). At ChunkSize 256 that is
-// 73 KiB in all; at 1024, 193 KiB (an H100/H200 block may have 227 KiB).
-func ssdBwdSmem(chunk, nS, nN int, bf uint64) int {
+// ssdBwdSmem is k_ssd_bwd's: with bf16 operands the DB and DC roles also
+// keep their G tiles, nS of 64 x ssdGKL bf16, for the n-strips (ssd.cu). At
+// ChunkSize 256 that is 73 KiB in all; at 1024, 193 KiB (an H100/H200 block
+// may have 227 KiB).
+func ssdBwdSmem(chunk, nS int, bf uint64) int {
 	n := ssdSmem(chunk)
-	if bf == intArg(1) && nN > 1 {
+	if bf == intArg(1) {
 		n += nS * ssdTile * ssdGKL * 2
 	}
 	return n
@@ -280,7 +280,7 @@ func (b *Backend) SSDBackward(ctx context.Context, a *gpu.SSDArgs) error {
 			ptrArg(hin), ptrArg(dlast), intArg(a.Heads), intArg(a.HeadDim), intArg(a.State), intArg(p.nc)); err != nil {
 			return err
 		}
-		if err := b.launch("k_ssd_bwd", p.nS*(p.nP+2), a.Heads, a.Batch*p.nc, ssdThreads, ssdBwdSmem(a.ChunkSize, p.nS, p.nN, bf),
+		if err := b.launch("k_ssd_bwd", p.nS*(p.nP+2), a.Heads, a.Batch*p.nc, ssdThreads, ssdBwdSmem(a.ChunkSize, p.nS, bf),
 			o.x, o.xs, o.xdt, o.dt, o.dts, o.dtdt, b.ptr(a.DTBias), b.ptr(a.ALog), o.bm, o.bs, o.bdt, o.cm, o.cs, o.cdt,
 			b.ptr(a.D), dyp, dys, dydt, dxp, dxs, dxdt, ptrArg(hin), ptrArg(dhend), ptrArg(cb),
 			ptrArg(ddtAcc), ptrArg(daAcc), ptrArg(offAcc), ptrArg(vAcc), ptrArg(dBAcc), ptrArg(dCAcc), ptrArg(dDAcc),

@@ -43,8 +43,8 @@
 #define SSD_LD 33    // padded row of a staged fp32 tile (floats)
 #define SSD_GLD 65   // padded row of the L x L tile (floats)
 #define SSD_THREADS 128
-// Dynamic shared memory of the tile kernels, in floats: two operand tiles
-// (fp32 [64][SSD_LD], or bf16 64x32 swizzled in their first 4 KiB), the
+// Dynamic shared memory of the tile kernels, in floats: two operand regions
+// (an fp32 tile [64][SSD_LD], or two stages of a bf16 64x32 tile), the
 // L x L tile g [64][SSD_GLD], SSD_THREADS floats of reduction scratch, then
 // 3*ChunkSize floats of per-step arrays (dt, cum, a per-kernel factor).
 // gpu/cuda/ssd.go's ssdSmem mirrors it.
@@ -91,6 +91,34 @@ __device__ __forceinline__ void ssd_ldsm(unsigned* r, const void* smem) {
                  : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
                  : "r"(s)
                  : "memory");
+#endif
+}
+
+// ssd_cp_async16 copies 16 bytes global -> shared asynchronously
+// (cp.async.cg, src-size form: bytes past src_bytes are zero-filled).
+__device__ __forceinline__ void ssd_cp_async16(void* smem, const void* gmem, int src_bytes) {
+#ifdef NETSSM_EMU
+  netssm_emu_cp_async16(smem, gmem, src_bytes);
+#else
+  unsigned s = (unsigned)__cvta_generic_to_shared(smem);
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(gmem), "r"(src_bytes) : "memory");
+#endif
+}
+
+__device__ __forceinline__ void ssd_cp_commit() {
+#ifdef NETSSM_EMU
+  netssm_emu_cp_async_commit();
+#else
+  asm volatile("cp.async.commit_group;\n" ::: "memory");
+#endif
+}
+
+template <int N>
+__device__ __forceinline__ void ssd_cp_wait() {
+#ifdef NETSSM_EMU
+  netssm_emu_cp_async_wait(N);
+#else
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
 #endif
 }
 
@@ -193,6 +221,23 @@ __device__ __forceinline__ ssd_u4 ssd_row8(const ssd_gm& m, int r, int c, int cm
   return ssd_pack8(v);
 }
 
+// ssd_put8 stores (r, c..c+7) of m (zero at columns >= cmax) as 8 bf16 at
+// dst (16-byte aligned shared memory): by cp.async when m is bf16, aligned
+// and unscaled (the caller waits for it), else through registers.
+__device__ __forceinline__ void ssd_put8(const ssd_gm& m, int r, int c, int cmax, unsigned short* dst) {
+  if (m.vec && m.dt == DT_BF16 && !m.rs) {
+    const void* src = m.p;
+    int bytes = 0;
+    if (r < m.rn && c < cmax) {
+      src = (const unsigned short*)m.p + (i64)r * m.s + c;
+      bytes = min(cmax - c, 8) * 2;
+    }
+    ssd_cp_async16(dst, src, bytes);
+  } else {
+    *(ssd_u4*)dst = ssd_row8(m, r, c, cmax);
+  }
+}
+
 // Operands of ssd_gemm are 64 x K tiles, element (i, k) (i: the output row
 // for A, the output column for B), given by one of:
 //   ssd_rows (TR 0): (i, k) = m(r0 + i, k): k runs along m's columns;
@@ -211,20 +256,23 @@ struct ssd_rows {
   ssd_gm m;
   int r0;
   __device__ __forceinline__ float val(int i, int k, int K) const { return k < K ? ssd_at(m, r0 + i, k) : 0.f; }
-  __device__ __forceinline__ ssd_u4 chunk(int i, int k, int K) const { return ssd_row8(m, r0 + i, k, min(m.cn, K)); }
+  __device__ __forceinline__ void put(unsigned short* dst, int i, int k, int K) const {
+    ssd_put8(m, r0 + i, k, min(m.cn, K), dst);
+  }
 };
 struct ssd_cols {
   enum { TR = 1 };
   ssd_gm m;
   int r0;
   __device__ __forceinline__ float val(int i, int k, int K) const { return k < K ? ssd_at(m, r0 + k, i) : 0.f; }
-  __device__ __forceinline__ ssd_u4 chunk(int i, int k, int K) const {
-    if (k >= K) {
+  __device__ __forceinline__ void put(unsigned short* dst, int i, int k, int K) const {
+    if (k < K) {
+      ssd_put8(m, r0 + k, i, m.cn, dst);
+    } else {
       ssd_u4 z;
       z.x = z.y = z.z = z.w = 0u;
-      return z;
+      *(ssd_u4*)dst = z;
     }
-    return ssd_row8(m, r0 + k, i, m.cn);
   }
 };
 template <int TRV, class F>
@@ -238,6 +286,9 @@ struct ssd_fn {
     for (int j = 0; j < 8; j++) v[j] = TR ? (k < K ? f(i + j, k) : 0.f) : (k + j < K ? f(i, k + j) : 0.f);
     return ssd_pack8(v);
   }
+  __device__ __forceinline__ void put(unsigned short* dst, int i, int k, int K) const {
+    *(ssd_u4*)dst = chunk(i, k, K);
+  }
 };
 struct ssd_sbo {
   enum { TR = 0 };
@@ -249,6 +300,9 @@ struct ssd_sbo {
 #pragma unroll
     for (int j = 0; j < 8; j++) v[j] = k + j < K ? bf2f(p[i * SSD_GKL + k + j]) : 0.f;
     return ssd_pack8(v);
+  }
+  __device__ __forceinline__ void put(unsigned short* dst, int i, int k, int K) const {
+    *(ssd_u4*)dst = chunk(i, k, K);
   }
 };
 __device__ __forceinline__ ssd_sbo ssd_sb(const unsigned short* p) {
@@ -308,17 +362,17 @@ __device__ __forceinline__ void ssd_scale_rows(float (&acc)[8][4], F f) {
 }
 
 // ssd_stage_bf stores k in [k0, k0 + 32) of operand o as bf16 (layout: see
-// ssd_rows), 8 elements (16 bytes) per store.
+// ssd_rows), 8 elements (16 bytes) per store or cp.async.
 template <class O>
 __device__ __forceinline__ void ssd_stage_bf(unsigned short* dst, int k0, int K, const O& o) {
 #pragma unroll
   for (int c = threadIdx.x; c < SSD_TILE * SSD_KT / 8; c += SSD_THREADS) {
     if (O::TR) {
       const int k = c >> 3, ic = c & 7;
-      *(ssd_u4*)(dst + k * SSD_TILE + ((ic ^ (k & 7)) << 3)) = o.chunk(ic << 3, k0 + k, K);
+      o.put(dst + k * SSD_TILE + ((ic ^ (k & 7)) << 3), ic << 3, k0 + k, K);
     } else {
       const int i = c >> 2, kc = c & 3;
-      *(ssd_u4*)(dst + i * SSD_KT + ((kc ^ ((i >> 1) & 3)) << 3)) = o.chunk(i, k0 + (kc << 3), K);
+      o.put(dst + i * SSD_KT + ((kc ^ ((i >> 1) & 3)) << 3), i, k0 + (kc << 3), K);
     }
   }
 }
@@ -335,60 +389,76 @@ __device__ __forceinline__ void ssd_stage_f32(float* dst, int k0, int K, const O
 
 // ssd_gemm: acc[m][n] += sum_{k<K} A(m, k) B(n, k) for the 64x64 tile
 // (operands: see ssd_rows), 32 values of k at a time. bf: operands rounded
-// to bf16 once while staging, then ldmatrix and mma.sync (fp32
-// accumulation); else fp32 tiles and FMAs. Every thread of the block must
-// call it (it synchronises the block).
+// to bf16 while staging, two stages (each operand's region holds two bf16
+// tiles): step k+1 is copied (cp.async where the operand allows) while step
+// k's fragments go through ldmatrix and mma.sync (fp32 accumulation); else
+// fp32 tiles and FMAs. Every thread of the block must call it (it
+// synchronises the block, and ends with a barrier and no copy in flight).
 template <class OA, class OB>
 __device__ __forceinline__ void ssd_gemm(float (&acc)[8][4], int K, bool bf, const ssd_smem& sm, const OA& oa,
                                          const OB& ob) {
   const int lane = threadIdx.x & 31, w = threadIdx.x >> 5, g = lane >> 2, tig = lane & 3;
-  for (int k0 = 0; k0 < K; k0 += SSD_KT) {
-    if (bf) {
-      unsigned short *ah = (unsigned short*)sm.a, *bh = (unsigned short*)sm.b;
-      ssd_stage_bf(ah, k0, K, oa);
-      ssd_stage_bf(bh, k0, K, ob);
+  if (bf) {
+    unsigned short *ah = (unsigned short*)sm.a, *bh = (unsigned short*)sm.b;
+    const int nk = (K + SSD_KT - 1) / SSD_KT, j = lane >> 3, r = lane & 7;
+    ssd_stage_bf(ah, 0, K, oa);
+    ssd_stage_bf(bh, 0, K, ob);
+    ssd_cp_commit();
+    for (int kt = 0; kt < nk; kt++) {
+      if (kt + 1 < nk) {  // the other stage was last read before the barrier that ended step kt-1
+        const int nx = ((kt + 1) & 1) * SSD_TILE * SSD_KT;
+        ssd_stage_bf(ah + nx, (kt + 1) * SSD_KT, K, oa);
+        ssd_stage_bf(bh + nx, (kt + 1) * SSD_KT, K, ob);
+        ssd_cp_commit();
+        ssd_cp_wait<1>();
+      } else {
+        ssd_cp_wait<0>();
+      }
       __syncthreads();
-      const int j = lane >> 3, r = lane & 7;
+      const unsigned short *as = ah + (kt & 1) * SSD_TILE * SSD_KT, *bs = bh + (kt & 1) * SSD_TILE * SSD_KT;
 #pragma unroll
       for (int ks = 0; ks < SSD_KT; ks += 16) {
         unsigned a[4];
         if (OA::TR) {  // [k][m]: matrices (m+0,k+0) (m+8,k+0) (m+0,k+8) (m+8,k+8), transposed
           const int k = ks + r + (j >> 1) * 8, mc = (16 * w + (j & 1) * 8) >> 3;
-          ssd_ldsm<true>(a, ah + k * SSD_TILE + ((mc ^ (k & 7)) << 3));
+          ssd_ldsm<true>(a, as + k * SSD_TILE + ((mc ^ (k & 7)) << 3));
         } else {
           const int row = 16 * w + r + (j & 1) * 8, kc = (ks >> 3) + (j >> 1);
-          ssd_ldsm<false>(a, ah + row * SSD_KT + ((kc ^ ((row >> 1) & 3)) << 3));
+          ssd_ldsm<false>(a, as + row * SSD_KT + ((kc ^ ((row >> 1) & 3)) << 3));
         }
 #pragma unroll
         for (int q = 0; q < 4; q++) {  // n-tiles 2q, 2q+1: matrices (n+0,k+0) (n+0,k+8) (n+8,k+0) (n+8,k+8)
           unsigned t[4];
           if (OB::TR) {
             const int k = ks + r + (j & 1) * 8, nc = (q * 16 + (j >> 1) * 8) >> 3;
-            ssd_ldsm<true>(t, bh + k * SSD_TILE + ((nc ^ (k & 7)) << 3));
+            ssd_ldsm<true>(t, bs + k * SSD_TILE + ((nc ^ (k & 7)) << 3));
           } else {
             const int row = q * 16 + r + (j >> 1) * 8, kc = (ks >> 3) + (j & 1);
-            ssd_ldsm<false>(t, bh + row * SSD_KT + ((kc ^ ((row >> 1) & 3)) << 3));
+            ssd_ldsm<false>(t, bs + row * SSD_KT + ((kc ^ ((row >> 1) & 3)) << 3));
           }
           ssd_mma(acc[2 * q], a[0], a[1], a[2], a[3], t[0], t[1]);
           ssd_mma(acc[2 * q + 1], a[0], a[1], a[2], a[3], t[2], t[3]);
         }
       }
-    } else {
-      ssd_stage_f32(sm.a, k0, K, oa);
-      ssd_stage_f32(sm.b, k0, K, ob);
       __syncthreads();
-      const float *ar = sm.a + (16 * w + g) * SSD_LD, *br = sm.b + 2 * tig * SSD_LD;
+    }
+    return;
+  }
+  for (int k0 = 0; k0 < K; k0 += SSD_KT) {
+    ssd_stage_f32(sm.a, k0, K, oa);
+    ssd_stage_f32(sm.b, k0, K, ob);
+    __syncthreads();
+    const float *ar = sm.a + (16 * w + g) * SSD_LD, *br = sm.b + 2 * tig * SSD_LD;
 #pragma unroll 2
-      for (int k = 0; k < SSD_KT; k++) {
-        const float a0 = ar[k], a1 = ar[8 * SSD_LD + k];
+    for (int k = 0; k < SSD_KT; k++) {
+      const float a0 = ar[k], a1 = ar[8 * SSD_LD + k];
 #pragma unroll
-        for (int nt = 0; nt < 8; nt++) {
-          const float b0 = br[nt * 8 * SSD_LD + k], b1 = br[(nt * 8 + 1) * SSD_LD + k];
-          acc[nt][0] += a0 * b0;
-          acc[nt][1] += a0 * b1;
-          acc[nt][2] += a1 * b0;
-          acc[nt][3] += a1 * b1;
-        }
+      for (int nt = 0; nt < 8; nt++) {
+        const float b0 = br[nt * 8 * SSD_LD + k], b1 = br[(nt * 8 + 1) * SSD_LD + k];
+        acc[nt][0] += a0 * b0;
+        acc[nt][1] += a0 * b1;
+        acc[nt][2] += a1 * b0;
+        acc[nt][3] += a1 * b1;
       }
     }
     __syncthreads();
@@ -647,8 +717,7 @@ extern "C" __global__ void __launch_bounds__(SSD_THREADS, 2)
   const ssd_smem sm = ssd_smem_setup(dyn);
   ssd_chunk k = ssd_chunk_setup(T, H, G, L, nc, alog);
   // nS: 64-step tiles of the longest chunk (as gpu/cuda/ssd.go sizes the grid)
-  const int nS = (min(L, T) + SSD_TILE - 1) / SSD_TILE, nP = (P + SSD_TILE - 1) / SSD_TILE,
-            nN = (N + SSD_TILE - 1) / SSD_TILE;
+  const int nS = (min(L, T) + SSD_TILE - 1) / SSD_TILE, nP = (P + SSD_TILE - 1) / SSD_TILE;
   int role = blockIdx.x, tile, col0 = 0;
   if (role < nS * nP) {
     tile = role / nP;
@@ -677,10 +746,9 @@ extern "C" __global__ void __launch_bounds__(SSD_THREADS, 2)
   const int LL = min(L, T);
   const float* cbp = CB + ((i64)blockIdx.z * G + k.g) * LL * LL;  // k_ssd_cb's C_t . B_s
   auto gt = ssd_f<0>([&](int m, int j) { return sm.g[m * SSD_GLD + j]; });
-  // DB and DC go over the n-strips in turn; with bf16 operands and more than
-  // one strip, the G tiles (bf16, as staged) of the first strip are kept in
-  // gkeep ([nS][64][SSD_GKL] after the per-step arrays) for the others
-  const bool keep = bf && nN > 1;
+  // DB and DC compute their G tiles first; with bf16 operands they are kept
+  // (bf16, as staging would round them) in gkeep ([nS][64][SSD_GKL] after
+  // the per-step arrays) for the n-strips
   unsigned short* gkeep = (unsigned short*)(sm.steps + ssd_steps_floats(L));
   float acc[8][4], t2[8][4];
   ssd_zero(acc);
@@ -733,31 +801,45 @@ extern "C" __global__ void __launch_bounds__(SSD_THREADS, 2)
     dd = block_sum(dd, sm.part);
     if (threadIdx.x == 0) atomicAdd(&dD_acc[k.h], dd);
   } else if (role == 1) {  // DB: rows s of [R0, R0+64), every n-strip in turn
+    // G[s,t] = (x_s . dy_t) exp(cum_t - cum_s), s <= t, once per tile pair:
+    // kept as bf16 for the strips (bf), or (fp32) each tile's product with
+    // every strip of C added to dB at once, so that no accumulator is live
+    // while the next G is computed
+    for (int T0 = R0; T0 < Lc; T0 += SSD_TILE) {
+      unsigned short* gk = gkeep + ((T0 - R0) / SSD_TILE) * SSD_TILE * SSD_GKL;
+      ssd_zero(t2);
+      ssd_gemm(t2, P, bf, sm, ssd_r(Xg, R0), ssd_r(DYg, T0));
+      ssd_each(t2, [&](int m, int j, float v) {
+        int s = R0 + m, t = T0 + j;
+        float gv = (s <= t && t < Lc) ? v * expf(scum[t] - scum[s]) : 0.f;
+        if (bf)
+          gk[m * SSD_GKL + j] = f2bf(gv);
+        else
+          sm.g[m * SSD_GLD + j] = gv;
+      });
+      __syncthreads();
+      if (!bf) {
+        for (int n0 = 0; n0 < N; n0 += SSD_TILE) {
+          ssd_zero(acc);
+          ssd_gemm(acc, SSD_TILE, bf, sm, gt, ssd_c(ssd_mat(Cm, cs, cdt, co + n0, Lc, N - n0), T0));
+          ssd_each(acc, [&](int m, int n, float v) {
+            int s = R0 + m;
+            if (s < Lc && n0 + n < N) atomicAdd(&dB_acc[(k.row0 + s) * GN + (i64)k.g * N + n0 + n], sdt[s] * v);
+          });
+        }
+      }
+    }
     for (int n0 = 0; n0 < N; n0 += SSD_TILE) {
       const ssd_gm Cc = ssd_mat(Cm, cs, cdt, co + n0, Lc, N - n0);
-      const bool reuse = keep && n0 > 0;  // the G tiles of the first strip are in gkeep
       ssd_zero(acc);
       if (!last) {
         ssd_gemm(acc, P, bf, sm, ssd_r(Xg, R0), ssd_c(ssd_mat(hend, N, DT_F32, n0, P, N - n0), 0));
         ssd_scale_rows(acc, [&](int m) { return R0 + m < Lc ? expf(cumL - scum[R0 + m]) : 0.f; });
       }
-      for (int T0 = R0; T0 < Lc; T0 += SSD_TILE) {
-        unsigned short* gk = gkeep + ((T0 - R0) / SSD_TILE) * SSD_TILE * SSD_GKL;
-        if (!reuse) {
-          ssd_zero(t2);  // (x_s . dy_t)
-          ssd_gemm(t2, P, bf, sm, ssd_r(Xg, R0), ssd_r(DYg, T0));
-          ssd_each(t2, [&](int m, int j, float v) {
-            int s = R0 + m, t = T0 + j;
-            float gv = (s <= t && t < Lc) ? v * expf(scum[t] - scum[s]) : 0.f;
-            sm.g[m * SSD_GLD + j] = gv;
-            if (keep) gk[m * SSD_GKL + j] = f2bf(gv);
-          });
-          __syncthreads();
-          ssd_gemm(acc, SSD_TILE, bf, sm, gt, ssd_c(Cc, T0));
-        } else {
-          ssd_gemm(acc, SSD_TILE, bf, sm, ssd_sb(gk), ssd_c(Cc, T0));
-        }
-      }
+      if (bf)
+        for (int T0 = R0; T0 < Lc; T0 += SSD_TILE)
+          ssd_gemm(acc, SSD_TILE, bf, sm, ssd_sb(gkeep + ((T0 - R0) / SSD_TILE) * SSD_TILE * SSD_GKL),
+                   ssd_c(Cc, T0));
       ssd_each(acc, [&](int m, int n, float v) {
         int s = R0 + m;
         if (s < Lc && n0 + n < N) atomicAdd(&dB_acc[(k.row0 + s) * GN + (i64)k.g * N + n0 + n], sdt[s] * v);
@@ -766,15 +848,67 @@ extern "C" __global__ void __launch_bounds__(SSD_THREADS, 2)
   } else {  // DC: rows t of [R0, R0+64), every n-strip in turn
     const int lane = threadIdx.x & 31, m0 = 16 * (threadIdx.x >> 5) + (lane >> 2);
     float* carry = sm.part;  // per row t: sum of W[t, s] over the s-tiles done
+    if (threadIdx.x < SSD_TILE) carry[threadIdx.x] = 0.f;
+    // G[t,s] = (dy_t . x_s) exp(cum_t - cum_s) dt_s, s <= t, once per tile
+    // pair (kept as DB keeps its G)
+    for (int S0 = 0; S0 <= R0; S0 += SSD_TILE) {
+      unsigned short* gk = gkeep + (S0 / SSD_TILE) * SSD_TILE * SSD_GKL;
+      ssd_zero(t2);
+      ssd_gemm(t2, P, bf, sm, ssd_r(DYg, R0), ssd_r(Xg, S0));
+      ssd_each(t2, [&](int m, int j, float v) {
+        int t = R0 + m, s = S0 + j;
+        float gv = (s <= t && t < Lc) ? v * expf(scum[t] - scum[s]) * sdt[s] : 0.f;
+        sm.g[m * SSD_GLD + j] = gv;
+        if (bf) gk[m * SSD_GKL + j] = f2bf(gv);
+      });
+      __syncthreads();
+      if (!bf) {
+        for (int n0 = 0; n0 < N; n0 += SSD_TILE) {
+          ssd_zero(acc);
+          ssd_gemm(acc, SSD_TILE, bf, sm, gt, ssd_c(ssd_mat(Bm, bs, bdt, bo + n0, Lc, N - n0), S0));
+          ssd_each(acc, [&](int m, int n, float v) {
+            int t = R0 + m;
+            if (t < Lc && n0 + n < N) atomicAdd(&dC_acc[(k.row0 + t) * GN + (i64)k.g * N + n0 + n], v);
+          });
+        }
+      }
+      // W[t,s] = G[t,s] (C_t.B_s), s < t: the gradient of exp(cum_t - cum_s)
+      // = exp(a_{s+1} + .. + a_t) reaches each a_k, s < k <= t, so da_k +=
+      // sum_{t >= k} sum_{s < k} W[t,s] (no cancellation, as mamba-ssm's
+      // _chunk_scan_bwd_ddAcs_stable). (C_t . B_s) from k_ssd_chunk_state.
+      for (int i = threadIdx.x; i < SSD_TILE * SSD_TILE; i += SSD_THREADS) {
+        const int m = i / SSD_TILE, j = i % SSD_TILE, t = R0 + m, s = S0 + j;
+        float* gp = sm.g + m * SSD_GLD + j;
+        *gp = (s < t && t < Lc) ? cbp[(i64)t * LL + s] * *gp : 0.f;
+      }
+      __syncthreads();
+      if (threadIdx.x < SSD_TILE) {  // row t: exclusive prefix sums over s, carried across s-tiles
+        float run = carry[threadIdx.x];
+        float* row = sm.g + threadIdx.x * SSD_GLD;
+        for (int j = 0; j < SSD_TILE; j++) {
+          float w = row[j];
+          row[j] = run;
+          run += w;
+        }
+        carry[threadIdx.x] = run;
+      }
+      __syncthreads();
+      if (threadIdx.x < SSD_TILE) {  // column k: sum over rows t >= k
+        int kk = S0 + threadIdx.x;
+        float sum = 0.f;
+        for (int m = max(0, kk - R0); m < SSD_TILE; m++) sum += sm.g[m * SSD_GLD + threadIdx.x];
+        if (kk < Lc && R0 + SSD_TILE > kk) atomicAdd(&da_acc[(k.row0 + kk) * H + k.h], sum);
+      }
+      __syncthreads();  // sm.g is rewritten by the next s-tile
+    }
     for (int n0 = 0; n0 < N; n0 += SSD_TILE) {
-      const ssd_gm Bc = ssd_mat(Bm, bs, bdt, bo + n0, Lc, N - n0), Cc = ssd_mat(Cm, cs, cdt, co + n0, Lc, N - n0);
-      const bool reuse = keep && n0 > 0;
-      float rs[2] = {0.f, 0.f};
+      const ssd_gm Cc = ssd_mat(Cm, cs, cdt, co + n0, Lc, N - n0);
       ssd_zero(acc);
       if (!first) {
         ssd_gemm(acc, P, bf, sm, ssd_r(DYg, R0), ssd_c(ssd_mat(hin, N, DT_F32, n0, P, N - n0), 0));
         ssd_scale_rows(acc, [&](int m) { return R0 + m < Lc ? expf(scum[R0 + m]) : 0.f; });
         // off_t = C_t . (exp(cum_t) Hin^T dy_t): the gradient of cum_t through Hin
+        float rs[2] = {0.f, 0.f};
         ssd_each(acc, [&](int m, int n, float v) {
           if (R0 + m < Lc && n0 + n < N) rs[(m & 8) ? 1 : 0] += ssd_at(Cc, R0 + m, n) * v;
         });
@@ -785,56 +919,10 @@ extern "C" __global__ void __launch_bounds__(SSD_THREADS, 2)
           if ((lane & 3) == 0 && t < Lc) atomicAdd(&off_acc[(k.row0 + t) * H + k.h], v);
         }
       }
-      if (n0 == 0 && threadIdx.x < SSD_TILE) carry[threadIdx.x] = 0.f;
-      for (int S0 = 0; S0 <= R0; S0 += SSD_TILE) {
-        unsigned short* gk = gkeep + (S0 / SSD_TILE) * SSD_TILE * SSD_GKL;
-        if (reuse) {
-          ssd_gemm(acc, SSD_TILE, bf, sm, ssd_sb(gk), ssd_c(Bc, S0));
-          continue;
-        }
-        ssd_zero(t2);  // (dy_t . x_s)
-        ssd_gemm(t2, P, bf, sm, ssd_r(DYg, R0), ssd_r(Xg, S0));
-        ssd_each(t2, [&](int m, int j, float v) {
-          int t = R0 + m, s = S0 + j;
-          float gv = (s <= t && t < Lc) ? v * expf(scum[t] - scum[s]) * sdt[s] : 0.f;
-          sm.g[m * SSD_GLD + j] = gv;
-          if (keep) gk[m * SSD_GKL + j] = f2bf(gv);
-        });
-        __syncthreads();
-        ssd_gemm(acc, SSD_TILE, bf, sm, gt, ssd_c(Bc, S0));
-        if (n0 == 0) {  // once per tile pair, not per n-strip (uniform over the block)
-          // W[t,s] = (dy_t.x_s)(C_t.B_s) exp(cum_t - cum_s) dt_s, s < t: the
-          // gradient of exp(cum_t - cum_s) = exp(a_{s+1} + .. + a_t) reaches each
-          // a_k, s < k <= t, so da_k += sum_{t >= k} sum_{s < k} W[t,s] (no
-          // cancellation, as mamba-ssm's _chunk_scan_bwd_ddAcs_stable).
-          // (C_t . B_s) from k_ssd_chunk_state; sm.g still holds the rest of W
-          // (ssd_gemm ended with a barrier)
-          for (int i = threadIdx.x; i < SSD_TILE * SSD_TILE; i += SSD_THREADS) {
-            const int m = i / SSD_TILE, j = i % SSD_TILE, t = R0 + m, s = S0 + j;
-            float* gp = sm.g + m * SSD_GLD + j;
-            *gp = (s < t && t < Lc) ? cbp[(i64)t * LL + s] * *gp : 0.f;
-          }
-          __syncthreads();
-          if (threadIdx.x < SSD_TILE) {  // row t: exclusive prefix sums over s, carried across s-tiles
-            float run = carry[threadIdx.x];
-            float* row = sm.g + threadIdx.x * SSD_GLD;
-            for (int j = 0; j < SSD_TILE; j++) {
-              float w = row[j];
-              row[j] = run;
-              run += w;
-            }
-            carry[threadIdx.x] = run;
-          }
-          __syncthreads();
-          if (threadIdx.x < SSD_TILE) {  // column k: sum over rows t >= k
-            int kk = S0 + threadIdx.x;
-            float sum = 0.f;
-            for (int m = max(0, kk - R0); m < SSD_TILE; m++) sum += sm.g[m * SSD_GLD + threadIdx.x];
-            if (kk < Lc && R0 + SSD_TILE > kk) atomicAdd(&da_acc[(k.row0 + kk) * H + k.h], sum);
-          }
-        }
-        __syncthreads();  // sm.g is rewritten by the next s-tile
-      }
+      if (bf)
+        for (int S0 = 0; S0 <= R0; S0 += SSD_TILE)
+          ssd_gemm(acc, SSD_TILE, bf, sm, ssd_sb(gkeep + (S0 / SSD_TILE) * SSD_TILE * SSD_GKL),
+                   ssd_c(ssd_mat(Bm, bs, bdt, bo + n0, Lc, N - n0), S0));
       ssd_each(acc, [&](int m, int n, float v) {
         int t = R0 + m;
         if (t < Lc && n0 + n < N) atomicAdd(&dC_acc[(k.row0 + t) * GN + (i64)k.g * N + n0 + n], v);
