@@ -4,6 +4,7 @@
 // cum_t = A * sum_{k<=t} dt_k inside the chunk:
 //
 //   S_c    = sum_s exp(cum_L - cum_s) dt_s x_s B_s^T          (k_ssd_chunk_state)
+//   CB_c   = C B^T per group, lower 64x64 tiles                (k_ssd_chunk_state)
 //   Hin_c  = exp(cum_L(c-1)) Hin_{c-1} + S_{c-1}, Hin_0 = 0   (k_ssd_chunk_pass)
 //   y_t    = sum_{s<=t} (C_t.B_s) exp(cum_t - cum_s) dt_s x_s
 //            + exp(cum_t) Hin_c C_t + D x_t                    (k_ssd_chunk_out)
@@ -11,14 +12,19 @@
 // The products C B^T, (L x L)(L x P), C Hin^T and X^T (w B) are 64x64 tiles
 // on tensor cores (mma.sync m16n8k16, bf16 inputs rounded as mamba-ssm's
 // Triton dots round them, fp32 accumulation) when the operands are bf16, or
-// fp32 FMAs with the same tiling when they are fp32. Only the chunk-entering
-// states Hin ([B, nc, H, P, N] fp32) are stored; the backward recomputes the
-// rest per chunk:
+// fp32 FMAs with the same tiling when they are fp32. Operands are strided
+// views read 16 bytes at a time (cp.async where no scaling is applied) into
+// swizzled bf16 tiles, two stages deep, and reach the mma through ldmatrix
+// (ssd_gemm). C B^T does not depend on the head: it is computed once per
+// chunk and group (fp32 scratch) and read by every head. Only the
+// chunk-entering states Hin ([B, nc, H, P, N] fp32) and CB are stored; the
+// backward recomputes the rest per chunk:
 //
 //   dHin_c (local) = sum_t exp(cum_t) dy_t C_t^T               (k_ssd_bwd_dstate)
 //   dHend_c = gradient of the state leaving chunk c from later chunks,
 //   dlast_c = exp(cum_L) <dHend_c, Hin_c>                      (k_ssd_bwd_pass)
-//   per chunk, three block roles (k_ssd_bwd):
+//   per chunk, three block roles (k_ssd_bwd; DB and DC compute each
+//   (dy_t . x_s) tile once and reuse it for every 64-wide strip of N):
 //     DX: dxs_s = sum_{t>=s} (C_t.B_s) e^{cum_t-cum_s} dy_t + e^{cum_L-cum_s} dHend B_s;
 //         dx_s = D dy_s + dt_s dxs_s; ddt_direct_s = x_s . dxs_s; dD += x . dy;
 //         V_s = dt_s x_s . (e^{cum_L-cum_s} dHend B_s)
@@ -33,6 +39,15 @@
 // (s < k <= t) summed directly, never as a difference of large sums, so the
 // bf16 rounding of the products does not cancel badly (mamba-ssm's
 // _chunk_scan_bwd_ddAcs_stable does the same).
+//
+// Work per (chunk, head) at NetSSM's shape (P=64, N=128, L=256, H=24, G=1;
+// unit u = one 64x64x64 mma tile product, 0.52 MFLOP; 8,192 tokens = 768
+// (chunk, head) pairs): chunk_state 8u (+ CB 20u per group = 0.8u per
+// head), chunk_out 8u (C Hin^T) + 10u (G X); backward: chunk_state again
+// 8.8u, bwd_dstate 8u, DX 8u + 10u, DB 8u + 10u + 20u, DC 8u + 10u + 20u.
+// Forward 26.8u (was 46u when every head recomputed C B^T), backward 110.8u
+// (was 170u). Bytes and the roofline: docs/gpu.md, "SSD scan"; the model is
+// ssdWork in gpu/cuda/ssd_test.go.
 //
 // k_ssd_fwd (the old sequential recurrence on fp32 CUDA cores) stays for
 // Backend.SequentialScan, to compare against; k_ssd_step is the decode step.
