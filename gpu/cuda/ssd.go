@@ -57,16 +57,19 @@ const (
 // (the per-step arrays rounded up to 16 bytes).
 func ssdSmem(chunk int) int { return (ssdSmemFixed + (3*chunk+3)&^3) * 4 }
 
-// ssdBwdSmem is k_ssd_bwd's: with bf16 operands the DB and DC roles also
-// keep their G tiles, nS of 64 x ssdGKL bf16, for the n-strips (ssd.cu). At
-// ChunkSize 256 that is 73 KiB in all; at 1024, 193 KiB (an H100/H200 block
-// may have 227 KiB).
-func ssdBwdSmem(chunk, nS int, bf uint64) int {
-	n := ssdSmem(chunk)
-	if bf == intArg(1) {
-		n += nS * ssdTile * ssdGKL * 2
+// ssdKeepMaxChunk: up to this ChunkSize, k_ssd_bwd's DB and DC roles with
+// bf16 operands keep their G tiles (nS of 64 x ssdGKL bf16) in shared memory
+// for the n-strips: 114 KiB in all at 512 (73 KiB at 256), within what an
+// sm_80 block may opt into (163 KiB; sm_90: 227 KiB). Longer chunks (and
+// fp32 operands) add each G tile's products to dB/dC directly instead.
+const ssdKeepMaxChunk = 512
+
+// ssdBwdPlan is k_ssd_bwd's keep argument and dynamic shared memory.
+func ssdBwdPlan(chunk, nS int, bf uint64) (keep uint64, smem int) {
+	if bf != intArg(1) || chunk > ssdKeepMaxChunk {
+		return intArg(0), ssdSmem(chunk)
 	}
-	return n
+	return intArg(1), ssdSmem(chunk) + nS*ssdTile*ssdGKL*2
 }
 
 // ssdPlan is the chunked scan's shape and scratch layout (in floats).
@@ -280,12 +283,13 @@ func (b *Backend) SSDBackward(ctx context.Context, a *gpu.SSDArgs) error {
 			ptrArg(hin), ptrArg(dlast), intArg(a.Heads), intArg(a.HeadDim), intArg(a.State), intArg(p.nc)); err != nil {
 			return err
 		}
-		if err := b.launch("k_ssd_bwd", p.nS*(p.nP+2), a.Heads, a.Batch*p.nc, ssdThreads, ssdBwdSmem(a.ChunkSize, p.nS, bf),
+		keep, bwdSmem := ssdBwdPlan(a.ChunkSize, p.nS, bf)
+		if err := b.launch("k_ssd_bwd", p.nS*(p.nP+2), a.Heads, a.Batch*p.nc, ssdThreads, bwdSmem,
 			o.x, o.xs, o.xdt, o.dt, o.dts, o.dtdt, b.ptr(a.DTBias), b.ptr(a.ALog), o.bm, o.bs, o.bdt, o.cm, o.cs, o.cdt,
 			b.ptr(a.D), dyp, dys, dydt, dxp, dxs, dxdt, ptrArg(hin), ptrArg(dhend), ptrArg(cb),
 			ptrArg(ddtAcc), ptrArg(daAcc), ptrArg(offAcc), ptrArg(vAcc), ptrArg(dBAcc), ptrArg(dCAcc), ptrArg(dDAcc),
 			intArg(a.Seq), intArg(a.Heads), intArg(a.HeadDim), intArg(a.Groups), intArg(a.State), intArg(a.ChunkSize),
-			intArg(p.nc), bf); err != nil {
+			intArg(p.nc), bf, keep); err != nil {
 			return err
 		}
 		ddp, dds, dddt := b.mat(a.DDT)

@@ -28,7 +28,7 @@ func TestSSD(t *testing.T, dut gpu.Backend) {
 		{B: 1, T: 300, H: 1, P: 8, G: 1, N: 16, L: 256},   // NetSSM's chunk: four 64-step tiles
 		{B: 2, T: 100, H: 1, P: 8, G: 1, N: 16, L: 256},   // one chunk, shorter than ChunkSize, two tiles
 		{B: 1, T: 20, H: 2, P: 256, G: 1, N: 256, L: 16},  // the largest HeadDim and State the issue asks for
-		{B: 1, T: 1100, H: 1, P: 8, G: 1, N: 72, L: 1024}, // the largest ChunkSize: 193 KiB of shared memory in the bf16 backward
+		{B: 1, T: 1100, H: 1, P: 8, G: 1, N: 72, L: 1024}, // the largest ChunkSize; the bf16 backward keeps no G tiles
 	}
 	for _, dt := range bothFloats {
 		for si, sh := range shapes {

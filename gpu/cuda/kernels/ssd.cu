@@ -727,7 +727,7 @@ extern "C" __global__ void __launch_bounds__(SSD_THREADS, 2)
               const void* dy, i64 dys, int dydt, void* dx, i64 dxs, int dxdt, const float* Hin, const float* dHend,
               const float* CB, float* ddt_acc, float* da_acc, float* off_acc, float* v_acc, float* dB_acc, float* dC_acc,
               float* dD_acc, int T, int H, int P,
-              int G, int N, int L, int nc, int bf) {
+              int G, int N, int L, int nc, int bf, int keep) {
   DYN_SMEM(dyn);
   const ssd_smem sm = ssd_smem_setup(dyn);
   ssd_chunk k = ssd_chunk_setup(T, H, G, L, nc, alog);
@@ -761,9 +761,10 @@ extern "C" __global__ void __launch_bounds__(SSD_THREADS, 2)
   const int LL = min(L, T);
   const float* cbp = CB + ((i64)blockIdx.z * G + k.g) * LL * LL;  // k_ssd_cb's C_t . B_s
   auto gt = ssd_f<0>([&](int m, int j) { return sm.g[m * SSD_GLD + j]; });
-  // DB and DC compute their G tiles first; with bf16 operands they are kept
-  // (bf16, as staging would round them) in gkeep ([nS][64][SSD_GKL] after
-  // the per-step arrays) for the n-strips
+  // DB and DC compute their G tiles first; with keep (bf16 operands and
+  // shared memory for them: gpu/cuda/ssd.go) they are kept (bf16, as staging
+  // would round them) in gkeep ([nS][64][SSD_GKL] after the per-step arrays)
+  // for the n-strips
   unsigned short* gkeep = (unsigned short*)(sm.steps + ssd_steps_floats(L));
   float acc[8][4], t2[8][4];
   ssd_zero(acc);
@@ -817,9 +818,9 @@ extern "C" __global__ void __launch_bounds__(SSD_THREADS, 2)
     if (threadIdx.x == 0) atomicAdd(&dD_acc[k.h], dd);
   } else if (role == 1) {  // DB: rows s of [R0, R0+64), every n-strip in turn
     // G[s,t] = (x_s . dy_t) exp(cum_t - cum_s), s <= t, once per tile pair:
-    // kept as bf16 for the strips (bf), or (fp32) each tile's product with
-    // every strip of C added to dB at once, so that no accumulator is live
-    // while the next G is computed
+    // kept as bf16 for the strips (keep), or each tile's product with every
+    // strip of C added to dB at once, so that no accumulator is live while
+    // the next G is computed
     for (int T0 = R0; T0 < Lc; T0 += SSD_TILE) {
       unsigned short* gk = gkeep + ((T0 - R0) / SSD_TILE) * SSD_TILE * SSD_GKL;
       ssd_zero(t2);
@@ -827,13 +828,13 @@ extern "C" __global__ void __launch_bounds__(SSD_THREADS, 2)
       ssd_each(t2, [&](int m, int j, float v) {
         int s = R0 + m, t = T0 + j;
         float gv = (s <= t && t < Lc) ? v * expf(scum[t] - scum[s]) : 0.f;
-        if (bf)
+        if (keep)
           gk[m * SSD_GKL + j] = f2bf(gv);
         else
           sm.g[m * SSD_GLD + j] = gv;
       });
       __syncthreads();
-      if (!bf) {
+      if (!keep) {
         for (int n0 = 0; n0 < N; n0 += SSD_TILE) {
           ssd_zero(acc);
           ssd_gemm(acc, SSD_TILE, bf, sm, gt, ssd_c(ssd_mat(Cm, cs, cdt, co + n0, Lc, N - n0), T0));
@@ -851,7 +852,7 @@ extern "C" __global__ void __launch_bounds__(SSD_THREADS, 2)
         ssd_gemm(acc, P, bf, sm, ssd_r(Xg, R0), ssd_c(ssd_mat(hend, N, DT_F32, n0, P, N - n0), 0));
         ssd_scale_rows(acc, [&](int m) { return R0 + m < Lc ? expf(cumL - scum[R0 + m]) : 0.f; });
       }
-      if (bf)
+      if (keep)
         for (int T0 = R0; T0 < Lc; T0 += SSD_TILE)
           ssd_gemm(acc, SSD_TILE, bf, sm, ssd_sb(gkeep + ((T0 - R0) / SSD_TILE) * SSD_TILE * SSD_GKL),
                    ssd_c(Cc, T0));
@@ -874,10 +875,10 @@ extern "C" __global__ void __launch_bounds__(SSD_THREADS, 2)
         int t = R0 + m, s = S0 + j;
         float gv = (s <= t && t < Lc) ? v * expf(scum[t] - scum[s]) * sdt[s] : 0.f;
         sm.g[m * SSD_GLD + j] = gv;
-        if (bf) gk[m * SSD_GKL + j] = f2bf(gv);
+        if (keep) gk[m * SSD_GKL + j] = f2bf(gv);
       });
       __syncthreads();
-      if (!bf) {
+      if (!keep) {
         for (int n0 = 0; n0 < N; n0 += SSD_TILE) {
           ssd_zero(acc);
           ssd_gemm(acc, SSD_TILE, bf, sm, gt, ssd_c(ssd_mat(Bm, bs, bdt, bo + n0, Lc, N - n0), S0));
@@ -934,7 +935,7 @@ extern "C" __global__ void __launch_bounds__(SSD_THREADS, 2)
           if ((lane & 3) == 0 && t < Lc) atomicAdd(&off_acc[(k.row0 + t) * H + k.h], v);
         }
       }
-      if (bf)
+      if (keep)
         for (int S0 = 0; S0 <= R0; S0 += SSD_TILE)
           ssd_gemm(acc, SSD_TILE, bf, sm, ssd_sb(gkeep + (S0 / SSD_TILE) * SSD_TILE * SSD_GKL),
                    ssd_c(ssd_mat(Bm, bs, bdt, bo + n0, Lc, N - n0), S0));
