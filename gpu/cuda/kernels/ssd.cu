@@ -61,8 +61,9 @@
 // Dynamic shared memory of the tile kernels, in floats: two operand regions
 // (an fp32 tile [64][SSD_LD], or two stages of a bf16 64x32 tile), the
 // L x L tile g [64][SSD_GLD], SSD_THREADS floats of reduction scratch, then
-// 3*ChunkSize floats of per-step arrays (dt, cum, a per-kernel factor).
-// gpu/cuda/ssd.go's ssdSmem mirrors it.
+// 3*ChunkSize floats of per-step arrays (dt, cum, a per-kernel factor;
+// rounded up to 16 bytes), then (k_ssd_bwd with keep) the kept G tiles.
+// gpu/cuda/ssd.go's ssdSmem and ssdBwdPlan mirror it.
 #define SSD_OPF (SSD_TILE * SSD_LD)
 #define SSD_GKL 72  // row of a kept bf16 G tile (halves): 144 bytes keep 16-byte chunks aligned
 #define SSD_SMEM_FIXED (2 * SSD_OPF + SSD_TILE * SSD_GLD + SSD_THREADS)
