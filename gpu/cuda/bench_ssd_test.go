@@ -15,7 +15,9 @@ import (
 // BenchmarkSSDChunked times one layer's chunked scan (NetSSM: 24 heads of 64,
 // d_state 128, one group, chunk 256, bf16, batch 1) forward and backward at
 // 8,192 tokens and at the 100,000-token target, and reports the
-// scan's scratch (cuda.SSDScratchBytes) and tokens per second. Run by
+// scan's scratch (cuda.SSDScratchBytes), tokens per second, and the rates
+// its work model (ssdWork: tensor-core FLOPs as executed, minimum DRAM
+// bytes) implies, to set against the roofline in docs/gpu.md. Run by
 // bench/gpu/run.sh with the other benchmarks of this package.
 func BenchmarkSSDChunked(b *testing.B) {
 	const H, P, N, L = 24, 64, 128, 256
@@ -75,7 +77,11 @@ func BenchmarkSSDChunked(b *testing.B) {
 					if err := be.Sync(ctx); err != nil {
 						b.Fatal(err)
 					}
-					b.ReportMetric(float64(T)*float64(b.N)/time.Since(start).Seconds(), "tokens/s")
+					sec := time.Since(start).Seconds() / float64(b.N)
+					flops, bytes := ssdWork(a, dir == "bwd")
+					b.ReportMetric(float64(T)/sec, "tokens/s")
+					b.ReportMetric(flops/sec/1e12, "TFLOP/s")
+					b.ReportMetric(bytes/sec/1e9, "GB/s")
 					b.ReportMetric(float64(scratch)/1e6, "scratch-MB")
 				})
 			}

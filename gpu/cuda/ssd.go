@@ -39,16 +39,38 @@ func ssdGeometry(P, N int) (ssdGeom, error) {
 }
 
 // The chunked (matmul-form) kernels of ssd.cu: blocks of ssdThreads threads
-// compute 64x64 output tiles; the chunk's dt and cumulative log decay sit in
-// 2*ChunkSize floats of dynamic shared memory next to 34 KiB of static
-// shared memory, which bounds ChunkSize (ssdMaxChunk) within the 48 KiB a
-// block gets without opting in.
+// compute 64x64 output tiles. Their shared memory is all dynamic (ldmatrix
+// reads it): ssdSmemFixed floats of operand tiles, the L x L tile and
+// reduction scratch (SSD_SMEM_FIXED in ssd.cu), then three per-step arrays
+// of ChunkSize floats (dt, cum, a factor); ssdMaxChunk keeps that within the
+// 48 KiB a block gets without opting in.
 const (
-	ssdTile     = 64
-	ssdThreads  = 128
-	ssdMaxChunk = 1024
-	ssdMaxZ     = 65535 // grid z = Batch * chunks
+	ssdTile      = 64
+	ssdThreads   = 128
+	ssdMaxChunk  = 1024
+	ssdMaxZ      = 65535                                  // grid z = Batch * chunks
+	ssdSmemFixed = 2*ssdTile*33 + ssdTile*65 + ssdThreads // floats
+	ssdGKL       = 72                                     // SSD_GKL
 )
+
+// ssdSmem is the dynamic shared memory of a chunked tile kernel, in bytes
+// (the per-step arrays rounded up to 16 bytes).
+func ssdSmem(chunk int) int { return (ssdSmemFixed + (3*chunk+3)&^3) * 4 }
+
+// ssdKeepMaxChunk: up to this ChunkSize, k_ssd_bwd's DB and DC roles with
+// bf16 operands keep their G tiles (nS of 64 x ssdGKL bf16) in shared memory
+// for the n-strips: 114 KiB in all at 512 (73 KiB at 256), within what an
+// sm_80 block may opt into (163 KiB; sm_90: 227 KiB). Longer chunks (and
+// fp32 operands) add each G tile's products to dB/dC directly instead.
+const ssdKeepMaxChunk = 512
+
+// ssdBwdPlan is k_ssd_bwd's keep argument and dynamic shared memory.
+func ssdBwdPlan(chunk, nS int, bf uint64) (keep uint64, smem int) {
+	if bf != intArg(1) || chunk > ssdKeepMaxChunk {
+		return intArg(0), ssdSmem(chunk)
+	}
+	return intArg(1), ssdSmem(chunk) + nS*ssdTile*ssdGKL*2
+}
 
 // ssdPlan is the chunked scan's shape and scratch layout (in floats).
 type ssdPlan struct {
@@ -56,6 +78,7 @@ type ssdPlan struct {
 	nS, nP, nN         int   // 64-row tiles of a chunk, 64-wide strips of P and N
 	states             int64 // Hin (and dHend): Batch*nc*Heads*HeadDim*State
 	perChunk           int64 // logdec (and dlast): Batch*nc*Heads
+	cb                 int64 // C B^T per chunk and group: Batch*nc*Groups*LL*LL, LL = min(ChunkSize, Seq)
 	rows, rowsH, rowsG int64 // Batch*Seq, *Heads, *Groups*State
 }
 
@@ -88,17 +111,19 @@ func newSSDPlan(a *gpu.SSDArgs) (ssdPlan, error) {
 		nP: (a.HeadDim + ssdTile - 1) / ssdTile, nN: (a.State + ssdTile - 1) / ssdTile}
 	p.perChunk = int64(a.Batch) * int64(nc) * int64(a.Heads)
 	p.states = p.perChunk * int64(a.HeadDim) * int64(a.State)
+	ll := int64(min(a.ChunkSize, a.Seq))
+	p.cb = int64(a.Batch) * int64(nc) * int64(a.Groups) * ll * ll
 	p.rows = int64(a.Batch) * int64(a.Seq)
 	p.rowsH = p.rows * int64(a.Heads)
 	p.rowsG = p.rows * int64(a.Groups) * int64(a.State)
 	return p, nil
 }
 
-// scratch is the fp32 element count of the scan's scratch: forward Hin and
-// logdec; backward also dHend, dlast and the accumulators ddt_direct, da,
+// scratch is the fp32 element count of the scan's scratch: forward Hin,
+// logdec and C B^T (cb); backward also dHend, dlast and the accumulators ddt_direct, da,
 // off, V (rows*Heads each), dB, dC (rows*Groups*State each), dA, dD (Heads).
 func (p ssdPlan) scratch(a *gpu.SSDArgs, backward bool) int64 {
-	n := p.states + p.perChunk
+	n := p.states + p.perChunk + p.cb
 	if backward {
 		n += p.states + p.perChunk + 4*p.rowsH + 2*p.rowsG + 2*int64(a.Heads)
 	}
@@ -108,9 +133,11 @@ func (p ssdPlan) scratch(a *gpu.SSDArgs, backward bool) int64 {
 // SSDScratchBytes is the device scratch the scan (backward: its backward)
 // takes for a, so that a memory plan can count it: 4 bytes per element of
 // the chunk-entering states [Batch, chunks, Heads, HeadDim, State] (twice in
-// the backward: states and their gradients) plus per-row accumulators. For
-// NetSSM's layer (24 heads of 64, d_state 128, chunk 256) at 8,192 tokens:
-// 25 MB forward, 62 MB backward; at 100,000 tokens 0.31 GB and 0.76 GB.
+// the backward: states and their gradients), C B^T per chunk and group
+// [Batch, chunks, Groups, L, L] with L = min(ChunkSize, Seq), plus per-row
+// accumulators. For NetSSM's layer (24 heads of 64, d_state 128, one group,
+// chunk 256) at 8,192 tokens: 34 MB forward, 70 MB backward; at 100,000
+// tokens 0.41 GB and 0.86 GB.
 // The scratch is one grow-only arena shared by all ops, reused per layer.
 // Only the shape fields of a are read (no buffers are needed).
 func SSDScratchBytes(a *gpu.SSDArgs, backward bool) (int64, error) {
@@ -159,16 +186,16 @@ func (b *Backend) SSD(ctx context.Context, a *gpu.SSDArgs) error {
 		if err != nil {
 			return err
 		}
-		hin, logdec := base, base+dptr(p.states*4)
+		hin, logdec, cb := base, base+dptr(p.states*4), base+dptr((p.states+p.perChunk)*4)
 		o := b.ssdOps(a)
 		bf := ssdTensorCores(a, false)
-		if err := b.ssdChunkStates(a, p, o, hin, logdec, b.ptr(a.FinalState), bf); err != nil {
+		if err := b.ssdChunkStates(a, p, o, hin, logdec, cb, b.ptr(a.FinalState), bf); err != nil {
 			return err
 		}
 		yp, ys, ydt := b.mat(a.Y)
-		return b.launch("k_ssd_chunk_out", p.nS*p.nP, a.Heads, a.Batch*p.nc, ssdThreads, 2*a.ChunkSize*4,
+		return b.launch("k_ssd_chunk_out", p.nS*p.nP, a.Heads, a.Batch*p.nc, ssdThreads, ssdSmem(a.ChunkSize),
 			o.x, o.xs, o.xdt, o.dt, o.dts, o.dtdt, b.ptr(a.DTBias), b.ptr(a.ALog), o.bm, o.bs, o.bdt, o.cm, o.cs, o.cdt,
-			b.ptr(a.D), yp, ys, ydt, ptrArg(hin),
+			b.ptr(a.D), yp, ys, ydt, ptrArg(hin), ptrArg(cb),
 			intArg(a.Seq), intArg(a.Heads), intArg(a.HeadDim), intArg(a.Groups), intArg(a.State), intArg(a.ChunkSize),
 			intArg(p.nc), bf)
 	})
@@ -193,12 +220,16 @@ func (b *Backend) ssdSequential(a *gpu.SSDArgs) error {
 }
 
 // ssdChunkStates queues the first two phases of the chunked scan: hin
-// receives the state entering every chunk, logdec each chunk's cum_L, fstate
-// (0: none) the final state.
-func (b *Backend) ssdChunkStates(a *gpu.SSDArgs, p ssdPlan, o ssdOperands, hin, logdec dptr, fstate, bf uint64) error {
-	if err := b.launch("k_ssd_chunk_state", p.nP*p.nN, a.Heads, a.Batch*p.nc, ssdThreads, 2*a.ChunkSize*4,
-		o.x, o.xs, o.xdt, o.dt, o.dts, o.dtdt, b.ptr(a.DTBias), b.ptr(a.ALog), o.bm, o.bs, o.bdt,
-		ptrArg(hin), ptrArg(logdec), intArg(a.Seq), intArg(a.Heads), intArg(a.HeadDim), intArg(a.Groups), intArg(a.State),
+// receives the state entering every chunk, logdec each chunk's cum_L, cb
+// each chunk's C B^T per group (k_ssd_chunk_state's extra blocks: the
+// nS(nS+1)/2 tiles on and below the diagonal spread over the heads of a
+// group), fstate (0: none) the final state.
+func (b *Backend) ssdChunkStates(a *gpu.SSDArgs, p ssdPlan, o ssdOperands, hin, logdec, cb dptr, fstate, bf uint64) error {
+	hpg := a.Heads / a.Groups
+	extra := (p.nS*(p.nS+1)/2 + hpg - 1) / hpg
+	if err := b.launch("k_ssd_chunk_state", p.nP*p.nN+extra, a.Heads, a.Batch*p.nc, ssdThreads, ssdSmem(a.ChunkSize),
+		o.x, o.xs, o.xdt, o.dt, o.dts, o.dtdt, b.ptr(a.DTBias), b.ptr(a.ALog), o.bm, o.bs, o.bdt, o.cm, o.cs, o.cdt,
+		ptrArg(hin), ptrArg(logdec), ptrArg(cb), intArg(a.Seq), intArg(a.Heads), intArg(a.HeadDim), intArg(a.Groups), intArg(a.State),
 		intArg(a.ChunkSize), intArg(p.nc), bf); err != nil {
 		return err
 	}
@@ -226,7 +257,7 @@ func (b *Backend) SSDBackward(ctx context.Context, a *gpu.SSDArgs) error {
 		}
 		off := int64(0)
 		next := func(n int64) dptr { d := base + dptr(off*4); off += n; return d }
-		hin, logdec, dhend := next(p.states), next(p.perChunk), next(p.states)
+		hin, logdec, dhend, cb := next(p.states), next(p.perChunk), next(p.states), next(p.cb)
 		acc := off // accumulators from here on, cleared together
 		dlast, ddtAcc, daAcc, offAcc, vAcc := next(p.perChunk), next(p.rowsH), next(p.rowsH), next(p.rowsH), next(p.rowsH)
 		dBAcc, dCAcc, dAAcc, dDAcc := next(p.rowsG), next(p.rowsG), next(int64(a.Heads)), next(int64(a.Heads))
@@ -236,9 +267,9 @@ func (b *Backend) SSDBackward(ctx context.Context, a *gpu.SSDArgs) error {
 		o := b.ssdOps(a)
 		dyp, dys, dydt := b.mat(a.DY)
 		dxp, dxs, dxdt := b.mat(a.DX)
-		smem := 2 * a.ChunkSize * 4
+		smem := ssdSmem(a.ChunkSize)
 		bf := ssdTensorCores(a, true)
-		if err := b.ssdChunkStates(a, p, o, hin, logdec, 0, bf); err != nil {
+		if err := b.ssdChunkStates(a, p, o, hin, logdec, cb, 0, bf); err != nil {
 			return err
 		}
 		if err := b.launch("k_ssd_bwd_dstate", p.nP*p.nN, a.Heads, a.Batch*p.nc, ssdThreads, smem,
@@ -252,16 +283,17 @@ func (b *Backend) SSDBackward(ctx context.Context, a *gpu.SSDArgs) error {
 			ptrArg(hin), ptrArg(dlast), intArg(a.Heads), intArg(a.HeadDim), intArg(a.State), intArg(p.nc)); err != nil {
 			return err
 		}
-		if err := b.launch("k_ssd_bwd", p.nS*(p.nP+2*p.nN), a.Heads, a.Batch*p.nc, ssdThreads, smem,
+		keep, bwdSmem := ssdBwdPlan(a.ChunkSize, p.nS, bf)
+		if err := b.launch("k_ssd_bwd", p.nS*(p.nP+2), a.Heads, a.Batch*p.nc, ssdThreads, bwdSmem,
 			o.x, o.xs, o.xdt, o.dt, o.dts, o.dtdt, b.ptr(a.DTBias), b.ptr(a.ALog), o.bm, o.bs, o.bdt, o.cm, o.cs, o.cdt,
-			b.ptr(a.D), dyp, dys, dydt, dxp, dxs, dxdt, ptrArg(hin), ptrArg(dhend),
+			b.ptr(a.D), dyp, dys, dydt, dxp, dxs, dxdt, ptrArg(hin), ptrArg(dhend), ptrArg(cb),
 			ptrArg(ddtAcc), ptrArg(daAcc), ptrArg(offAcc), ptrArg(vAcc), ptrArg(dBAcc), ptrArg(dCAcc), ptrArg(dDAcc),
 			intArg(a.Seq), intArg(a.Heads), intArg(a.HeadDim), intArg(a.Groups), intArg(a.State), intArg(a.ChunkSize),
-			intArg(p.nc), bf); err != nil {
+			intArg(p.nc), bf, keep); err != nil {
 			return err
 		}
 		ddp, dds, dddt := b.mat(a.DDT)
-		if err := b.launch("k_ssd_bwd_dt", a.Heads, a.Batch*p.nc, 1, ssdThreads, smem,
+		if err := b.launch("k_ssd_bwd_dt", a.Heads, a.Batch*p.nc, 1, ssdThreads, 2*a.ChunkSize*4,
 			ptrArg(ddtAcc), ptrArg(daAcc), ptrArg(offAcc), ptrArg(vAcc), ptrArg(dlast), o.dt, o.dts, o.dtdt, b.ptr(a.DTBias), b.ptr(a.ALog),
 			ddp, dds, dddt, b.ptr(a.DDTBias), ptrArg(dAAcc),
 			intArg(a.Seq), intArg(a.Heads), intArg(a.ChunkSize), intArg(p.nc)); err != nil {

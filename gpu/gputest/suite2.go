@@ -25,9 +25,10 @@ func TestSSD(t *testing.T, dut gpu.Backend) {
 		// several 64-step tiles per chunk, a ragged last chunk shorter than
 		// one tile, HeadDim and State over one 64-wide strip, two heads per group
 		{B: 2, T: 150, H: 4, P: 72, G: 2, N: 80, L: 128},
-		{B: 1, T: 300, H: 1, P: 8, G: 1, N: 16, L: 256},  // NetSSM's chunk: four 64-step tiles
-		{B: 2, T: 100, H: 1, P: 8, G: 1, N: 16, L: 256},  // one chunk, shorter than ChunkSize, two tiles
-		{B: 1, T: 20, H: 2, P: 256, G: 1, N: 256, L: 16}, // the largest HeadDim and State the issue asks for
+		{B: 1, T: 300, H: 1, P: 8, G: 1, N: 16, L: 256},   // NetSSM's chunk: four 64-step tiles
+		{B: 2, T: 100, H: 1, P: 8, G: 1, N: 16, L: 256},   // one chunk, shorter than ChunkSize, two tiles
+		{B: 1, T: 20, H: 2, P: 256, G: 1, N: 256, L: 16},  // the largest HeadDim and State the issue asks for
+		{B: 1, T: 1100, H: 1, P: 8, G: 1, N: 72, L: 1024}, // the largest ChunkSize; the bf16 backward keeps no G tiles
 	}
 	for _, dt := range bothFloats {
 		for si, sh := range shapes {

@@ -4,6 +4,7 @@
 // cum_t = A * sum_{k<=t} dt_k inside the chunk:
 //
 //   S_c    = sum_s exp(cum_L - cum_s) dt_s x_s B_s^T          (k_ssd_chunk_state)
+//   CB_c   = C B^T per group, lower 64x64 tiles                (k_ssd_chunk_state)
 //   Hin_c  = exp(cum_L(c-1)) Hin_{c-1} + S_{c-1}, Hin_0 = 0   (k_ssd_chunk_pass)
 //   y_t    = sum_{s<=t} (C_t.B_s) exp(cum_t - cum_s) dt_s x_s
 //            + exp(cum_t) Hin_c C_t + D x_t                    (k_ssd_chunk_out)
@@ -11,14 +12,19 @@
 // The products C B^T, (L x L)(L x P), C Hin^T and X^T (w B) are 64x64 tiles
 // on tensor cores (mma.sync m16n8k16, bf16 inputs rounded as mamba-ssm's
 // Triton dots round them, fp32 accumulation) when the operands are bf16, or
-// fp32 FMAs with the same tiling when they are fp32. Only the chunk-entering
-// states Hin ([B, nc, H, P, N] fp32) are stored; the backward recomputes the
-// rest per chunk:
+// fp32 FMAs with the same tiling when they are fp32. Operands are strided
+// views read 16 bytes at a time (cp.async where no scaling is applied) into
+// swizzled bf16 tiles, two stages deep, and reach the mma through ldmatrix
+// (ssd_gemm). C B^T does not depend on the head: it is computed once per
+// chunk and group (fp32 scratch) and read by every head. Only the
+// chunk-entering states Hin ([B, nc, H, P, N] fp32) and CB are stored; the
+// backward recomputes the rest per chunk:
 //
 //   dHin_c (local) = sum_t exp(cum_t) dy_t C_t^T               (k_ssd_bwd_dstate)
 //   dHend_c = gradient of the state leaving chunk c from later chunks,
 //   dlast_c = exp(cum_L) <dHend_c, Hin_c>                      (k_ssd_bwd_pass)
-//   per chunk, three block roles (k_ssd_bwd):
+//   per chunk, three block roles (k_ssd_bwd; DB and DC compute each
+//   (dy_t . x_s) tile once and reuse it for every 64-wide strip of N):
 //     DX: dxs_s = sum_{t>=s} (C_t.B_s) e^{cum_t-cum_s} dy_t + e^{cum_L-cum_s} dHend B_s;
 //         dx_s = D dy_s + dt_s dxs_s; ddt_direct_s = x_s . dxs_s; dD += x . dy;
 //         V_s = dt_s x_s . (e^{cum_L-cum_s} dHend B_s)
@@ -34,6 +40,15 @@
 // bf16 rounding of the products does not cancel badly (mamba-ssm's
 // _chunk_scan_bwd_ddAcs_stable does the same).
 //
+// Work per (chunk, head) at NetSSM's shape (P=64, N=128, L=256, H=24, G=1;
+// unit u = one 64x64x64 mma tile product, 0.52 MFLOP; 8,192 tokens = 768
+// (chunk, head) pairs): chunk_state 8u (+ CB 20u per group = 0.8u per
+// head), chunk_out 8u (C Hin^T) + 10u (G X); backward: chunk_state again
+// 8.8u, bwd_dstate 8u, DX 8u + 10u, DB 8u + 10u + 20u, DC 8u + 10u + 20u.
+// Forward 26.8u (was 46u when every head recomputed C B^T), backward 110.8u
+// (was 170u). Bytes and the roofline: docs/gpu.md, "SSD scan"; the model is
+// ssdWork in gpu/cuda/ssd_test.go.
+//
 // k_ssd_fwd (the old sequential recurrence on fp32 CUDA cores) stays for
 // Backend.SequentialScan, to compare against; k_ssd_step is the decode step.
 #include "common.cuh"
@@ -41,9 +56,25 @@
 #define SSD_TILE 64  // rows and columns of a block's output tile
 #define SSD_KT 32    // k-step of the staged operand tiles
 #define SSD_LD 33    // padded row of a staged fp32 tile (floats)
-#define SSD_LDH 40   // padded row of a staged bf16 tile (halves)
 #define SSD_GLD 65   // padded row of the L x L tile (floats)
 #define SSD_THREADS 128
+// Dynamic shared memory of the tile kernels, in floats: two operand regions
+// (an fp32 tile [64][SSD_LD], or two stages of a bf16 64x32 tile), the
+// L x L tile g [64][SSD_GLD], SSD_THREADS floats of reduction scratch, then
+// 3*ChunkSize floats of per-step arrays (dt, cum, a per-kernel factor;
+// rounded up to 16 bytes), then (k_ssd_bwd with keep) the kept G tiles.
+// gpu/cuda/ssd.go's ssdSmem and ssdBwdPlan mirror it.
+#define SSD_OPF (SSD_TILE * SSD_LD)
+#define SSD_GKL 72  // row of a kept bf16 G tile (halves): 144 bytes keep 16-byte chunks aligned
+#define SSD_SMEM_FIXED (2 * SSD_OPF + SSD_TILE * SSD_GLD + SSD_THREADS)
+
+#ifdef NETSSM_EMU
+struct __attribute__((aligned(16))) ssd_u4 {
+  unsigned x, y, z, w;
+};
+#else
+typedef uint4 ssd_u4;
+#endif
 
 __device__ __forceinline__ void ssd_mma(float* d, unsigned a0, unsigned a1, unsigned a2, unsigned a3, unsigned b0,
                                         unsigned b1) {
@@ -58,15 +89,260 @@ __device__ __forceinline__ void ssd_mma(float* d, unsigned a0, unsigned a1, unsi
 #endif
 }
 
-// Shared memory of the tile kernels: two staged operand tiles and the L x L
-// tile (static, 34 KiB); the chunk's dt and cum live in dynamic shared memory
-// (2*L floats).
+// ssd_ldsm loads four 8x8 bf16 matrices from shared memory (ldmatrix.x4,
+// optionally .trans); lane l gives the address of row l%8 of matrix l/8.
+template <bool TRANS>
+__device__ __forceinline__ void ssd_ldsm(unsigned* r, const void* smem) {
+#ifdef NETSSM_EMU
+  netssm_emu_ldmatrix(r, 4, TRANS, smem);
+#else
+  unsigned s = (unsigned)__cvta_generic_to_shared(smem);
+  if (TRANS)
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(s)
+                 : "memory");
+  else
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(s)
+                 : "memory");
+#endif
+}
+
+// ssd_cp_async16 copies 16 bytes global -> shared asynchronously
+// (cp.async.cg, src-size form: bytes past src_bytes are zero-filled).
+__device__ __forceinline__ void ssd_cp_async16(void* smem, const void* gmem, int src_bytes) {
+#ifdef NETSSM_EMU
+  netssm_emu_cp_async16(smem, gmem, src_bytes);
+#else
+  unsigned s = (unsigned)__cvta_generic_to_shared(smem);
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(gmem), "r"(src_bytes) : "memory");
+#endif
+}
+
+__device__ __forceinline__ void ssd_cp_commit() {
+#ifdef NETSSM_EMU
+  netssm_emu_cp_async_commit();
+#else
+  asm volatile("cp.async.commit_group;\n" ::: "memory");
+#endif
+}
+
+template <int N>
+__device__ __forceinline__ void ssd_cp_wait() {
+#ifdef NETSSM_EMU
+  netssm_emu_cp_async_wait(N);
+#else
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
+#endif
+}
+
+// Shared memory of the tile kernels (all dynamic: ldmatrix reads it).
+// ssd_steps_floats: the per-step arrays (3 per step), rounded up to 16 bytes.
+__device__ __forceinline__ int ssd_steps_floats(int L) { return (3 * L + 3) & ~3; }
+
 struct ssd_smem {
-  float a[SSD_TILE * SSD_LD];
-  float b[SSD_TILE * SSD_LD];
-  float g[SSD_TILE * SSD_GLD];
-  float part[SSD_THREADS];
+  float *a, *b, *g, *part, *steps;
 };
+
+__device__ __forceinline__ ssd_smem ssd_smem_setup(float* dyn) {
+  ssd_smem s;
+  s.a = dyn;
+  s.b = dyn + SSD_OPF;
+  s.g = dyn + 2 * SSD_OPF;
+  s.part = s.g + SSD_TILE * SSD_GLD;
+  s.steps = s.part + SSD_THREADS;
+  return s;
+}
+
+__device__ __forceinline__ unsigned ssd_pack(float lo, float hi) {
+  return (unsigned)f2bf(lo) | ((unsigned)f2bf(hi) << 16);
+}
+
+__device__ __forceinline__ ssd_u4 ssd_pack8(const float* v) {
+  ssd_u4 u;
+  u.x = ssd_pack(v[0], v[1]);
+  u.y = ssd_pack(v[2], v[3]);
+  u.z = ssd_pack(v[4], v[5]);
+  u.w = ssd_pack(v[6], v[7]);
+  return u;
+}
+
+// ssd_gm is a matrix in global memory (fp32 or bf16): element (r, c) at
+// p[r*s + c] for 0 <= r < rn, 0 <= c < cn, zero elsewhere, times rs[r]
+// (shared memory) when rs is set. Rows are time steps of the chunk, columns
+// features (p or n), contiguous. vec: rows start 16-byte aligned, so 8
+// consecutive columns are one 16-byte (bf16) or two (fp32) vector loads.
+struct ssd_gm {
+  const void* p;
+  i64 s;
+  int dt, rn, cn;
+  const float* rs;
+  bool vec;
+};
+
+// ssd_mat makes the ssd_gm of the view base[off + r*s + c].
+__device__ __forceinline__ ssd_gm ssd_mat(const void* base, i64 s, int dt, i64 off, int rn, int cn,
+                                          const float* rs = nullptr) {
+  ssd_gm m;
+  m.p = (const char*)base + off * (dt == DT_BF16 ? 2 : 4);
+  m.s = s;
+  m.dt = dt;
+  m.rn = rn;
+  m.cn = cn;
+  m.rs = rs;
+  m.vec = ((unsigned long long)m.p & 15) == 0 && (s & (dt == DT_BF16 ? 7 : 3)) == 0;
+  return m;
+}
+
+__device__ __forceinline__ float ssd_at(const ssd_gm& m, int r, int c) {
+  if (r >= m.rn || c >= m.cn) return 0.f;
+  float v = ld(m.p, (i64)r * m.s + c, m.dt);
+  return m.rs ? v * m.rs[r] : v;
+}
+
+// ssd_row8 is (r, c..c+7) of m as 8 bf16 (zero at columns >= cmax).
+__device__ __forceinline__ ssd_u4 ssd_row8(const ssd_gm& m, int r, int c, int cmax) {
+  float v[8];
+  if (r >= m.rn || c >= cmax) {
+    ssd_u4 z;
+    z.x = z.y = z.z = z.w = 0u;
+    return z;
+  }
+  if (m.vec && c + 8 <= cmax) {
+    if (m.dt == DT_BF16) {
+      ssd_u4 u = *(const ssd_u4*)((const unsigned short*)m.p + (i64)r * m.s + c);
+      if (!m.rs) return u;
+      const unsigned w[4] = {u.x, u.y, u.z, u.w};
+#pragma unroll
+      for (int j = 0; j < 4; j++) {
+        v[2 * j] = bf2f((unsigned short)(w[j] & 0xffffu));
+        v[2 * j + 1] = bf2f((unsigned short)(w[j] >> 16));
+      }
+    } else {
+      const float* q = (const float*)m.p + (i64)r * m.s + c;
+      float4 a = *(const float4*)q, b = *(const float4*)(q + 4);
+      v[0] = a.x, v[1] = a.y, v[2] = a.z, v[3] = a.w, v[4] = b.x, v[5] = b.y, v[6] = b.z, v[7] = b.w;
+    }
+  } else {
+#pragma unroll
+    for (int j = 0; j < 8; j++) v[j] = c + j < cmax ? ld(m.p, (i64)r * m.s + c + j, m.dt) : 0.f;
+  }
+  if (m.rs) {
+    const float sc = m.rs[r];
+#pragma unroll
+    for (int j = 0; j < 8; j++) v[j] *= sc;
+  }
+  return ssd_pack8(v);
+}
+
+// ssd_put8 stores (r, c..c+7) of m (zero at columns >= cmax) as 8 bf16 at
+// dst (16-byte aligned shared memory): by cp.async when m is bf16, aligned
+// and unscaled (the caller waits for it), else through registers.
+__device__ __forceinline__ void ssd_put8(const ssd_gm& m, int r, int c, int cmax, unsigned short* dst) {
+  if (m.vec && m.dt == DT_BF16 && !m.rs) {
+    const void* src = m.p;
+    int bytes = 0;
+    if (r < m.rn && c < cmax) {
+      src = (const unsigned short*)m.p + (i64)r * m.s + c;
+      bytes = min(cmax - c, 8) * 2;
+    }
+    ssd_cp_async16(dst, src, bytes);
+  } else {
+    *(ssd_u4*)dst = ssd_row8(m, r, c, cmax);
+  }
+}
+
+// Operands of ssd_gemm are 64 x K tiles, element (i, k) (i: the output row
+// for A, the output column for B), given by one of:
+//   ssd_rows (TR 0): (i, k) = m(r0 + i, k): k runs along m's columns;
+//   ssd_cols (TR 1): (i, k) = m(r0 + k, i): k runs along m's rows (time);
+//   ssd_fn<TR>: (i, k) = f(i, k), TR naming the index that runs fastest;
+//   ssd_sbo (TR 0): a bf16 tile in shared memory, (i, k) at p[i*SSD_GKL + k].
+// A bf16 tile is stored in the operand's own layout, so that 8 consecutive
+// elements along its contiguous index are one 16-byte store: TR 0 as
+// [64 i][32 k], chunk kc of row i at chunk slot kc ^ ((i >> 1) & 3); TR 1 as
+// [32 k][64 i], chunk ic of row k at slot ic ^ (k & 7) (gemm.cu's swizzles:
+// the 8 rows of an ldmatrix matrix and the chunks a quarter-warp stores hit
+// 8 different bank groups). Fragments come from ldmatrix (TR 0) or
+// ldmatrix.trans (TR 1).
+struct ssd_rows {
+  enum { TR = 0 };
+  ssd_gm m;
+  int r0;
+  __device__ __forceinline__ float val(int i, int k, int K) const { return k < K ? ssd_at(m, r0 + i, k) : 0.f; }
+  __device__ __forceinline__ void put(unsigned short* dst, int i, int k, int K) const {
+    ssd_put8(m, r0 + i, k, min(m.cn, K), dst);
+  }
+};
+struct ssd_cols {
+  enum { TR = 1 };
+  ssd_gm m;
+  int r0;
+  __device__ __forceinline__ float val(int i, int k, int K) const { return k < K ? ssd_at(m, r0 + k, i) : 0.f; }
+  __device__ __forceinline__ void put(unsigned short* dst, int i, int k, int K) const {
+    if (k < K) {
+      ssd_put8(m, r0 + k, i, m.cn, dst);
+    } else {
+      ssd_u4 z;
+      z.x = z.y = z.z = z.w = 0u;
+      *(ssd_u4*)dst = z;
+    }
+  }
+};
+template <int TRV, class F>
+struct ssd_fn {
+  enum { TR = TRV };
+  F f;
+  __device__ __forceinline__ float val(int i, int k, int K) const { return k < K ? f(i, k) : 0.f; }
+  __device__ __forceinline__ ssd_u4 chunk(int i, int k, int K) const {
+    float v[8];
+#pragma unroll
+    for (int j = 0; j < 8; j++) v[j] = TR ? (k < K ? f(i + j, k) : 0.f) : (k + j < K ? f(i, k + j) : 0.f);
+    return ssd_pack8(v);
+  }
+  __device__ __forceinline__ void put(unsigned short* dst, int i, int k, int K) const {
+    *(ssd_u4*)dst = chunk(i, k, K);
+  }
+};
+struct ssd_sbo {
+  enum { TR = 0 };
+  const unsigned short* p;
+  __device__ __forceinline__ float val(int i, int k, int K) const { return k < K ? bf2f(p[i * SSD_GKL + k]) : 0.f; }
+  __device__ __forceinline__ ssd_u4 chunk(int i, int k, int K) const {
+    if (k + 8 <= K) return *(const ssd_u4*)(p + i * SSD_GKL + k);
+    float v[8];
+#pragma unroll
+    for (int j = 0; j < 8; j++) v[j] = k + j < K ? bf2f(p[i * SSD_GKL + k + j]) : 0.f;
+    return ssd_pack8(v);
+  }
+  __device__ __forceinline__ void put(unsigned short* dst, int i, int k, int K) const {
+    *(ssd_u4*)dst = chunk(i, k, K);
+  }
+};
+__device__ __forceinline__ ssd_sbo ssd_sb(const unsigned short* p) {
+  ssd_sbo o;
+  o.p = p;
+  return o;
+}
+__device__ __forceinline__ ssd_rows ssd_r(const ssd_gm& m, int r0) {
+  ssd_rows o;
+  o.m = m;
+  o.r0 = r0;
+  return o;
+}
+__device__ __forceinline__ ssd_cols ssd_c(const ssd_gm& m, int r0) {
+  ssd_cols o;
+  o.m = m;
+  o.r0 = r0;
+  return o;
+}
+template <int TR, class F>
+__device__ __forceinline__ ssd_fn<TR, F> ssd_f(F f) {
+  ssd_fn<TR, F> o{f};
+  return o;
+}
 
 __device__ __forceinline__ void ssd_zero(float (&acc)[8][4]) {
 #pragma unroll
@@ -101,65 +377,104 @@ __device__ __forceinline__ void ssd_scale_rows(float (&acc)[8][4], F f) {
   }
 }
 
-__device__ __forceinline__ void ssd_put(float* p, float v) { *p = v; }
-__device__ __forceinline__ void ssd_put(unsigned short* p, float v) { *p = f2bf(v); }
-
-// ssd_stage: dst[r*ld + k] = f(r, k0 + k) for r < 64, k < SSD_KT (0 for k >=
-// kn); KF: k runs fastest over the threads.
-template <bool KF, class T, class F>
-__device__ __forceinline__ void ssd_stage(T* dst, int ld, int k0, int kn, F f) {
-  for (int i = threadIdx.x; i < SSD_TILE * SSD_KT; i += SSD_THREADS) {
-    int r = KF ? i / SSD_KT : i % SSD_TILE, k = KF ? i % SSD_KT : i / SSD_TILE;
-    ssd_put(dst + r * ld + k, k < kn ? f(r, k0 + k) : 0.f);
+// ssd_stage_bf stores k in [k0, k0 + 32) of operand o as bf16 (layout: see
+// ssd_rows), 8 elements (16 bytes) per store or cp.async.
+template <class O>
+__device__ __forceinline__ void ssd_stage_bf(unsigned short* dst, int k0, int K, const O& o) {
+#pragma unroll
+  for (int c = threadIdx.x; c < SSD_TILE * SSD_KT / 8; c += SSD_THREADS) {
+    if (O::TR) {
+      const int k = c >> 3, ic = c & 7;
+      o.put(dst + k * SSD_TILE + ((ic ^ (k & 7)) << 3), ic << 3, k0 + k, K);
+    } else {
+      const int i = c >> 2, kc = c & 3;
+      o.put(dst + i * SSD_KT + ((kc ^ ((i >> 1) & 3)) << 3), i, k0 + (kc << 3), K);
+    }
   }
 }
 
-// ssd_gemm: acc[m][n] += sum_{k<K} fa(m, k) fb(k, n) for the 64x64 tile,
-// staging SSD_KT values of k at a time. fa/fb return the operand (0 outside
-// the valid range); AKF/BKF choose whether k (true) or m/n (false) runs
-// fastest over the threads while staging, to follow the contiguous index of
-// the global operand. bf: operands rounded to bf16 once while staging (rows
-// of SSD_LDH halves: 80 bytes keep the 4-byte fragment loads aligned and
-// free of bank conflicts), then mma.sync; else fp32 tiles and FMAs. Every
-// thread of the block must call it (it synchronises the block).
-template <bool AKF, bool BKF, class FA, class FB>
-__device__ __forceinline__ void ssd_gemm(float (&acc)[8][4], int K, bool bf, ssd_smem& sm, FA fa, FB fb) {
+// ssd_stage_f32: dst[i*SSD_LD + k] = o(i, k0 + k), the contiguous index of
+// the operand fastest over the threads.
+template <class O>
+__device__ __forceinline__ void ssd_stage_f32(float* dst, int k0, int K, const O& o) {
+  for (int c = threadIdx.x; c < SSD_TILE * SSD_KT; c += SSD_THREADS) {
+    const int i = O::TR ? c % SSD_TILE : c / SSD_KT, k = O::TR ? c / SSD_TILE : c % SSD_KT;
+    dst[i * SSD_LD + k] = o.val(i, k0 + k, K);
+  }
+}
+
+// ssd_gemm: acc[m][n] += sum_{k<K} A(m, k) B(n, k) for the 64x64 tile
+// (operands: see ssd_rows), 32 values of k at a time. bf: operands rounded
+// to bf16 while staging, two stages (each operand's region holds two bf16
+// tiles): step k+1 is copied (cp.async where the operand allows) while step
+// k's fragments go through ldmatrix and mma.sync (fp32 accumulation); else
+// fp32 tiles and FMAs. Every thread of the block must call it (it
+// synchronises the block, and ends with a barrier and no copy in flight).
+template <class OA, class OB>
+__device__ __forceinline__ void ssd_gemm(float (&acc)[8][4], int K, bool bf, const ssd_smem& sm, const OA& oa,
+                                         const OB& ob) {
   const int lane = threadIdx.x & 31, w = threadIdx.x >> 5, g = lane >> 2, tig = lane & 3;
-  auto fbt = [&](int n, int k) { return fb(k, n); };
-  for (int k0 = 0; k0 < K; k0 += SSD_KT) {
-    const int kn = min(SSD_KT, K - k0);
-    if (bf) {
-      unsigned short *ah = (unsigned short*)sm.a, *bh = (unsigned short*)sm.b;
-      ssd_stage<AKF>(ah, SSD_LDH, k0, kn, fa);
-      ssd_stage<BKF>(bh, SSD_LDH, k0, kn, fbt);
+  if (bf) {
+    unsigned short *ah = (unsigned short*)sm.a, *bh = (unsigned short*)sm.b;
+    const int nk = (K + SSD_KT - 1) / SSD_KT, j = lane >> 3, r = lane & 7;
+    ssd_stage_bf(ah, 0, K, oa);
+    ssd_stage_bf(bh, 0, K, ob);
+    ssd_cp_commit();
+    for (int kt = 0; kt < nk; kt++) {
+      if (kt + 1 < nk) {  // the other stage was last read before the barrier that ended step kt-1
+        const int nx = ((kt + 1) & 1) * SSD_TILE * SSD_KT;
+        ssd_stage_bf(ah + nx, (kt + 1) * SSD_KT, K, oa);
+        ssd_stage_bf(bh + nx, (kt + 1) * SSD_KT, K, ob);
+        ssd_cp_commit();
+        ssd_cp_wait<1>();
+      } else {
+        ssd_cp_wait<0>();
+      }
       __syncthreads();
+      const unsigned short *as = ah + (kt & 1) * SSD_TILE * SSD_KT, *bs = bh + (kt & 1) * SSD_TILE * SSD_KT;
 #pragma unroll
       for (int ks = 0; ks < SSD_KT; ks += 16) {
-        const unsigned short* ar = ah + (16 * w + g) * SSD_LDH + ks + 2 * tig;
-        unsigned a0 = *(const unsigned*)ar, a1 = *(const unsigned*)(ar + 8 * SSD_LDH);
-        unsigned a2 = *(const unsigned*)(ar + 8), a3 = *(const unsigned*)(ar + 8 * SSD_LDH + 8);
+        unsigned a[4];
+        if (OA::TR) {  // [k][m]: matrices (m+0,k+0) (m+8,k+0) (m+0,k+8) (m+8,k+8), transposed
+          const int k = ks + r + (j >> 1) * 8, mc = (16 * w + (j & 1) * 8) >> 3;
+          ssd_ldsm<true>(a, as + k * SSD_TILE + ((mc ^ (k & 7)) << 3));
+        } else {
+          const int row = 16 * w + r + (j & 1) * 8, kc = (ks >> 3) + (j >> 1);
+          ssd_ldsm<false>(a, as + row * SSD_KT + ((kc ^ ((row >> 1) & 3)) << 3));
+        }
 #pragma unroll
-        for (int nt = 0; nt < 8; nt++) {
-          const unsigned short* br = bh + (nt * 8 + g) * SSD_LDH + ks + 2 * tig;
-          ssd_mma(acc[nt], a0, a1, a2, a3, *(const unsigned*)br, *(const unsigned*)(br + 8));
+        for (int q = 0; q < 4; q++) {  // n-tiles 2q, 2q+1: matrices (n+0,k+0) (n+0,k+8) (n+8,k+0) (n+8,k+8)
+          unsigned t[4];
+          if (OB::TR) {
+            const int k = ks + r + (j & 1) * 8, nc = (q * 16 + (j >> 1) * 8) >> 3;
+            ssd_ldsm<true>(t, bs + k * SSD_TILE + ((nc ^ (k & 7)) << 3));
+          } else {
+            const int row = q * 16 + r + (j >> 1) * 8, kc = (ks >> 3) + (j & 1);
+            ssd_ldsm<false>(t, bs + row * SSD_KT + ((kc ^ ((row >> 1) & 3)) << 3));
+          }
+          ssd_mma(acc[2 * q], a[0], a[1], a[2], a[3], t[0], t[1]);
+          ssd_mma(acc[2 * q + 1], a[0], a[1], a[2], a[3], t[2], t[3]);
         }
       }
-    } else {
-      ssd_stage<AKF>(sm.a, SSD_LD, k0, kn, fa);
-      ssd_stage<BKF>(sm.b, SSD_LD, k0, kn, fbt);
       __syncthreads();
-      const float *ar = sm.a + (16 * w + g) * SSD_LD, *br = sm.b + 2 * tig * SSD_LD;
+    }
+    return;
+  }
+  for (int k0 = 0; k0 < K; k0 += SSD_KT) {
+    ssd_stage_f32(sm.a, k0, K, oa);
+    ssd_stage_f32(sm.b, k0, K, ob);
+    __syncthreads();
+    const float *ar = sm.a + (16 * w + g) * SSD_LD, *br = sm.b + 2 * tig * SSD_LD;
 #pragma unroll 2
-      for (int k = 0; k < SSD_KT; k++) {
-        const float a0 = ar[k], a1 = ar[8 * SSD_LD + k];
+    for (int k = 0; k < SSD_KT; k++) {
+      const float a0 = ar[k], a1 = ar[8 * SSD_LD + k];
 #pragma unroll
-        for (int nt = 0; nt < 8; nt++) {
-          const float b0 = br[nt * 8 * SSD_LD + k], b1 = br[(nt * 8 + 1) * SSD_LD + k];
-          acc[nt][0] += a0 * b0;
-          acc[nt][1] += a0 * b1;
-          acc[nt][2] += a1 * b0;
-          acc[nt][3] += a1 * b1;
-        }
+      for (int nt = 0; nt < 8; nt++) {
+        const float b0 = br[nt * 8 * SSD_LD + k], b1 = br[(nt * 8 + 1) * SSD_LD + k];
+        acc[nt][0] += a0 * b0;
+        acc[nt][1] += a0 * b1;
+        acc[nt][2] += a1 * b0;
+        acc[nt][3] += a1 * b1;
       }
     }
     __syncthreads();
@@ -167,9 +482,12 @@ __device__ __forceinline__ void ssd_gemm(float (&acc)[8][4], int K, bool bf, ssd
 }
 
 // ssd_scan: in-place inclusive prefix sum of v[0..n) over the block (reverse:
-// suffix sums). part: blockDim.x floats of shared memory.
+// suffix sums). part: blockDim.x floats of shared memory. Each thread sums
+// a run of ceil(n/blockDim.x) values; the run totals are scanned with
+// butterfly shuffles within each warp, then across the warps.
 __device__ __forceinline__ void ssd_scan(float* v, int n, bool reverse, float* part) {
   const int per = (n + blockDim.x - 1) / blockDim.x, j0 = threadIdx.x * per, j1 = min(j0 + per, n);
+  const int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
   __syncthreads();
   float s = 0.f;
   for (int j = j0; j < j1; j++) {
@@ -177,22 +495,29 @@ __device__ __forceinline__ void ssd_scan(float* v, int n, bool reverse, float* p
     s += v[i];
     v[i] = s;
   }
-  part[threadIdx.x] = s;
+  float pre = s, tot = s;  // inclusive prefix and total of this lane's aligned group
+#pragma unroll
+  for (int o = 1; o < 32; o <<= 1) {
+    const float other = __shfl_xor_sync(0xffffffffu, tot, o);
+    if (lane & o) pre += other;
+    tot += other;
+  }
+  if (lane == 31) part[w] = pre;
   __syncthreads();
-  float off = 0.f;
-  for (int k = 0; k < (int)threadIdx.x; k++) off += part[k];
+  float off = pre - s;
+  for (int k = 0; k < w; k++) off += part[k];
   for (int j = j0; j < j1; j++) v[reverse ? n - 1 - j : j] += off;
   __syncthreads();
 }
 
 // ssd_chunk is one (sequence, chunk, head) of a tile kernel: blockIdx.z =
-// b*nc + c, blockIdx.y = h. sdt/scum (dynamic shared memory, 2*L floats)
-// receive dt and cum of the chunk's Lc steps.
+// b*nc + c, blockIdx.y = h. sdt, scum and sw (shared memory, Lc floats
+// each) receive dt, cum and a per-kernel factor of the chunk's Lc steps.
 struct ssd_chunk {
   int b, c, h, g, t0, Lc;
   i64 row0, zh;  // first row of the chunk in [B*T, .]; (b*nc + c)*H + h
   float A;
-  float *sdt, *scum;
+  float *sdt, *scum, *sw;
 };
 
 __device__ __forceinline__ ssd_chunk ssd_chunk_setup(int T, int H, int G, int L, int nc, const float* alog) {
@@ -210,42 +535,80 @@ __device__ __forceinline__ ssd_chunk ssd_chunk_setup(int T, int H, int G, int L,
   return k;
 }
 
-// ssd_cumsum fills sdt and scum (ssd_chunk's doc).
-__device__ __forceinline__ void ssd_cumsum(ssd_chunk& k, float* dyn, const void* dt, i64 dts, int dtdt,
-                                           const float* dtbias, float* part) {
-  k.sdt = dyn;
-  k.scum = dyn + k.Lc;
+// ssd_cumsum fills sdt and scum (ssd_chunk's doc) and sets sw.
+__device__ __forceinline__ void ssd_cumsum(ssd_chunk& k, const ssd_smem& sm, const void* dt, i64 dts, int dtdt,
+                                           const float* dtbias) {
+  k.sdt = sm.steps;
+  k.scum = sm.steps + k.Lc;
+  k.sw = sm.steps + 2 * k.Lc;
   const float bias = dtbias[k.h];
   for (int i = threadIdx.x; i < k.Lc; i += blockDim.x) {
     float v = softplusf_(ld(dt, (k.row0 + i) * dts + k.h, dtdt) + bias);
     k.sdt[i] = v;
     k.scum[i] = v * k.A;
   }
-  ssd_scan(k.scum, k.Lc, false, part);
+  ssd_scan(k.scum, k.Lc, false, sm.part);
+}
+
+// ssd_fill sets sw[i] = f(i) for the chunk's steps and synchronises.
+template <class F>
+__device__ __forceinline__ void ssd_fill(const ssd_chunk& k, F f) {
+  for (int i = threadIdx.x; i < k.Lc; i += blockDim.x) k.sw[i] = f(i);
+  __syncthreads();
+}
+
+// ssd_cb_tile: the (T0, S0) tile (S0 <= T0) of CB[b,c,g][t][s] = C_t . B_s
+// of chunk c, group g (entries past the chunk's Lc steps are not written).
+// CB: [B*nc, G, LL, LL] fp32, LL = min(L, T).
+__device__ __forceinline__ void ssd_cb_tile(const ssd_smem& sm, const void* Bm, i64 bs, int bdt, const void* Cm,
+                                            i64 cs, int cdt, float* CB, int T, int G, int N, int L, int nc, int g,
+                                            int T0, int S0, bool bf) {
+  const int z = blockIdx.z, t0 = (z % nc) * L, Lc = min(L, T - t0), LL = min(L, T);
+  if (T0 >= Lc) return;  // uniform over the block
+  const i64 row0 = (i64)(z / nc) * T + t0;
+  float acc[8][4];
+  ssd_zero(acc);
+  ssd_gemm(acc, N, bf, sm, ssd_r(ssd_mat(Cm, cs, cdt, row0 * cs + (i64)g * N, Lc, N), T0),
+           ssd_r(ssd_mat(Bm, bs, bdt, row0 * bs + (i64)g * N, Lc, N), S0));
+  float* out = CB + ((i64)z * G + g) * LL * LL;
+  ssd_each(acc, [&](int m, int j, float v) {
+    if (T0 + m < Lc && S0 + j < Lc) out[(i64)(T0 + m) * LL + S0 + j] = v;
+  });
 }
 
 // k_ssd_chunk_state: S[b,c,h][p,n] = sum_s x_s[p] exp(cum_L - cum_s) dt_s B_s[n]
-// and logdec[b,c,h] = cum_L; grid (ceil(P/64)*ceil(N/64), H, B*nc).
+// and logdec[b,c,h] = cum_L (blockIdx.x < nP*nN: the (p, n) tile); and, so
+// that it costs no launch of its own, CB[b,c,g] = C B^T of the chunk's steps
+// once per group, which all heads of the group read (k_ssd_chunk_out,
+// k_ssd_bwd): the nT = nS(nS+1)/2 tiles on and below the diagonal are
+// spread over the group's heads, e extra blocks per head, e =
+// ceil(nT/(H/G)); block e of head h computes tile (e*(H/G) + h%(H/G)).
+// grid (nP*nN + e, H, B*nc).
 extern "C" __global__ void __launch_bounds__(SSD_THREADS, 3)
     k_ssd_chunk_state(const void* x, i64 xs, int xdt, const void* dt, i64 dts, int dtdt, const float* dtbias,
-                      const float* alog, const void* Bm, i64 bs, int bdt, float* S, float* logdec, int T, int H,
-                      int P, int G, int N, int L, int nc, int bf) {
+                      const float* alog, const void* Bm, i64 bs, int bdt, const void* Cm, i64 cs, int cdt, float* S,
+                      float* logdec, float* CB, int T, int H, int P, int G, int N, int L, int nc, int bf) {
   DYN_SMEM(dyn);
-  __shared__ ssd_smem sm;
+  const ssd_smem sm = ssd_smem_setup(dyn);
+  const int nN = (N + SSD_TILE - 1) / SSD_TILE, nP = (P + SSD_TILE - 1) / SSD_TILE;
+  if ((int)blockIdx.x >= nP * nN) {  // a C B^T tile (uniform over the block)
+    const int hpg = H / G, nS = (min(L, T) + SSD_TILE - 1) / SSD_TILE;
+    int q = ((int)blockIdx.x - nP * nN) * hpg + (int)blockIdx.y % hpg, ti = 0;
+    if (q >= nS * (nS + 1) / 2) return;
+    while (q > ti) q -= ++ti;  // q-th tile of the lower triangle: row ti, column q
+    ssd_cb_tile(sm, Bm, bs, bdt, Cm, cs, cdt, CB, T, G, N, L, nc, (int)blockIdx.y / hpg, ti * SSD_TILE,
+                q * SSD_TILE, bf);
+    return;
+  }
   ssd_chunk k = ssd_chunk_setup(T, H, G, L, nc, alog);
-  ssd_cumsum(k, dyn, dt, dts, dtdt, dtbias, sm.part);
-  const int nN = (N + SSD_TILE - 1) / SSD_TILE;
+  ssd_cumsum(k, sm, dt, dts, dtdt, dtbias);
   const int p0 = (blockIdx.x / nN) * SSD_TILE, n0 = (blockIdx.x % nN) * SSD_TILE;
   const float cumL = k.scum[k.Lc - 1];
+  ssd_fill(k, [&](int s) { return expf(cumL - k.scum[s]) * k.sdt[s]; });
   float acc[8][4];
   ssd_zero(acc);
-  ssd_gemm<false, false>(
-      acc, k.Lc, bf, sm,
-      [&](int m, int s) { return p0 + m < P ? ld(x, (k.row0 + s) * xs + (i64)k.h * P + p0 + m, xdt) : 0.f; },
-      [&](int s, int n) {
-        return n0 + n < N ? ld(Bm, (k.row0 + s) * bs + (i64)k.g * N + n0 + n, bdt) * expf(cumL - k.scum[s]) * k.sdt[s]
-                          : 0.f;
-      });
+  ssd_gemm(acc, k.Lc, bf, sm, ssd_c(ssd_mat(x, xs, xdt, k.row0 * xs + (i64)k.h * P + p0, k.Lc, P - p0), 0),
+           ssd_c(ssd_mat(Bm, bs, bdt, k.row0 * bs + (i64)k.g * N + n0, k.Lc, N - n0, k.sw), 0));
   float* out = S + k.zh * P * N;
   ssd_each(acc, [&](int m, int n, float v) {
     if (p0 + m < P && n0 + n < N) out[(i64)(p0 + m) * N + n0 + n] = v;
@@ -259,47 +622,39 @@ extern "C" __global__ void __launch_bounds__(SSD_THREADS, 3)
 extern "C" __global__ void __launch_bounds__(SSD_THREADS, 3)
     k_ssd_chunk_out(const void* x, i64 xs, int xdt, const void* dt, i64 dts, int dtdt, const float* dtbias,
                     const float* alog, const void* Bm, i64 bs, int bdt, const void* Cm, i64 cs, int cdt,
-                    const float* D, void* y, i64 ys, int ydt, const float* Hin, int T, int H, int P, int G, int N,
-                    int L, int nc, int bf) {
+                    const float* D, void* y, i64 ys, int ydt, const float* Hin, const float* CB, int T, int H, int P,
+                    int G, int N, int L, int nc, int bf) {
   DYN_SMEM(dyn);
-  __shared__ ssd_smem sm;
+  const ssd_smem sm = ssd_smem_setup(dyn);
   ssd_chunk k = ssd_chunk_setup(T, H, G, L, nc, alog);
   const int nP = (P + SSD_TILE - 1) / SSD_TILE, tt = blockIdx.x / nP;
   const int T0 = tt * SSD_TILE, p0 = (blockIdx.x % nP) * SSD_TILE;
   if (T0 >= k.Lc) return;  // uniform over the block
-  ssd_cumsum(k, dyn, dt, dts, dtdt, dtbias, sm.part);
+  ssd_cumsum(k, sm, dt, dts, dtdt, dtbias);
   const int Lc = k.Lc;
-  auto Cv = [&](int t, int n) { return t < Lc ? ld(Cm, (k.row0 + t) * cs + (i64)k.g * N + n, cdt) : 0.f; };
-  auto Bv = [&](int s, int n) { return s < Lc ? ld(Bm, (k.row0 + s) * bs + (i64)k.g * N + n, bdt) : 0.f; };
-  auto Xv = [&](int s, int p) {
-    return s < Lc && p < P ? ld(x, (k.row0 + s) * xs + (i64)k.h * P + p, xdt) : 0.f;
-  };
-  float acc[8][4], cb[8][4];
+  const ssd_gm Cg = ssd_mat(Cm, cs, cdt, k.row0 * cs + (i64)k.g * N, Lc, N);
+  const ssd_gm Xg = ssd_mat(x, xs, xdt, k.row0 * xs + (i64)k.h * P + p0, Lc, P - p0);
+  const int LL = min(L, T);
+  const float* cbp = CB + ((i64)blockIdx.z * G + k.g) * LL * LL;
+  float acc[8][4];
   ssd_zero(acc);
   if (k.c > 0) {
-    const float* hin = Hin + k.zh * P * N;
-    ssd_gemm<true, true>(
-        acc, N, bf, sm, [&](int m, int n) { return Cv(T0 + m, n); },
-        [&](int n, int p) { return p0 + p < P ? hin[(i64)(p0 + p) * N + n] : 0.f; });
+    ssd_gemm(acc, N, bf, sm, ssd_r(Cg, T0), ssd_r(ssd_mat(Hin, N, DT_F32, k.zh * P * N + (i64)p0 * N, P - p0, N), 0));
     ssd_scale_rows(acc, [&](int m) { return T0 + m < Lc ? expf(k.scum[T0 + m]) : 0.f; });
   }
   for (int S0 = 0; S0 <= T0; S0 += SSD_TILE) {
-    ssd_zero(cb);
-    ssd_gemm<true, true>(
-        cb, N, bf, sm, [&](int m, int n) { return Cv(T0 + m, n); }, [&](int n, int s) { return Bv(S0 + s, n); });
-    ssd_each(cb, [&](int m, int j, float v) {
-      int t = T0 + m, s = S0 + j;
-      sm.g[m * SSD_GLD + j] = (s <= t && t < Lc) ? v * expf(k.scum[t] - k.scum[s]) * k.sdt[s] : 0.f;
-    });
+    for (int i = threadIdx.x; i < SSD_TILE * SSD_TILE; i += SSD_THREADS) {
+      const int m = i / SSD_TILE, j = i % SSD_TILE, t = T0 + m, s = S0 + j;
+      sm.g[m * SSD_GLD + j] =
+          (s <= t && t < Lc) ? cbp[(i64)t * LL + s] * expf(k.scum[t] - k.scum[s]) * k.sdt[s] : 0.f;
+    }
     __syncthreads();
-    ssd_gemm<true, false>(
-        acc, SSD_TILE, bf, sm, [&](int m, int j) { return sm.g[m * SSD_GLD + j]; },
-        [&](int j, int p) { return Xv(S0 + j, p0 + p); });
+    ssd_gemm(acc, SSD_TILE, bf, sm, ssd_f<0>([&](int m, int j) { return sm.g[m * SSD_GLD + j]; }), ssd_c(Xg, S0));
   }
   const float Dh = D[k.h];
   ssd_each(acc, [&](int m, int p, float v) {
     int t = T0 + m;
-    if (t < Lc && p0 + p < P) st(y, (k.row0 + t) * ys + (i64)k.h * P + p0 + p, ydt, v + Dh * Xv(t, p0 + p));
+    if (t < Lc && p0 + p < P) st(y, (k.row0 + t) * ys + (i64)k.h * P + p0 + p, ydt, v + Dh * ssd_at(Xg, t, p));
   });
 }
 
@@ -311,19 +666,16 @@ extern "C" __global__ void __launch_bounds__(SSD_THREADS, 3)
                      i64 cs, int cdt, const void* dy, i64 dys, int dydt, float* dS, int T, int H, int P, int G,
                      int N, int L, int nc, int bf) {
   DYN_SMEM(dyn);
-  __shared__ ssd_smem sm;
+  const ssd_smem sm = ssd_smem_setup(dyn);
   ssd_chunk k = ssd_chunk_setup(T, H, G, L, nc, alog);
-  ssd_cumsum(k, dyn, dt, dts, dtdt, dtbias, sm.part);
+  ssd_cumsum(k, sm, dt, dts, dtdt, dtbias);
   const int nN = (N + SSD_TILE - 1) / SSD_TILE;
   const int p0 = (blockIdx.x / nN) * SSD_TILE, n0 = (blockIdx.x % nN) * SSD_TILE;
+  ssd_fill(k, [&](int t) { return expf(k.scum[t]); });
   float acc[8][4];
   ssd_zero(acc);
-  ssd_gemm<false, false>(
-      acc, k.Lc, bf, sm,
-      [&](int m, int t) {
-        return p0 + m < P ? ld(dy, (k.row0 + t) * dys + (i64)k.h * P + p0 + m, dydt) * expf(k.scum[t]) : 0.f;
-      },
-      [&](int t, int n) { return n0 + n < N ? ld(Cm, (k.row0 + t) * cs + (i64)k.g * N + n0 + n, cdt) : 0.f; });
+  ssd_gemm(acc, k.Lc, bf, sm, ssd_c(ssd_mat(dy, dys, dydt, k.row0 * dys + (i64)k.h * P + p0, k.Lc, P - p0, k.sw), 0),
+           ssd_c(ssd_mat(Cm, cs, cdt, k.row0 * cs + (i64)k.g * N + n0, k.Lc, N - n0), 0));
   float* out = dS + k.zh * P * N;
   ssd_each(acc, [&](int m, int n, float v) {
     if (p0 + m < P && n0 + n < N) out[(i64)(p0 + m) * N + n0 + n] = v;
@@ -364,8 +716,9 @@ __device__ __forceinline__ float ssd_rowsum4(float v) {
 }
 
 // k_ssd_bwd: the per-chunk gradients (file comment); blockIdx.x picks the
-// role and tile: [0, nS*nP) DX (s-tile, p-strip), then nS*nN DB (s-tile,
-// n-strip), then nS*nN DC (t-tile, n-strip), nS = ceil(min(L, T)/64). dx is
+// role and tile: [0, nS*nP) DX (s-tile, p-strip), then nS DB (s-tile), then
+// nS DC (t-tile), nS = ceil(min(L, T)/64). DB and DC blocks cover every
+// n-strip, so that (x_s . dy_t) is computed once per tile pair. dx is
 // stored; ddt_direct (ddt_acc), da (da_acc), off_t (off_acc), V_s (v_acc),
 // dB, dC (heads of a group summed) and dD are added to fp32 accumulators.
 // dHend/Hin: [B, nc, H, P, N].
@@ -373,61 +726,60 @@ extern "C" __global__ void __launch_bounds__(SSD_THREADS, 2)
     k_ssd_bwd(const void* x, i64 xs, int xdt, const void* dt, i64 dts, int dtdt, const float* dtbias,
               const float* alog, const void* Bm, i64 bs, int bdt, const void* Cm, i64 cs, int cdt, const float* D,
               const void* dy, i64 dys, int dydt, void* dx, i64 dxs, int dxdt, const float* Hin, const float* dHend,
-              float* ddt_acc, float* da_acc, float* off_acc, float* v_acc, float* dB_acc, float* dC_acc,
+              const float* CB, float* ddt_acc, float* da_acc, float* off_acc, float* v_acc, float* dB_acc, float* dC_acc,
               float* dD_acc, int T, int H, int P,
-              int G, int N, int L, int nc, int bf) {
+              int G, int N, int L, int nc, int bf, int keep) {
   DYN_SMEM(dyn);
-  __shared__ ssd_smem sm;
+  const ssd_smem sm = ssd_smem_setup(dyn);
   ssd_chunk k = ssd_chunk_setup(T, H, G, L, nc, alog);
   // nS: 64-step tiles of the longest chunk (as gpu/cuda/ssd.go sizes the grid)
-  const int nS = (min(L, T) + SSD_TILE - 1) / SSD_TILE, nP = (P + SSD_TILE - 1) / SSD_TILE,
-            nN = (N + SSD_TILE - 1) / SSD_TILE;
-  int role = blockIdx.x, tile, col0;
+  const int nS = (min(L, T) + SSD_TILE - 1) / SSD_TILE, nP = (P + SSD_TILE - 1) / SSD_TILE;
+  int role = blockIdx.x, tile, col0 = 0;
   if (role < nS * nP) {
     tile = role / nP;
     col0 = (role % nP) * SSD_TILE;
     role = 0;
-  } else if (role < nS * (nP + nN)) {
-    role -= nS * nP;
-    tile = role / nN;
-    col0 = (role % nN) * SSD_TILE;
-    role = 1;
   } else {
-    role -= nS * (nP + nN);
-    tile = role / nN;
-    col0 = (role % nN) * SSD_TILE;
-    role = 2;
+    tile = (role - nS * nP) % nS;
+    role = role < nS * (nP + 1) ? 1 : 2;
   }
   const int R0 = tile * SSD_TILE, Lc = k.Lc;
   if (R0 >= Lc) return;  // uniform over the block
-  ssd_cumsum(k, dyn, dt, dts, dtdt, dtbias, sm.part);
+  ssd_cumsum(k, sm, dt, dts, dtdt, dtbias);
   const float* scum = k.scum;
   const float* sdt = k.sdt;
   const float cumL = scum[Lc - 1];
   const bool last = k.c == nc - 1, first = k.c == 0;
   const i64 GN = (i64)G * N;
-  auto Bv = [&](int s, int n) { return s < Lc && n < N ? ld(Bm, (k.row0 + s) * bs + (i64)k.g * N + n, bdt) : 0.f; };
-  auto Cv = [&](int t, int n) { return t < Lc && n < N ? ld(Cm, (k.row0 + t) * cs + (i64)k.g * N + n, cdt) : 0.f; };
-  auto Xv = [&](int s, int p) { return s < Lc && p < P ? ld(x, (k.row0 + s) * xs + (i64)k.h * P + p, xdt) : 0.f; };
-  auto DYv = [&](int t, int p) {
-    return t < Lc && p < P ? ld(dy, (k.row0 + t) * dys + (i64)k.h * P + p, dydt) : 0.f;
-  };
+  // the chunk's operands: rows are its steps; Xc/DYc/Bc/Cc start at column
+  // col0 (the block's p- or n-strip)
+  const i64 xo = k.row0 * xs + (i64)k.h * P, dyo = k.row0 * dys + (i64)k.h * P;
+  const i64 bo = k.row0 * bs + (i64)k.g * N, co = k.row0 * cs + (i64)k.g * N;
+  const ssd_gm Xg = ssd_mat(x, xs, xdt, xo, Lc, P), DYg = ssd_mat(dy, dys, dydt, dyo, Lc, P);
+  const ssd_gm Bg = ssd_mat(Bm, bs, bdt, bo, Lc, N);
   const float* hend = dHend + k.zh * P * N;
   const float* hin = Hin + k.zh * P * N;
+  const int LL = min(L, T);
+  const float* cbp = CB + ((i64)blockIdx.z * G + k.g) * LL * LL;  // k_ssd_cb's C_t . B_s
+  auto gt = ssd_f<0>([&](int m, int j) { return sm.g[m * SSD_GLD + j]; });
+  // DB and DC compute their G tiles first; with keep (bf16 operands and
+  // shared memory for them: gpu/cuda/ssd.go) they are kept (bf16, as staging
+  // would round them) in gkeep ([nS][64][SSD_GKL] after the per-step arrays)
+  // for the n-strips
+  unsigned short* gkeep = (unsigned short*)(sm.steps + ssd_steps_floats(L));
   float acc[8][4], t2[8][4];
   ssd_zero(acc);
   if (role == 0) {  // DX: rows s of [R0, R0+64), columns p of [col0, col0+64)
     const int p0 = col0;
+    const ssd_gm Xc = ssd_mat(x, xs, xdt, xo + p0, Lc, P - p0), DYc = ssd_mat(dy, dys, dydt, dyo + p0, Lc, P - p0);
     if (!last) {
-      ssd_gemm<true, true>(
-          acc, N, bf, sm, [&](int m, int n) { return Bv(R0 + m, n); },
-          [&](int n, int p) { return p0 + p < P ? hend[(i64)(p0 + p) * N + n] : 0.f; });
+      ssd_gemm(acc, N, bf, sm, ssd_r(Bg, R0), ssd_r(ssd_mat(hend, N, DT_F32, (i64)p0 * N, P - p0, N), 0));
       ssd_scale_rows(acc, [&](int m) { return R0 + m < Lc ? expf(cumL - scum[R0 + m]) : 0.f; });
       // V_s = dt_s x_s . (exp(cum_L - cum_s) dHend B_s): the end state's
       // gradient reaches a_k for k > s
       float vs[2] = {0.f, 0.f};
       ssd_each(acc, [&](int m, int p, float v) {
-        if (R0 + m < Lc && p0 + p < P) vs[(m & 8) ? 1 : 0] += Xv(R0 + m, p0 + p) * v;
+        if (R0 + m < Lc && p0 + p < P) vs[(m & 8) ? 1 : 0] += ssd_at(Xc, R0 + m, p) * v;
       });
       const int lane = threadIdx.x & 31, m0 = 16 * (threadIdx.x >> 5) + (lane >> 2);
 #pragma unroll
@@ -438,24 +790,19 @@ extern "C" __global__ void __launch_bounds__(SSD_THREADS, 2)
       }
     }
     for (int T0 = R0; T0 < Lc; T0 += SSD_TILE) {
-      ssd_zero(t2);  // (B_s . C_t)
-      ssd_gemm<true, true>(
-          t2, N, bf, sm, [&](int m, int n) { return Bv(R0 + m, n); }, [&](int n, int j) { return Cv(T0 + j, n); });
-      ssd_each(t2, [&](int m, int j, float v) {
-        int s = R0 + m, t = T0 + j;
-        sm.g[m * SSD_GLD + j] = (s <= t && t < Lc) ? v * expf(scum[t] - scum[s]) : 0.f;
-      });
+      for (int i = threadIdx.x; i < SSD_TILE * SSD_TILE; i += SSD_THREADS) {  // (B_s . C_t), s fastest
+        const int m = i % SSD_TILE, j = i / SSD_TILE, s = R0 + m, t = T0 + j;
+        sm.g[m * SSD_GLD + j] = (s <= t && t < Lc) ? cbp[(i64)t * LL + s] * expf(scum[t] - scum[s]) : 0.f;
+      }
       __syncthreads();
-      ssd_gemm<true, false>(
-          acc, SSD_TILE, bf, sm, [&](int m, int j) { return sm.g[m * SSD_GLD + j]; },
-          [&](int j, int p) { return DYv(T0 + j, p0 + p); });
+      ssd_gemm(acc, SSD_TILE, bf, sm, gt, ssd_c(DYc, T0));
     }
     const float Dh = D[k.h];
     float dd = 0.f, rs[2] = {0.f, 0.f};
     ssd_each(acc, [&](int m, int p, float v) {
       int s = R0 + m;
       if (s < Lc && p0 + p < P) {
-        float xv = Xv(s, p0 + p), dyv = DYv(s, p0 + p);
+        float xv = ssd_at(Xc, s, p), dyv = ssd_at(DYc, s, p);
         st(dx, (k.row0 + s) * dxs + (i64)k.h * P + p0 + p, dxdt, Dh * dyv + sdt[s] * v);
         dd += xv * dyv;
         rs[(m & 8) ? 1 : 0] += xv * v;
@@ -470,101 +817,134 @@ extern "C" __global__ void __launch_bounds__(SSD_THREADS, 2)
     }
     dd = block_sum(dd, sm.part);
     if (threadIdx.x == 0) atomicAdd(&dD_acc[k.h], dd);
-  } else if (role == 1) {  // DB: rows s of [R0, R0+64), columns n of [col0, col0+64)
-    const int n0 = col0;
-    if (!last) {
-      ssd_gemm<true, false>(
-          acc, P, bf, sm, [&](int m, int p) { return Xv(R0 + m, p); },
-          [&](int p, int n) { return n0 + n < N ? hend[(i64)p * N + n0 + n] : 0.f; });
-      ssd_scale_rows(acc, [&](int m) { return R0 + m < Lc ? expf(cumL - scum[R0 + m]) : 0.f; });
-    }
+  } else if (role == 1) {  // DB: rows s of [R0, R0+64), every n-strip in turn
+    // G[s,t] = (x_s . dy_t) exp(cum_t - cum_s), s <= t, once per tile pair:
+    // kept as bf16 for the strips (keep), or each tile's product with every
+    // strip of C added to dB at once, so that no accumulator is live while
+    // the next G is computed
     for (int T0 = R0; T0 < Lc; T0 += SSD_TILE) {
-      ssd_zero(t2);  // (x_s . dy_t)
-      ssd_gemm<true, true>(
-          t2, P, bf, sm, [&](int m, int p) { return Xv(R0 + m, p); }, [&](int p, int j) { return DYv(T0 + j, p); });
+      unsigned short* gk = gkeep + ((T0 - R0) / SSD_TILE) * SSD_TILE * SSD_GKL;
+      ssd_zero(t2);
+      ssd_gemm(t2, P, bf, sm, ssd_r(Xg, R0), ssd_r(DYg, T0));
       ssd_each(t2, [&](int m, int j, float v) {
         int s = R0 + m, t = T0 + j;
-        sm.g[m * SSD_GLD + j] = (s <= t && t < Lc) ? v * expf(scum[t] - scum[s]) : 0.f;
+        float gv = (s <= t && t < Lc) ? v * expf(scum[t] - scum[s]) : 0.f;
+        if (keep)
+          gk[m * SSD_GKL + j] = f2bf(gv);
+        else
+          sm.g[m * SSD_GLD + j] = gv;
       });
       __syncthreads();
-      ssd_gemm<true, false>(
-          acc, SSD_TILE, bf, sm, [&](int m, int j) { return sm.g[m * SSD_GLD + j]; },
-          [&](int j, int n) { return Cv(T0 + j, n0 + n); });
+      if (!keep) {
+        for (int n0 = 0; n0 < N; n0 += SSD_TILE) {
+          ssd_zero(acc);
+          ssd_gemm(acc, SSD_TILE, bf, sm, gt, ssd_c(ssd_mat(Cm, cs, cdt, co + n0, Lc, N - n0), T0));
+          ssd_each(acc, [&](int m, int n, float v) {
+            int s = R0 + m;
+            if (s < Lc && n0 + n < N) atomicAdd(&dB_acc[(k.row0 + s) * GN + (i64)k.g * N + n0 + n], sdt[s] * v);
+          });
+        }
+      }
     }
-    ssd_each(acc, [&](int m, int n, float v) {
-      int s = R0 + m;
-      if (s < Lc && n0 + n < N) atomicAdd(&dB_acc[(k.row0 + s) * GN + (i64)k.g * N + n0 + n], sdt[s] * v);
-    });
-  } else {  // DC: rows t of [R0, R0+64), columns n of [col0, col0+64)
-    const int n0 = col0, lane = threadIdx.x & 31, m0 = 16 * (threadIdx.x >> 5) + (lane >> 2);
-    float rs[2] = {0.f, 0.f};
-    if (!first) {
-      ssd_gemm<true, false>(
-          acc, P, bf, sm, [&](int m, int p) { return DYv(R0 + m, p); },
-          [&](int p, int n) { return n0 + n < N ? hin[(i64)p * N + n0 + n] : 0.f; });
-      ssd_scale_rows(acc, [&](int m) { return R0 + m < Lc ? expf(scum[R0 + m]) : 0.f; });
-      // off_t = C_t . (exp(cum_t) Hin^T dy_t): the gradient of cum_t through Hin
+    for (int n0 = 0; n0 < N; n0 += SSD_TILE) {
+      const ssd_gm Cc = ssd_mat(Cm, cs, cdt, co + n0, Lc, N - n0);
+      ssd_zero(acc);
+      if (!last) {
+        ssd_gemm(acc, P, bf, sm, ssd_r(Xg, R0), ssd_c(ssd_mat(hend, N, DT_F32, n0, P, N - n0), 0));
+        ssd_scale_rows(acc, [&](int m) { return R0 + m < Lc ? expf(cumL - scum[R0 + m]) : 0.f; });
+      }
+      if (keep)
+        for (int T0 = R0; T0 < Lc; T0 += SSD_TILE)
+          ssd_gemm(acc, SSD_TILE, bf, sm, ssd_sb(gkeep + ((T0 - R0) / SSD_TILE) * SSD_TILE * SSD_GKL),
+                   ssd_c(Cc, T0));
       ssd_each(acc, [&](int m, int n, float v) {
-        if (R0 + m < Lc && n0 + n < N) rs[(m & 8) ? 1 : 0] += Cv(R0 + m, n0 + n) * v;
+        int s = R0 + m;
+        if (s < Lc && n0 + n < N) atomicAdd(&dB_acc[(k.row0 + s) * GN + (i64)k.g * N + n0 + n], sdt[s] * v);
       });
     }
-#pragma unroll
-    for (int i = 0; i < 2; i++) {
-      float v = ssd_rowsum4(rs[i]);
-      int t = R0 + m0 + 8 * i;
-      if ((lane & 3) == 0 && t < Lc && !first) atomicAdd(&off_acc[(k.row0 + t) * H + k.h], v);
-    }
+  } else {  // DC: rows t of [R0, R0+64), every n-strip in turn
+    const int lane = threadIdx.x & 31, m0 = 16 * (threadIdx.x >> 5) + (lane >> 2);
     float* carry = sm.part;  // per row t: sum of W[t, s] over the s-tiles done
     if (threadIdx.x < SSD_TILE) carry[threadIdx.x] = 0.f;
+    // G[t,s] = (dy_t . x_s) exp(cum_t - cum_s) dt_s, s <= t, once per tile
+    // pair (kept as DB keeps its G)
     for (int S0 = 0; S0 <= R0; S0 += SSD_TILE) {
-      ssd_zero(t2);  // (dy_t . x_s)
-      ssd_gemm<true, true>(
-          t2, P, bf, sm, [&](int m, int p) { return DYv(R0 + m, p); }, [&](int p, int j) { return Xv(S0 + j, p); });
+      unsigned short* gk = gkeep + (S0 / SSD_TILE) * SSD_TILE * SSD_GKL;
+      ssd_zero(t2);
+      ssd_gemm(t2, P, bf, sm, ssd_r(DYg, R0), ssd_r(Xg, S0));
       ssd_each(t2, [&](int m, int j, float v) {
         int t = R0 + m, s = S0 + j;
-        sm.g[m * SSD_GLD + j] = (s <= t && t < Lc) ? v * expf(scum[t] - scum[s]) * sdt[s] : 0.f;
+        float gv = (s <= t && t < Lc) ? v * expf(scum[t] - scum[s]) * sdt[s] : 0.f;
+        sm.g[m * SSD_GLD + j] = gv;
+        if (keep) gk[m * SSD_GKL + j] = f2bf(gv);
       });
       __syncthreads();
-      ssd_gemm<true, false>(
-          acc, SSD_TILE, bf, sm, [&](int m, int j) { return sm.g[m * SSD_GLD + j]; },
-          [&](int j, int n) { return Bv(S0 + j, n0 + n); });
-      if (n0 == 0) {  // once per tile pair, not per n-strip (uniform over the block)
-        // W[t,s] = (dy_t.x_s)(C_t.B_s) exp(cum_t - cum_s) dt_s, s < t: the
-        // gradient of exp(cum_t - cum_s) = exp(a_{s+1} + .. + a_t) reaches each
-        // a_k, s < k <= t, so da_k += sum_{t >= k} sum_{s < k} W[t,s] (no
-        // cancellation, as mamba-ssm's _chunk_scan_bwd_ddAcs_stable).
-        ssd_zero(t2);  // (C_t . B_s); sm.g still holds the rest of W
-        ssd_gemm<true, true>(
-            t2, N, bf, sm, [&](int m, int n) { return Cv(R0 + m, n); }, [&](int n, int j) { return Bv(S0 + j, n); });
-        ssd_each(t2, [&](int m, int j, float v) {
-          float* gp = sm.g + m * SSD_GLD + j;
-          *gp = (S0 + j < R0 + m) ? v * *gp : 0.f;  // each entry is read and written by its owner only
-        });
-        __syncthreads();
-        if (threadIdx.x < SSD_TILE) {  // row t: exclusive prefix sums over s, carried across s-tiles
-          float run = carry[threadIdx.x];
-          float* row = sm.g + threadIdx.x * SSD_GLD;
-          for (int j = 0; j < SSD_TILE; j++) {
-            float w = row[j];
-            row[j] = run;
-            run += w;
-          }
-          carry[threadIdx.x] = run;
+      if (!keep) {
+        for (int n0 = 0; n0 < N; n0 += SSD_TILE) {
+          ssd_zero(acc);
+          ssd_gemm(acc, SSD_TILE, bf, sm, gt, ssd_c(ssd_mat(Bm, bs, bdt, bo + n0, Lc, N - n0), S0));
+          ssd_each(acc, [&](int m, int n, float v) {
+            int t = R0 + m;
+            if (t < Lc && n0 + n < N) atomicAdd(&dC_acc[(k.row0 + t) * GN + (i64)k.g * N + n0 + n], v);
+          });
         }
-        __syncthreads();
-        if (threadIdx.x < SSD_TILE) {  // column k: sum over rows t >= k
-          int kk = S0 + threadIdx.x;
-          float sum = 0.f;
-          for (int m = max(0, kk - R0); m < SSD_TILE; m++) sum += sm.g[m * SSD_GLD + threadIdx.x];
-          if (kk < Lc && R0 + SSD_TILE > kk) atomicAdd(&da_acc[(k.row0 + kk) * H + k.h], sum);
+      }
+      // W[t,s] = G[t,s] (C_t.B_s), s < t: the gradient of exp(cum_t - cum_s)
+      // = exp(a_{s+1} + .. + a_t) reaches each a_k, s < k <= t, so da_k +=
+      // sum_{t >= k} sum_{s < k} W[t,s] (no cancellation, as mamba-ssm's
+      // _chunk_scan_bwd_ddAcs_stable). (C_t . B_s) from k_ssd_chunk_state.
+      for (int i = threadIdx.x; i < SSD_TILE * SSD_TILE; i += SSD_THREADS) {
+        const int m = i / SSD_TILE, j = i % SSD_TILE, t = R0 + m, s = S0 + j;
+        float* gp = sm.g + m * SSD_GLD + j;
+        *gp = (s < t && t < Lc) ? cbp[(i64)t * LL + s] * *gp : 0.f;
+      }
+      __syncthreads();
+      if (threadIdx.x < SSD_TILE) {  // row t: exclusive prefix sums over s, carried across s-tiles
+        float run = carry[threadIdx.x];
+        float* row = sm.g + threadIdx.x * SSD_GLD;
+        for (int j = 0; j < SSD_TILE; j++) {
+          float w = row[j];
+          row[j] = run;
+          run += w;
         }
+        carry[threadIdx.x] = run;
+      }
+      __syncthreads();
+      if (threadIdx.x < SSD_TILE) {  // column k: sum over rows t >= k
+        int kk = S0 + threadIdx.x;
+        float sum = 0.f;
+        for (int m = max(0, kk - R0); m < SSD_TILE; m++) sum += sm.g[m * SSD_GLD + threadIdx.x];
+        if (kk < Lc && R0 + SSD_TILE > kk) atomicAdd(&da_acc[(k.row0 + kk) * H + k.h], sum);
       }
       __syncthreads();  // sm.g is rewritten by the next s-tile
     }
-    ssd_each(acc, [&](int m, int n, float v) {
-      int t = R0 + m;
-      if (t < Lc && n0 + n < N) atomicAdd(&dC_acc[(k.row0 + t) * GN + (i64)k.g * N + n0 + n], v);
-    });
+    for (int n0 = 0; n0 < N; n0 += SSD_TILE) {
+      const ssd_gm Cc = ssd_mat(Cm, cs, cdt, co + n0, Lc, N - n0);
+      ssd_zero(acc);
+      if (!first) {
+        ssd_gemm(acc, P, bf, sm, ssd_r(DYg, R0), ssd_c(ssd_mat(hin, N, DT_F32, n0, P, N - n0), 0));
+        ssd_scale_rows(acc, [&](int m) { return R0 + m < Lc ? expf(scum[R0 + m]) : 0.f; });
+        // off_t = C_t . (exp(cum_t) Hin^T dy_t): the gradient of cum_t through Hin
+        float rs[2] = {0.f, 0.f};
+        ssd_each(acc, [&](int m, int n, float v) {
+          if (R0 + m < Lc && n0 + n < N) rs[(m & 8) ? 1 : 0] += ssd_at(Cc, R0 + m, n) * v;
+        });
+#pragma unroll
+        for (int i = 0; i < 2; i++) {
+          float v = ssd_rowsum4(rs[i]);
+          int t = R0 + m0 + 8 * i;
+          if ((lane & 3) == 0 && t < Lc) atomicAdd(&off_acc[(k.row0 + t) * H + k.h], v);
+        }
+      }
+      if (keep)
+        for (int S0 = 0; S0 <= R0; S0 += SSD_TILE)
+          ssd_gemm(acc, SSD_TILE, bf, sm, ssd_sb(gkeep + (S0 / SSD_TILE) * SSD_TILE * SSD_GKL),
+                   ssd_c(ssd_mat(Bm, bs, bdt, bo + n0, Lc, N - n0), S0));
+      ssd_each(acc, [&](int m, int n, float v) {
+        int t = R0 + m;
+        if (t < Lc && n0 + n < N) atomicAdd(&dC_acc[(k.row0 + t) * GN + (i64)k.g * N + n0 + n], v);
+      });
+    }
   }
 }
 
