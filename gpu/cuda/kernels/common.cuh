@@ -47,6 +47,19 @@ __device__ __forceinline__ float dsiluf_(float x) {
 __device__ __forceinline__ float softplusf_(float x) { return x > 20.f ? x : log1pf(expf(x)); }
 __device__ __forceinline__ float dsoftplusf_(float x) { return x > 20.f ? 1.f : 1.f / (1.f + expf(-x)); }
 
+// warp_sync is __syncwarp(): lanes of a warp are not in lockstep since
+// Volta, and a shuffle orders no memory accesses, so a lane that reads what
+// another lane of its warp writes (or writes what it reads) needs this in
+// between. The emulator (no __syncwarp) uses a shuffle, which there is a
+// barrier over the block's threads: stronger.
+__device__ __forceinline__ void warp_sync() {
+#ifdef NETSSM_EMU
+  (void)__shfl_xor_sync(0xffffffffu, 0.f, 0);
+#else
+  __syncwarp();
+#endif
+}
+
 __device__ __forceinline__ float warp_sum(float v) {
 #pragma unroll
   for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);

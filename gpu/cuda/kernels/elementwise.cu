@@ -171,7 +171,11 @@ extern "C" __global__ void k_adamw(float* p, const float* g, float* m, float* v,
 // k_xent: fused softmax cross-entropy, one warp per row (8 rows per block
 // of 256 threads). Rows of up to 32*XENT_MAXC logits are read once into
 // registers (lane l holds columns l, l+32, ...); longer rows are read three
-// times. dl may alias logits; dl == 0 skips the gradient.
+// times. dl may alias logits (gpumodel's f32 backward writes the gradient
+// in place): every lane reads only its own columns before writing them,
+// except Logits[lab] (xl), which lane 0 uses; warp_sync orders that read
+// before the other lanes' stores (a shuffle is no memory fence, and the
+// compiler may sink the load to its use). dl == 0 skips the gradient.
 #define XENT_MAXC 16
 extern "C" __global__ void k_xent(const void* logits, i64 ls, int ldt, const int* labels, float* losses, void* dl,
                                   i64 dls, int dldt, int rows, int vocab, float gscale) {
@@ -198,6 +202,7 @@ extern "C" __global__ void k_xent(const void* logits, i64 ls, int ldt, const int
       if (lane + 32 * k < vocab) se += __expf(v[k] - mx);
     float lse = mx + logf(warp_sum(se));
     if (lane == 0) losses[r] = ignored ? 0.f : lse - xl;
+    warp_sync();  // lane 0 has read Logits[lab] (xl) before any lane writes dl, which may alias it
     if (!dl) return;
 #pragma unroll
     for (int k = 0; k < XENT_MAXC; k++) {
@@ -221,6 +226,7 @@ extern "C" __global__ void k_xent(const void* logits, i64 ls, int ldt, const int
   for (int c = lane; c < vocab; c += 32) se += __expf(ld(logits, base + c, ldt) - mx);
   float lse = mx + logf(warp_sum(se));
   if (lane == 0) losses[r] = ignored ? 0.f : lse - xl;
+  warp_sync();  // as above
   if (!dl) return;
   for (int c = lane; c < vocab; c += 32) {
     float g = 0.f;

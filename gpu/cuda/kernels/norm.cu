@@ -4,8 +4,9 @@
 // Layout: a row is split into chunks of V consecutive elements (V = 4, 2 or
 // 1: vector loads, chosen on the host from the views' alignment); thread
 // tid of the block owns chunks tid, tid + blockDim, ... (at most NCH = 2
-// for V = 4, else 4: 8 or 4 elements; blocks of up to 1024 threads, so rows
-// of up to 4096 elements) and keeps them in
+// for V = 4, else 4: 8 or 4 elements; blocks of up to 512 threads, so rows
+// of up to 4096 elements, or 2048 unaligned: __launch_bounds__(512) and
+// normLayout in ops.go agree) and keeps them in
 // registers between the reduction and the output pass, so every element is
 // read once. Forward: one block per row. Backward: a block walks rpb rows
 // with the weights in registers and its weight-gradient partials too, then
