@@ -61,6 +61,7 @@ dir=$root/gpu/cuda
 step conformance 100 "$bin/cuda.test" -test.v -test.timeout 95s -test.run 'TestConformance|TestGraphReplay|TestNoDriver'
 dir=$root
 step check 25 "$bin/netssm" gpu -device cuda -check
+grep -E '^kernels:|<- |unusable|fallback|context lost|unavailable' "$OUT/check.txt" | tee -a "$sum" # kernels near a limit, fallbacks (docs/gpu.md)
 if [ -x "$bin/gpumodel.test" ]; then
   dir=$root/netssmlib/gpumodel
   step gpumodel 75 "$bin/gpumodel.test" -test.v -test.timeout 70s

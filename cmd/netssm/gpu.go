@@ -43,11 +43,28 @@ func runGPU(ctx context.Context, args []string) error {
 	if !*check {
 		return nil
 	}
+	kr, hasReport := be.(kernelReporter)
+	if hasReport {
+		fmt.Print(kr.KernelReport())
+	}
 	ref, err := gpu.Open("cpu")
 	if err != nil {
 		return err
 	}
-	return selfCheck(ctx, be, ref)
+	err = selfCheck(ctx, be, ref)
+	if hasReport {
+		for _, f := range kr.Fallbacks() {
+			fmt.Println("after the checks:", f)
+		}
+	}
+	return err
+}
+
+// kernelReporter is a backend that reports its kernels' attributes and the
+// fallbacks it took (gpu/cuda: Backend.KernelReport, Backend.Fallbacks).
+type kernelReporter interface {
+	KernelReport() string
+	Fallbacks() []string
 }
 
 // selfCheck runs a few ops on be and ref with the same inputs and reports

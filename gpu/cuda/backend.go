@@ -41,10 +41,16 @@ type Backend struct {
 	// gemmTuning holds GemmKernel, GemmTune and the autotuner's choices
 	// (gemm_tune.go).
 	gemmTuning
+
+	// launchState holds the kernels' attributes, the kernels found unusable
+	// and the fallbacks taken (launch.go).
+	launchState
 }
 
 func newBackend(dev device, name, devName string, sms int) *Backend {
-	return &Backend{id: new(byte), dev: dev, name: name, devName: devName, sms: max(sms, 1)}
+	b := &Backend{id: new(byte), dev: dev, name: name, devName: devName, sms: max(sms, 1)}
+	b.loadKernelInfo()
+	return b
 }
 
 // buffer is device memory.
@@ -62,6 +68,9 @@ func (b *buffer) Len() int         { return b.n }
 func (b *Backend) do(f func() error) error {
 	if b.closed {
 		return errors.New("cuda: backend is closed")
+	}
+	if b.lost != nil {
+		return b.lost
 	}
 	release, err := b.dev.bind()
 	if err != nil {
@@ -238,10 +247,7 @@ func (b *Backend) Sync(ctx context.Context) error {
 		return err
 	}
 	return b.do(func() error {
-		if err := b.dev.sync(); err != nil {
-			return fmt.Errorf("cuda: %s: %v", b.devName, err)
-		}
-		return nil
+		return b.syncErr(b.dev.sync())
 	})
 }
 
@@ -250,7 +256,12 @@ func (b *Backend) Close() error {
 	if b.closed {
 		return nil
 	}
-	err := b.do(func() error { return b.closeLocked() })
+	// Not b.do: a backend whose context is lost must still release it.
+	release, err := b.dev.bind()
+	if err == nil {
+		err = b.closeLocked()
+		release()
+	}
 	b.closed = true
 	return err
 }
@@ -320,13 +331,6 @@ func ptrArg(p dptr) uint64    { return uint64(p) }
 func intArg(v int) uint64     { return uint64(uint32(int32(v))) }
 func i64Arg(v int) uint64     { return uint64(int64(v)) }
 func f32Arg(v float32) uint64 { return uint64(math.Float32bits(v)) }
-
-func (b *Backend) launch(name string, gx, gy, gz, block, smem int, args ...uint64) error {
-	if err := b.dev.launch(name, gx, gy, gz, block, smem, args); err != nil {
-		return fmt.Errorf("cuda: launching %s (grid %dx%dx%d, block %d): %v", name, gx, gy, gz, block, err)
-	}
-	return nil
-}
 
 // gridFor is the block count of a grid-stride loop over n elements.
 func (b *Backend) gridFor(n int64, block int) int {

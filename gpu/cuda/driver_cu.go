@@ -3,8 +3,10 @@
 package cuda
 
 import (
+	"errors"
 	"fmt"
 	"runtime"
+	"strings"
 	"unsafe"
 
 	"github.com/netssm/netssm/gpu"
@@ -31,6 +33,48 @@ type cuDevice struct {
 	mods   []cu.Module
 	fns    map[string]cu.Function
 	smem   map[string]int // dynamic shared memory each kernel has been allowed (above 48 KiB)
+	optin  int            // the device's shared memory per block after opting in (0: unknown)
+}
+
+// CUDA attribute numbers gorgonia.org/cu v0.9.6 predates.
+const (
+	cuDevAttrMaxSharedPerBlockOptin = 97 // CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN
+	cuFuncAttrMaxDynamicShared      = 8  // CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES
+)
+
+// kernelInfo implements kernelInspector: cuFuncGetAttribute for every
+// loaded kernel (after the JIT compiled it for this device) and the
+// device's opt-in shared memory limit. Called inside Open, on its thread.
+func (d *cuDevice) kernelInfo() (map[string]KernelInfo, int, error) {
+	m := make(map[string]KernelInfo, len(d.fns))
+	var errs []string
+	for name, fn := range d.fns {
+		k := KernelInfo{Name: name}
+		for _, q := range []struct {
+			attr cu.FunctionAttribute
+			dst  *int
+		}{
+			{cu.NumRegs, &k.NumRegs}, {cu.FnMaxThreadsPerBlock, &k.MaxThreadsPerBlock},
+			{cu.SharedSizeBytes, &k.SharedSizeBytes}, {cu.LocalSizeBytes, &k.LocalSizeBytes},
+			{cu.FunctionAttribute(cuFuncAttrMaxDynamicShared), &k.MaxDynamicSharedSizeBytes},
+		} {
+			v, err := fn.Attribute(q.attr)
+			if err != nil {
+				errs = append(errs, fmt.Sprintf("%s attribute %d: %v", name, q.attr, err))
+				continue
+			}
+			*q.dst = v
+		}
+		m[name] = k
+	}
+	var err error
+	if len(errs) > 0 {
+		err = fmt.Errorf("cuda: reading kernel attributes: %s", strings.Join(errs, "; "))
+	}
+	if d.optin <= 0 && err == nil {
+		err = errors.New("cuda: the device did not report its opt-in shared memory per block")
+	}
+	return m, d.optin, err
 }
 
 // Open opens device ordinal. It returns an error wrapping gpu.ErrNoDevice
@@ -94,6 +138,7 @@ func Open(ordinal int) (*Backend, error) {
 			return nil, fmt.Errorf("cuda: kernel %s not found in the embedded PTX", k)
 		}
 	}
+	d.optin, _ = dev.Attribute(cu.DeviceAttribute(cuDevAttrMaxSharedPerBlockOptin))
 	b := newBackend(d, "cuda", name, sms)
 	b.GemmTune = gemmTuneEnv()
 	return b, nil

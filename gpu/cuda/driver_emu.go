@@ -34,7 +34,23 @@ func OpenEmulator() *Backend {
 
 // emuDevice keeps "device" memory in C heap blocks; kernels run
 // synchronously. The emulator has global state: one launch at a time.
-type emuDevice struct{}
+type emuDevice struct {
+	// Test hooks (launch failures, docs/gpu.md): refuse makes a launch of
+	// the named kernel fail with that CUresult, as a GPU does when a
+	// kernel's registers or shared memory do not fit (701, 1) or when a
+	// kernel faults (700); maxThreads lowers a kernel's block limit, as
+	// the driver reports for a kernel with many registers, both in
+	// KernelInfo and at launch (701 above it). Set them before the
+	// backend's first use, then call Backend.loadKernelInfo.
+	refuse     map[string]int
+	maxThreads map[string]int
+}
+
+// kernelInfo implements kernelInspector: the hardware's limits (no
+// registers to report), lowered per kernel by maxThreads.
+func (d *emuDevice) kernelInfo() (map[string]KernelInfo, int, error) {
+	return emuKernelInfo(emuMaxBlock, 48<<10, d.maxThreads), emuMaxDynSmem, nil
+}
 
 var emuMu sync.Mutex
 
@@ -100,6 +116,12 @@ func (d *emuDevice) launch(name string, gx, gy, gz, block, smem int, args []uint
 		return fmt.Errorf("emulator: %s: grid %dx%dx%d exceeds the hardware limits (x < 2^31, y and z <= 65535)", name, gx, gy, gz)
 	case smem < 0 || smem > emuMaxDynSmem:
 		return fmt.Errorf("emulator: %s: %d bytes of dynamic shared memory (at most %d per block)", name, smem, emuMaxDynSmem)
+	}
+	if c, ok := d.refuse[name]; ok {
+		return resultCode(c)
+	}
+	if t, ok := d.maxThreads[name]; ok && block > t {
+		return resultCode(701)
 	}
 	emuMu.Lock()
 	defer emuMu.Unlock()

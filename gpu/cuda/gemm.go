@@ -4,6 +4,7 @@ package cuda
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/netssm/netssm/gpu"
@@ -220,17 +221,7 @@ func (b *Backend) Gemm(ctx context.Context, a *gpu.GemmArgs) error {
 			return b.launch("k_gemv_tb", (a.N+7)/8, 1, 1, 256, 0, intArg(a.M), intArg(a.N), intArg(a.K),
 				f32Arg(a.Alpha), f32Arg(a.Beta), ap, as, adt, bp, bs, bdt, cp, cs, cdt)
 		case "k_gemm_bf16", "k_gemm_f32":
-			args := []uint64{boolArg(a.TransA), boolArg(a.TransB), intArg(a.M), intArg(a.N), intArg(a.K),
-				f32Arg(a.Alpha), f32Arg(a.Beta), ap, as, bp, bs, cp, cs, cdt}
-			gx, gy := (a.N+63)/64, (a.M+63)/64
-			if gy > 65535 {
-				return notImpl("gemm", fmt.Sprintf("M %d > %d on the %s kernel", a.M, 65535*64, pl.kernel))
-			}
-			threads := 256
-			if pl.kernel == "k_gemm_bf16" {
-				threads = 128
-			}
-			return b.launch(pl.kernel, gx, gy, 1, threads, 0, args...)
+			return b.runSIMT(a, pl.kernel)
 		}
 		if pl.tune {
 			var err error
@@ -238,8 +229,66 @@ func (b *Backend) Gemm(ctx context.Context, a *gpu.GemmArgs) error {
 				return err
 			}
 		}
-		return b.runTC(a, pl, cp, cs)
+		return b.runTCFallback(a, pl, cp, cs)
 	})
+}
+
+// runSIMT queues k_gemm_bf16 or k_gemm_f32.
+func (b *Backend) runSIMT(a *gpu.GemmArgs, kernel string) error {
+	ap, as, _ := b.mat(a.A)
+	bp, bs, _ := b.mat(a.B)
+	cp, cs, cdt := b.mat(a.C)
+	args := []uint64{boolArg(a.TransA), boolArg(a.TransB), intArg(a.M), intArg(a.N), intArg(a.K),
+		f32Arg(a.Alpha), f32Arg(a.Beta), ap, as, bp, bs, cp, cs, cdt}
+	gx, gy := (a.N+63)/64, (a.M+63)/64
+	if gy > 65535 {
+		return notImpl("gemm", fmt.Sprintf("M %d > %d on the %s kernel", a.M, 65535*64, kernel))
+	}
+	threads := 256
+	if kernel == "k_gemm_bf16" {
+		threads = 128
+	}
+	return b.launch(kernel, gx, gy, 1, threads, 0, args...)
+}
+
+// usablePlan replaces a tensor-core plan whose kernels are marked unusable
+// (launch.go): the same variant without K splits when only the split-K
+// reduction is unusable, else the default variant with the split
+// heuristic, else k_gemm_bf16 (kernel "k_gemm_bf16" in the result).
+func (b *Backend) usablePlan(a *gpu.GemmArgs, pl gemmPlan) gemmPlan {
+	name := tcVariants[pl.variant].Name
+	if b.usableKernel(pl.kernel) == "" {
+		if pl.splits == 1 || b.usableKernel("k_gemm_splitk_reduce") == "" {
+			return pl
+		}
+		b.noteFallback("gemm %s/split%d -> %s without split-K (k_gemm_splitk_reduce unusable)", name, pl.splits, name)
+		return b.tcPlan(a, pl.variant, 1)
+	}
+	if pl.variant != 0 {
+		b.noteFallback("gemm %s (%s unusable) -> %s", name, pl.kernel, tcVariants[0].Name)
+		return b.usablePlan(a, b.tcPlan(a, 0, 0))
+	}
+	b.noteFallback("gemm %s (%s unusable) -> k_gemm_bf16", name, pl.kernel)
+	return gemmPlan{kernel: "k_gemm_bf16"}
+}
+
+// runTCFallback runs plan pl, or what usablePlan puts in its place; a
+// launch refused for its resources (ErrKernelUnfit: nothing ran, C is
+// untouched) marks the kernel unusable and runs the next fallback. Any
+// other error is returned as it is.
+func (b *Backend) runTCFallback(a *gpu.GemmArgs, pl gemmPlan, cp, cs uint64) error {
+	for {
+		pl = b.usablePlan(a, pl)
+		var err error
+		if pl.kernel == "k_gemm_bf16" {
+			err = b.runSIMT(a, pl.kernel)
+		} else {
+			err = b.runTC(a, pl, cp, cs)
+		}
+		if err == nil || !errors.Is(err, ErrKernelUnfit) || pl.kernel == "k_gemm_bf16" || !b.markUnusable(err) {
+			return err
+		}
+	}
 }
 
 // runTC queues the tensor-core kernel of plan pl writing C at (cp, cs),

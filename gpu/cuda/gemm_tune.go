@@ -3,6 +3,7 @@
 package cuda
 
 import (
+	"errors"
 	"fmt"
 	"math/bits"
 	"os"
@@ -231,10 +232,26 @@ func (b *Backend) gemmCandidates(a *gpu.GemmArgs) []gemmPlan {
 	return out
 }
 
+// candidateUnusable reports why plan c must not be timed: its kernel, or
+// the split-K reduction it needs, is marked unusable ("" if neither).
+func (b *Backend) candidateUnusable(c gemmPlan) string {
+	if why := b.usableKernel(c.kernel); why != "" {
+		return why
+	}
+	if c.splits > 1 {
+		return b.usableKernel("k_gemm_splitk_reduce")
+	}
+	return ""
+}
+
 // tuneGemm times the candidates for a (C at cp with stride cs), leaving C
 // as it was, caches the fastest under pl.key and returns its plan. During
 // a graph capture, or on a device without a timer, it returns pl (the
-// default) untimed and caches nothing. Called on the device's thread
+// default) untimed and caches nothing. A candidate whose kernel is marked
+// unusable is skipped; one the device refuses for its resources
+// (ErrKernelUnfit) is marked unusable and the others still run; when none
+// could run, pl comes back uncached for the caller's fallback. A sticky
+// error (ErrContextLost) ends it at once. Called on the device's thread
 // (inside b.do).
 func (b *Backend) tuneGemm(a *gpu.GemmArgs, pl gemmPlan, cp, cs uint64) (gemmPlan, error) {
 	pl.tune = false
@@ -259,15 +276,28 @@ func (b *Backend) tuneGemm(a *gpu.GemmArgs, pl gemmPlan, cp, cs uint64) (gemmPla
 	best := 0.0
 	var firstErr error
 	for _, c := range b.gemmCandidates(a) {
+		cand := GemmCandidate{Variant: tcVariants[c.variant].Name, Splits: c.splits}
+		if why := b.candidateUnusable(c); why != "" {
+			cand.Err = "skipped: " + why
+			ch.cands = append(ch.cands, cand)
+			continue
+		}
 		us, err := timer.timeRuns(gemmTuneWarmup, gemmTuneReps, func() error { return b.runTC(a, c, cp, cs) })
-		cand := GemmCandidate{Variant: tcVariants[c.variant].Name, Splits: c.splits, Micros: us}
+		if errors.Is(err, ErrContextLost) {
+			return pl, err // nothing more can run, C included
+		}
 		if err != nil {
-			cand.Err, cand.Micros = err.Error(), 0
-			if firstErr == nil {
+			b.markUnusable(err) // a refused kernel is not tried again (launch.go)
+			cand.Err = err.Error()
+			if firstErr == nil && !errors.Is(err, ErrKernelUnfit) {
 				firstErr = err
 			}
 		} else if ch.variant < 0 || us < best {
 			best, ch.variant, ch.splits = us, c.variant, c.splits
+		}
+		cand.Micros = us
+		if err != nil {
+			cand.Micros = 0
 		}
 		ch.cands = append(ch.cands, cand)
 	}
@@ -277,7 +307,12 @@ func (b *Backend) tuneGemm(a *gpu.GemmArgs, pl gemmPlan, cp, cs uint64) (gemmPla
 		}
 	}
 	if ch.variant < 0 {
-		return pl, fmt.Errorf("cuda: gemm: autotuning %v: no candidate ran: %v", pl.key, firstErr)
+		if firstErr != nil {
+			return pl, fmt.Errorf("cuda: gemm: autotuning %v: no candidate ran: %v", pl.key, firstErr)
+		}
+		// Every candidate was refused for its resources: the caller's
+		// fallback (runTCFallback) takes k_gemm_bf16; nothing is cached.
+		return pl, nil
 	}
 	b.remember(pl.key, ch)
 	return b.tcPlan(a, ch.variant, ch.splits), nil

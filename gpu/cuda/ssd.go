@@ -4,6 +4,7 @@ package cuda
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/netssm/netssm/gpu"
@@ -181,6 +182,40 @@ func (b *Backend) SSD(ctx context.Context, a *gpu.SSDArgs) error {
 	if err != nil {
 		return err
 	}
+	for _, k := range ssdChunkedFwd {
+		if why := b.usableKernel(k); why != "" {
+			return b.ssdFallback(a, k)
+		}
+	}
+	err = b.ssdChunked(a, p)
+	if errors.Is(err, ErrKernelUnfit) {
+		var le *LaunchError
+		errors.As(err, &le)
+		b.markUnusable(err)
+		return b.ssdFallback(a, le.Kernel)
+	}
+	return err
+}
+
+// ssdChunkedFwd are the kernels of the chunked forward.
+var ssdChunkedFwd = []string{"k_ssd_chunk_state", "k_ssd_chunk_pass", "k_ssd_chunk_out"}
+
+// ssdFallback runs the forward as the sequential scan (k_ssd_fwd) because
+// the chunked kernel failed, unusable on this device. A refused launch
+// wrote nothing the sequential scan does not rewrite (Y, FinalState). When
+// the sequential kernel cannot take the shape or cannot launch either, the
+// error names both kernels.
+func (b *Backend) ssdFallback(a *gpu.SSDArgs, failed string) error {
+	b.noteFallback("ssd forward: %s unusable -> sequential scan k_ssd_fwd", failed)
+	if err := b.ssdSequential(a); err != nil {
+		return fmt.Errorf("cuda: ssd: the chunked kernel %s cannot launch on %s (%s) and the sequential fallback failed: %w",
+			failed, b.devName, b.usableKernel(failed), err)
+	}
+	return nil
+}
+
+// ssdChunked queues the chunked forward (the default).
+func (b *Backend) ssdChunked(a *gpu.SSDArgs, p ssdPlan) error {
 	return b.do(func() error {
 		base, err := b.scratch(p.scratch(a, false) * 4)
 		if err != nil {
@@ -250,6 +285,16 @@ func (b *Backend) SSDBackward(ctx context.Context, a *gpu.SSDArgs) error {
 	if err != nil {
 		return err
 	}
+	err = b.ssdBackward(a, p)
+	if errors.Is(err, ErrKernelUnfit) {
+		b.markUnusable(err)
+		return fmt.Errorf("cuda: ssd backward: a kernel cannot launch on %s and the backward has no fallback kernel: %w", b.devName, err)
+	}
+	return err
+}
+
+// ssdBackward queues the chunked backward.
+func (b *Backend) ssdBackward(a *gpu.SSDArgs, p ssdPlan) error {
 	return b.do(func() error {
 		base, err := b.scratch(p.scratch(a, true) * 4)
 		if err != nil {

@@ -22,21 +22,8 @@ import (
 	"gorgonia.org/cu"
 )
 
-// result names a CUresult (the codes a user is likely to meet here).
-func result(r int) string {
-	names := map[int]string{
-		1: "CUDA_ERROR_INVALID_VALUE", 2: "CUDA_ERROR_OUT_OF_MEMORY", 3: "CUDA_ERROR_NOT_INITIALIZED",
-		34: "CUDA_ERROR_STUB_LIBRARY", 35: "CUDA_ERROR_INSUFFICIENT_DRIVER (driver older than the CUDA API used)",
-		46: "CUDA_ERROR_DEVICES_UNAVAILABLE", 100: "CUDA_ERROR_NO_DEVICE (no CUDA-capable device)",
-		101: "CUDA_ERROR_INVALID_DEVICE", 218: "CUDA_ERROR_INVALID_PTX", 222: "CUDA_ERROR_UNSUPPORTED_PTX_VERSION",
-		500: "CUDA_ERROR_NOT_FOUND", 700: "CUDA_ERROR_ILLEGAL_ADDRESS", 701: "CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES",
-		719: "CUDA_ERROR_LAUNCH_FAILED", 999: "CUDA_ERROR_UNKNOWN",
-	}
-	if n, ok := names[r]; ok {
-		return fmt.Sprintf("%s (%d)", n, r)
-	}
-	return fmt.Sprintf("CUresult %d", r)
-}
+// result names a CUresult.
+func result(r int) string { return resultName(r) }
 
 // driverStatus reports whether the driver loaded and cuInit succeeded.
 func driverStatus() error {
@@ -90,7 +77,7 @@ func setMaxDynamicSmem(fn cu.Function, n int) error {
 	// cu.Function is a struct holding only the CUfunction handle.
 	h := *(*unsafe.Pointer)(unsafe.Pointer(&fn))
 	if r := C.netssm_func_set_attr(h, 8, C.int(n)); r != 0 {
-		return fmt.Errorf("cuda: allowing %d bytes of dynamic shared memory: %v", n, result(int(r)))
+		return fmt.Errorf("cuda: allowing %d bytes of dynamic shared memory: %w", n, resultCode(r))
 	}
 	return nil
 }
