@@ -9,6 +9,8 @@ package cuda
 #include <string.h>
 int netssm_emu_launch(const char* name, int gx, int gy, int gz, int block, int smem, const uint64_t* args, int nargs,
                       char* err, int errn);
+int netssm_emu_coop_launch(const char* name, int grid, int block, int smem, const uint64_t* args, int nargs, char* err,
+                           int errn);
 */
 import "C"
 
@@ -44,7 +46,14 @@ type emuDevice struct {
 	// backend's first use, then call Backend.loadKernelInfo.
 	refuse     map[string]int
 	maxThreads map[string]int
+	// coopBlocks is how many blocks the emulated device holds at once for
+	// a cooperative launch (0: emuCoopBlocks); the emulator runs them all
+	// as fibers, so tests keep it small.
+	coopBlocks int
 }
+
+// emuCoopBlocks is the emulator's default co-resident block count.
+const emuCoopBlocks = 4
 
 // kernelInfo implements kernelInspector: the hardware's limits (no
 // registers to report), lowered per kernel by maxThreads.
@@ -133,6 +142,47 @@ func (d *emuDevice) launch(name string, gx, gy, gz, block, smem int, args []uint
 	var msg [256]C.char
 	if C.netssm_emu_launch(cname, C.int(gx), C.int(gy), C.int(gz), C.int(block), C.int(smem), cargs, C.int(len(args)),
 		&msg[0], C.int(len(msg))) != 0 {
+		return fmt.Errorf("emulator: %s", C.GoString(&msg[0]))
+	}
+	return nil
+}
+
+// coResident implements coopDevice.
+func (d *emuDevice) coResident(name string, block, smem int) (int, error) {
+	if block < 1 || block > emuMaxBlock || smem < 0 || smem > emuMaxDynSmem {
+		return 0, nil
+	}
+	if d.coopBlocks > 0 {
+		return d.coopBlocks, nil
+	}
+	return emuCoopBlocks, nil
+}
+
+// coopLaunch implements coopDevice: every block of the grid runs at once;
+// a grid larger than coResident fails as cuLaunchCooperativeKernel does
+// (CUDA_ERROR_COOPERATIVE_LAUNCH_TOO_LARGE, 720).
+func (d *emuDevice) coopLaunch(name string, grid, block, smem int, args []uint64) error {
+	if n, _ := d.coResident(name, block, smem); grid < 1 || grid > n {
+		if grid >= 1 {
+			return resultCode(720)
+		}
+		return fmt.Errorf("emulator: %s: cooperative grid of %d blocks", name, grid)
+	}
+	if c, ok := d.refuse[name]; ok {
+		return resultCode(c)
+	}
+	if t, ok := d.maxThreads[name]; ok && block > t {
+		return resultCode(701)
+	}
+	emuMu.Lock()
+	defer emuMu.Unlock()
+	cname := C.CString(name)
+	defer C.free(unsafe.Pointer(cname))
+	cargs := (*C.uint64_t)(C.malloc(C.size_t(8 * max(1, len(args)))))
+	defer C.free(unsafe.Pointer(cargs))
+	copy(unsafe.Slice((*uint64)(unsafe.Pointer(cargs)), len(args)), args)
+	var msg [256]C.char
+	if C.netssm_emu_coop_launch(cname, C.int(grid), C.int(block), C.int(smem), cargs, C.int(len(args)), &msg[0], C.int(len(msg))) != 0 {
 		return fmt.Errorf("emulator: %s", C.GoString(&msg[0]))
 	}
 	return nil

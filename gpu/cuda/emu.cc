@@ -14,6 +14,7 @@
 #include "kernels/gemm.cu"
 #include "kernels/ssd.cu"
 #include "kernels/decode.cu"
+#include "kernels/decode_persist.cu"
 #include "kernels/optim.cu"
 
 #include <stdarg.h>
@@ -56,11 +57,19 @@ struct Fiber {
   void* sp = nullptr;
   char* stack = nullptr;
   bool done = false, waiting = false;
+  bool yielded = false;  // left at a spin-wait yield (netssm_emu_yield), not a barrier
 };
 
 std::vector<Fiber> fibers;
 void* sched_sp;
-int cur, nthreads;
+// nthreads fibers in all, bsize per block: one block, or in a cooperative
+// launch (coop) every block of the grid, fiber t being thread t % bsize of
+// block t / bsize.
+int cur, nthreads, bsize;
+bool coop = false;
+std::vector<char*> coop_dyn;  // per block of a cooperative launch: its dynamic shared memory
+long long yields;
+const long long kMaxYields = 5000000;
 std::vector<float> xchg;
 
 // Dynamic shared memory: dyn_bytes at the start of a 128-byte aligned block
@@ -68,7 +77,8 @@ std::vector<float> xchg;
 // corrupt the emulator's heap), NaN-filled; under AddressSanitizer the rest
 // of the block is poisoned, so plain accesses past dyn_bytes are caught too.
 const int kMaxSmem = 227 << 10;
-char* dyn = nullptr;
+char* dyn = nullptr;       // the running block's dynamic shared memory
+char* dyn_base = nullptr;  // that of non-cooperative launches
 const float kNaN = NAN;
 size_t dyn_bytes = 0;
 
@@ -88,7 +98,7 @@ void emu_fault(const char* fmt, ...) {
   vsnprintf(buf, sizeof buf, fmt, ap);
   va_end(ap);
   char where[96];
-  snprintf(where, sizeof where, " (block %u,%u,%u thread %d)", blockIdx.x, blockIdx.y, blockIdx.z, cur);
+  snprintf(where, sizeof where, " (block %u,%u,%u thread %d)", blockIdx.x, blockIdx.y, blockIdx.z, cur % bsize);
   fault = std::string(buf) + where;
   aborting = true;
   fibers[cur].done = true;
@@ -140,11 +150,24 @@ void fiber_start(Fiber& f) {
   *--sp = (void*)&fiber_main;
   for (int i = 0; i < 6; i++) *--sp = nullptr;
   f.sp = sp;
-  f.done = f.waiting = false;
+  f.done = f.waiting = f.yielded = false;
+}
+
+// switch_to runs fiber t until it waits, yields or finishes.
+void switch_to(int t) {
+  cur = t;
+  if (coop) {
+    blockIdx = {(unsigned)(t / bsize), 0, 0};
+    dyn = coop_dyn[t / bsize];
+  }
+  fibers[t].yielded = false;
+  netssm_emu_switch(&sched_sp, fibers[t].sp);
 }
 
 // run_block runs every fiber until all have finished; a round runs each live
-// fiber until it waits at a barrier or finishes, then releases the barrier.
+// fiber until it waits at a barrier, yields or finishes, then releases the
+// barrier of each block none of whose live fibers yielded (those are still
+// on their way to it).
 void run_block() {
   for (int t = 0; t < nthreads; t++) fiber_start(fibers[t]);
   for (AsyncState& a : async_state) a.open.clear(), a.committed.clear();
@@ -156,14 +179,18 @@ void run_block() {
     for (int t = 0; t < nthreads; t++) {
       if (fibers[t].done) continue;
       if (!fibers[t].waiting) {
-        cur = t;
-        netssm_emu_switch(&sched_sp, fibers[t].sp);
+        switch_to(t);
         if (aborting) return;
       }
       if (!fibers[t].done) live++;
     }
     if (live == 0) return;
-    for (int t = 0; t < nthreads; t++) fibers[t].waiting = false;
+    for (int b0 = 0; b0 < nthreads; b0 += bsize) {
+      bool spinning = false;
+      for (int t = b0; t < b0 + bsize; t++) spinning |= !fibers[t].done && fibers[t].yielded;
+      if (!spinning)
+        for (int t = b0; t < b0 + bsize; t++) fibers[t].waiting = false;
+    }
   }
 }
 
@@ -237,13 +264,22 @@ const Kernel kernels[] = {
     K(k_emu_test_ldmatrix),
     K(k_ssd_fwd), K(k_ssd_chunk_state), K(k_ssd_chunk_pass), K(k_ssd_chunk_out), K(k_ssd_bwd), K(k_ssd_bwd_dstate),
     K(k_ssd_bwd_pass), K(k_ssd_bwd_dt), K(k_ssd_bwd_heads), K(k_copy2d), K(k_ssd_step),
-    K(k_dec_in), K(k_dec_ssd), K(k_dec_out),
+    K(k_dec_in), K(k_dec_ssd), K(k_dec_out), K(k_dec_persistent), K(k_grid_barrier_test),
     K(k_gradnorm_partial), K(k_gradnorm_final), K(k_adamw_flat), K(k_accum_sum),
 };
 
 }  // namespace
 
-netssm_dim3 netssm_emu_thread_idx() { return netssm_dim3{(unsigned)cur, 0, 0}; }
+netssm_dim3 netssm_emu_thread_idx() { return netssm_dim3{(unsigned)(cur % bsize), 0, 0}; }
+
+void netssm_emu_yield() {
+  if (++yields > kMaxYields)
+    emu_fault("a spin-wait loop did not end after %lld yields: it waits on a block that cannot run (a grid barrier in "
+              "a launch that is not cooperative?)",
+              kMaxYields);
+  fibers[cur].yielded = true;
+  netssm_emu_switch(&fibers[cur].sp, sched_sp);
+}
 
 float* netssm_emu_dyn_smem() { return (float*)dyn; }
 
@@ -438,8 +474,10 @@ extern "C" long long netssm_emu_launches(const char* name) {
   return it == launches.end() ? 0 : it->second;
 }
 
-extern "C" int netssm_emu_launch(const char* name, int gx, int gy, int gz, int block, int smem, const uint64_t* args,
-                                 int nargs, char* err, int errn) {
+namespace {
+// prepare checks a launch and sets up the emulator for nfib fibers of
+// blocks of block threads: 0, or 1 with err set.
+int prepare(const char* name, int nfib, int block, int smem, int nargs, const Kernel** kp, char* err, int errn) {
   const Kernel* k = nullptr;
   for (const Kernel& c : kernels)
     if (strcmp(c.name, name) == 0) k = &c;
@@ -451,23 +489,21 @@ extern "C" int netssm_emu_launch(const char* name, int gx, int gy, int gz, int b
     snprintf(err, errn, "%s takes %d arguments, %d given", name, k->nargs, nargs);
     return 1;
   }
-  if (block <= 0 || block > 1024 || gx <= 0 || gy <= 0 || gz <= 0 || gy > 65535 || gz > 65535 || smem < 0 || smem > kMaxSmem) {
-    snprintf(err, errn, "%s: bad launch shape grid %dx%dx%d block %d smem %d", name, gx, gy, gz, block, smem);
-    return 1;
-  }
-  nthreads = block;
-  if ((int)fibers.size() < block) fibers.resize(block);
-  xchg.assign(block, 0.f);
-  mma_a.assign(block * 4, 0);
-  mma_b.assign(block * 2, 0);
-  if (!dyn) {
+  nthreads = nfib;
+  bsize = block;
+  if ((int)fibers.size() < nfib) fibers.resize(nfib);
+  xchg.assign(nfib, 0.f);
+  mma_a.assign(nfib * 4, 0);
+  mma_b.assign(nfib * 2, 0);
+  if (!dyn_base) {
     void* p = nullptr;
     if (posix_memalign(&p, 128, kMaxSmem) != 0) {
       snprintf(err, errn, "%s: no host memory for the emulated shared memory", name);
       return 1;
     }
-    dyn = (char*)p;
+    dyn_base = (char*)p;
   }
+  dyn = dyn_base;
 #ifdef __SANITIZE_ADDRESS__
   ASAN_UNPOISON_MEMORY_REGION(dyn, kMaxSmem);
   ASAN_POISON_MEMORY_REGION(dyn + smem, kMaxSmem - smem);
@@ -477,12 +513,26 @@ extern "C" int netssm_emu_launch(const char* name, int gx, int gy, int gz, int b
   inflight.assign(smem / 16 + 1, 0);
   read_epoch.assign(smem / 16 + 1, -1);
   read_warps.assign(smem / 16 + 1, 0);
-  sync_epoch.assign(block, 0);
-  async_state.resize(block);
-  ldsm_addr.assign(block, nullptr);
+  sync_epoch.assign(nfib, 0);
+  async_state.resize(nfib);
+  ldsm_addr.assign(nfib, nullptr);
   fault.clear();
   aborting = false;
+  yields = 0;
   launches[name]++;
+  *kp = k;
+  return 0;
+}
+}  // namespace
+
+extern "C" int netssm_emu_launch(const char* name, int gx, int gy, int gz, int block, int smem, const uint64_t* args,
+                                 int nargs, char* err, int errn) {
+  if (block <= 0 || block > 1024 || gx <= 0 || gy <= 0 || gz <= 0 || gy > 65535 || gz > 65535 || smem < 0 || smem > kMaxSmem) {
+    snprintf(err, errn, "%s: bad launch shape grid %dx%dx%d block %d smem %d", name, gx, gy, gz, block, smem);
+    return 1;
+  }
+  const Kernel* k;
+  if (prepare(name, block, block, smem, nargs, &k, err, errn)) return 1;
   blockDim = {(unsigned)block, 1, 1};
   gridDim = {(unsigned)gx, (unsigned)gy, (unsigned)gz};
   kernel_call = k->call;
@@ -498,4 +548,49 @@ extern "C" int netssm_emu_launch(const char* name, int gx, int gy, int gz, int b
         }
       }
   return 0;
+}
+
+// netssm_emu_coop_launch is a cooperative launch (cuLaunchCooperativeKernel)
+// of a one-dimensional grid: every block's fibers live at once, each block
+// with its own dynamic shared memory, so blocks can wait on each other
+// (grid barriers). Blocks of a multiple of 32 threads; static __shared__
+// variables are one copy for all blocks here (host statics), so kernels
+// launched this way must keep their shared memory dynamic.
+extern "C" int netssm_emu_coop_launch(const char* name, int grid, int block, int smem, const uint64_t* args, int nargs,
+                                      char* err, int errn) {
+  if (block <= 0 || block > 1024 || block % 32 != 0 || grid <= 0 || smem < 0 || smem > kMaxSmem) {
+    snprintf(err, errn, "%s: bad cooperative launch shape grid %d block %d smem %d", name, grid, block, smem);
+    return 1;
+  }
+  const Kernel* k;
+  if (prepare(name, grid * block, block, smem, nargs, &k, err, errn)) return 1;
+  coop_dyn.assign(grid, nullptr);
+  int rc = 0;
+  for (int i = 0; i < grid && rc == 0; i++) {
+    void* p = nullptr;
+    if (posix_memalign(&p, 128, max(smem, 16)) != 0) {
+      snprintf(err, errn, "%s: no host memory for the emulated shared memory", name);
+      rc = 1;
+      break;
+    }
+    coop_dyn[i] = (char*)p;
+    for (int j = 0; j + 4 <= smem; j += 4) memcpy(coop_dyn[i] + j, &kNaN, 4);
+  }
+  if (rc == 0) {
+    blockDim = {(unsigned)block, 1, 1};
+    gridDim = {(unsigned)grid, 1, 1};
+    kernel_call = k->call;
+    kernel_args = args;
+    coop = true;
+    run_block();
+    coop = false;
+    if (!fault.empty()) {
+      snprintf(err, errn, "%s: %s", name, fault.c_str());
+      rc = 1;
+    }
+  }
+  for (char* p : coop_dyn) free(p);
+  coop_dyn.clear();
+  dyn = dyn_base;
+  return rc;
 }

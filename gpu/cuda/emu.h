@@ -93,3 +93,23 @@ inline double atomicAdd(double* p, double v) {
   *p = o + v;
   return o;
 }
+inline unsigned atomicAdd(unsigned* p, unsigned v) {
+  unsigned o = *p;
+  *p = o + v;
+  return o;
+}
+inline unsigned atomicExch(unsigned* p, unsigned v) {
+  unsigned o = *p;
+  *p = v;
+  return o;
+}
+// Fibers switch only at barriers, shuffles and yields, so every write is
+// visible to every other fiber: a fence has nothing to do.
+inline void __threadfence() {}
+// netssm_emu_yield lets the other fibers run: a spin-wait loop must call it
+// (kernels/decode_persist.cu), or a block waiting on another block would
+// spin forever on the one OS thread. In a cooperative launch (every block
+// of the grid live at once) the waited-for block runs; elsewhere (blocks one
+// after another) a wait on another block can never end, and after a bound
+// on the yields the launch fails with a fault instead of hanging.
+void netssm_emu_yield();

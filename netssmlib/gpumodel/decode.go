@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 
 	"github.com/netssm/netssm/gpu"
 )
@@ -40,13 +41,56 @@ type Decoder struct {
 	graph    gpu.Graph
 	graphErr error
 	closed   bool
+
+	// persistent decode (DecoderOptions.Persistent): pstate is what the
+	// first Step found: 0 not yet checked, 1 in use, 2 fell back (persistErr
+	// says why).
+	persist    bool
+	pcheck     int
+	pgraph     gpu.Graph
+	pstate     int
+	persistErr error
 }
+
+// DecoderOptions configures NewDecoderOptions.
+type DecoderOptions struct {
+	// Graph captures the per-token step into a graph on the first Step
+	// (see NewDecoder).
+	Graph bool
+	// Persistent runs the whole per-token step as one persistent kernel
+	// when the backend implements gpu.PersistentRecorder and
+	// gpu.FusedDecoder (default off). The first Step verifies it: from the
+	// same saved state it runs CheckTokens tokens (greedy) both ways, the
+	// fused path (through the graph with Graph) and the persistent one,
+	// compares the logits and the final states, restores the state and
+	// uses the persistent kernel only if they agree; otherwise (or if it
+	// cannot be recorded or launched) it goes on with the fused path and
+	// PersistentErr says why.
+	Persistent bool
+	// CheckTokens is the number of tokens of that check (0: 3).
+	CheckTokens int
+}
+
+// persistTol bounds |persistent - fused| / (1 + |fused|) in the check: both
+// run the same per-block code (the same arithmetic in the same order), so
+// they agree exactly unless something is wrong; the bound leaves room only
+// for a JIT's contraction choices.
+const persistTol = 1e-4
 
 // NewDecoder allocates the recurrent state of batch rows (zero). With
 // useGraph and a backend implementing gpu.GraphCapturer, the whole per-token
 // step is captured into a graph on the first Step and replayed after (if
 // the capture fails, stepping goes on op by op: see GraphErr).
 func (g *Model) NewDecoder(batch int, useGraph bool) (*Decoder, error) {
+	return g.NewDecoderOptions(batch, DecoderOptions{Graph: useGraph})
+}
+
+// NewDecoderOptions is NewDecoder with options (persistent decode).
+func (g *Model) NewDecoderOptions(batch int, o DecoderOptions) (*Decoder, error) {
+	useGraph := o.Graph
+	if o.CheckTokens < 0 {
+		return nil, fmt.Errorf("gpumodel: decoder CheckTokens must be >= 0, got %d", o.CheckTokens)
+	}
 	if err := g.check(); err != nil {
 		return nil, err
 	}
@@ -55,7 +99,10 @@ func (g *Model) NewDecoder(batch int, useGraph bool) (*Decoder, error) {
 	}
 	d, B := g.d, batch
 	a := &allocator{be: g.be}
-	dec := &Decoder{g: g, batch: B, al: a, useGraph: useGraph}
+	dec := &Decoder{g: g, batch: B, al: a, useGraph: useGraph, persist: o.Persistent, pcheck: o.CheckTokens}
+	if dec.pcheck == 0 {
+		dec.pcheck = 3
+	}
 	dec.fused, _ = g.be.(gpu.FusedDecoder)
 	dec.ids = a.buf(gpu.I32, B)
 	dec.h, dec.res, dec.u = a.buf(gpu.F32, B*d.D), a.buf(gpu.F32, B*d.D), a.buf(g.dt, B*d.D)
@@ -84,6 +131,26 @@ func (dec *Decoder) UsingGraph() bool { return dec.graph != nil }
 
 // GraphErr is why a requested graph capture failed (nil if it did not).
 func (dec *Decoder) GraphErr() error { return dec.graphErr }
+
+// UsingPersistent reports whether steps run the persistent kernel (after
+// the first Step verified it).
+func (dec *Decoder) UsingPersistent() bool { return dec.pstate == 1 }
+
+// PersistentErr is why a requested persistent decode is not in use (nil if
+// it is, or before the first Step).
+func (dec *Decoder) PersistentErr() error { return dec.persistErr }
+
+// Path names how steps run: "persistent", "graph" or "ops" (before the
+// first Step: what has been decided so far).
+func (dec *Decoder) Path() string {
+	switch {
+	case dec.pstate == 1:
+		return "persistent"
+	case dec.graph != nil:
+		return "graph"
+	}
+	return "ops"
+}
 
 func (dec *Decoder) check() error {
 	if dec == nil || dec.closed {
@@ -202,8 +269,22 @@ func (dec *Decoder) Step(ctx context.Context, next []int32, logits []float32) er
 	if err := g.checkIDs("next", next, false); err != nil {
 		return err
 	}
+	if dec.persist && dec.pstate == 0 {
+		if err := dec.checkPersistent(ctx, next); err != nil {
+			return err
+		}
+	}
 	if err := g.be.WriteInt32(dec.ids, 0, next); err != nil {
 		return err
+	}
+	if dec.pstate == 1 {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := dec.pgraph.Launch(); err != nil {
+			return fmt.Errorf("gpumodel: persistent decode: %w", err)
+		}
+		return g.be.Read(logits, dec.logits, 0)
 	}
 	if err := dec.run(ctx); err != nil {
 		return err
@@ -339,10 +420,145 @@ func (dec *Decoder) recordFused(ctx context.Context) error {
 	return nil
 }
 
+// checkPersistent records the persistent step and compares it with the
+// fused path over dec.pcheck tokens from the current state (first token
+// next, then each row's argmax), then restores the state. It sets pstate;
+// an error is returned only for failures of the fused path or of the
+// state's save and restore (the persistent path's own failures are a
+// fallback with persistErr).
+func (dec *Decoder) checkPersistent(ctx context.Context, next []int32) error {
+	g, d, B := dec.g, dec.g.d, dec.batch
+	fail := func(err error) error {
+		dec.pstate, dec.persistErr = 2, err
+		if dec.pgraph != nil {
+			dec.pgraph.Destroy()
+			dec.pgraph = nil
+		}
+		return nil
+	}
+	pr, ok := g.be.(gpu.PersistentRecorder)
+	switch {
+	case !ok:
+		return fail(fmt.Errorf("gpumodel: backend %s has no persistent decode", g.be.Name()))
+	case dec.fused == nil:
+		return fail(fmt.Errorf("gpumodel: backend %s has no fused decode ops (the persistent kernel runs them)", g.be.Name()))
+	}
+	pg, err := pr.RecordPersistent(func() error { return dec.recordFused(ctx) })
+	if err != nil {
+		return fail(fmt.Errorf("gpumodel: persistent decode: %w", err))
+	}
+	dec.pgraph = pg
+	// save the state
+	saved := make([][]float32, 0, 2*len(dec.conv))
+	for l := range dec.conv {
+		c, s := make([]float32, B*d.CD*d.K), make([]float32, B*d.DI*d.N)
+		if err := errs(func() error { return g.be.Read(c, dec.conv[l], 0) }, func() error { return g.be.Read(s, dec.ssm[l], 0) }); err != nil {
+			return err
+		}
+		saved = append(saved, c, s)
+	}
+	restore := func() error {
+		for l := range dec.conv {
+			if err := errs(func() error { return g.be.Write(dec.conv[l], 0, saved[2*l]) }, func() error { return g.be.Write(dec.ssm[l], 0, saved[2*l+1]) }); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	// run n tokens one way, returning the logits of each and the final state
+	type out struct{ logits, state []float32 }
+	runWay := func(step func() error) (out, error) {
+		var o out
+		ids := append([]int32(nil), next...)
+		lg := make([]float32, B*d.V)
+		for t := 0; t < dec.pcheck; t++ {
+			if err := g.be.WriteInt32(dec.ids, 0, ids); err != nil {
+				return o, err
+			}
+			if err := step(); err != nil {
+				return o, err
+			}
+			if err := g.be.Read(lg, dec.logits, 0); err != nil {
+				return o, err
+			}
+			o.logits = append(o.logits, lg...)
+			for b := range ids {
+				ids[b] = argmax(lg[b*d.V:(b+1)*d.V])
+			}
+		}
+		for l := range dec.conv {
+			c, s := make([]float32, B*d.CD*d.K), make([]float32, B*d.DI*d.N)
+			if err := errs(func() error { return g.be.Read(c, dec.conv[l], 0) }, func() error { return g.be.Read(s, dec.ssm[l], 0) }); err != nil {
+				return o, err
+			}
+			o.state = append(append(o.state, c...), s...)
+		}
+		return o, nil
+	}
+	ref, err := runWay(func() error { return dec.run(ctx) })
+	if err != nil {
+		return err
+	}
+	if err := restore(); err != nil {
+		return err
+	}
+	got, perr := runWay(func() error { return dec.pgraph.Launch() })
+	if err := restore(); err != nil {
+		return err
+	}
+	if perr != nil {
+		return fail(fmt.Errorf("gpumodel: persistent decode: %w", perr))
+	}
+	for _, c := range []struct {
+		what   string
+		ref, x []float32
+	}{{"logits", ref.logits, got.logits}, {"state", ref.state, got.state}} {
+		if i, diff := worst(c.ref, c.x); diff > persistTol {
+			return fail(fmt.Errorf("gpumodel: persistent decode disagrees with the fused path over %d tokens: %s[%d] = %g, fused %g (relative difference %.3g > %g)",
+				dec.pcheck, c.what, i, c.x[i], c.ref[i], diff, persistTol))
+		}
+	}
+	dec.pstate = 1
+	return nil
+}
+
+// worst returns the index and size of the largest |x - ref| / (1 + |ref|)
+// (NaN counts as infinite).
+func worst(ref, x []float32) (int, float64) {
+	wi, wd := 0, 0.0
+	for i := range ref {
+		r, v := float64(ref[i]), float64(x[i])
+		d := math.Abs(v-r) / (1 + math.Abs(r))
+		if d != d || math.IsInf(v, 0) != math.IsInf(r, 0) {
+			d = math.Inf(1)
+		}
+		if d > wd {
+			wi, wd = i, d
+		}
+	}
+	return wi, wd
+}
+
+// argmax is the index of the largest value (inside the padded vocabulary,
+// which Step accepts).
+func argmax(v []float32) int32 {
+	bi := 0
+	for i := 1; i < len(v); i++ {
+		if v[i] > v[bi] {
+			bi = i
+		}
+	}
+	return int32(bi)
+}
+
 // Close frees the decoder's device memory (and its graph).
 func (dec *Decoder) Close() error {
 	if dec == nil || dec.closed {
 		return nil
+	}
+	if dec.pgraph != nil {
+		dec.pgraph.Destroy()
+		dec.pgraph = nil
 	}
 	if dec.graph != nil {
 		dec.graph.Destroy()
