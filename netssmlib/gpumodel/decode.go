@@ -483,7 +483,7 @@ func (dec *Decoder) checkPersistent(ctx context.Context, next []int32) error {
 			}
 			o.logits = append(o.logits, lg...)
 			for b := range ids {
-				ids[b] = argmax(lg[b*d.V:(b+1)*d.V])
+				ids[b] = argmax(lg[b*d.V : (b+1)*d.V])
 			}
 		}
 		for l := range dec.conv {

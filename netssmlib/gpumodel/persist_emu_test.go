@@ -85,7 +85,7 @@ func TestPersistentDecodeEmulated(t *testing.T) {
 					}
 				}
 				for b := range next {
-					next[b] = int32(argmax(want[b*V:(b+1)*V]))
+					next[b] = int32(argmax(want[b*V : (b+1)*V]))
 				}
 			}
 		})
