@@ -164,7 +164,14 @@ type benchResult struct {
 	// a requested capture did not happen (it then ran op by op).
 	GraphUsed  *bool  `json:"graph_used,omitempty"`
 	GraphError string `json:"graph_error,omitempty"`
-	Steps      int    `json:"steps"` // timed steps
+	// Decode is the -decode path asked for (generate: persistent, graph or
+	// ops; empty without -decode), DecodePath the one that ran, and
+	// PersistentError why a requested persistent decode did not (its first
+	// step's check against the fused path failed, or it could not launch).
+	Decode          string `json:"decode,omitempty"`
+	DecodePath      string `json:"decode_path,omitempty"`
+	PersistentError string `json:"persistent_error,omitempty"`
+	Steps           int    `json:"steps"` // timed steps
 	// TokensPerS is the median over steps for train, tokens of all rows
 	// over the elapsed time for generate; TokensPerSMean is total tokens
 	// over total time.
@@ -490,15 +497,21 @@ func (g graphFlag) modes() []bool {
 }
 
 func runBenchGenerate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("bench generate", "[-device cuda|cpu|reference] [-dtype bf16|f32] [-batch 1,64] [-tokens 256] [-graph=true|false|both] [-config FILE | -d-model N -layers N -vocab N] [-json]")
+	fs := newFlagSet("bench generate", "[-device cuda|cpu|reference] [-dtype bf16|f32] [-batch 1,64] [-tokens 256] [-graph=true|false|both] [-decode persistent|graph|ops] [-config FILE | -d-model N -layers N -vocab N] [-json]")
 	b := newBenchFlags(fs)
 	batches := fs.String("batch", "1,64", "batch sizes (rows decoded together), comma-separated")
 	tokens := fs.Int("tokens", 256, "timed decode steps (tokens per row)")
 	warmup := fs.Int("warmup", 8, "untimed decode steps before them (the graph is captured in the first)")
 	graph := graphFlag("both")
 	fs.Var(&graph, "graph", "replay each decode step as a CUDA graph: true, false or both")
+	decode := fs.String("decode", "", "decode path (overrides -graph): persistent (one cooperative kernel per token, checked against the fused graph path on the first step, which it falls back to), graph or ops")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	switch *decode {
+	case "", "persistent", "graph", "ops":
+	default:
+		return fmt.Errorf("%w: -decode must be persistent, graph or ops, got %q", errUsage, *decode)
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
@@ -525,6 +538,9 @@ func runBenchGenerate(ctx context.Context, args []string, stdout, stderr io.Writ
 	modes := []bool{false}
 	if be != nil {
 		modes = graph.modes()
+		if *decode != "" {
+			modes = []bool{*decode != "ops"}
+		}
 		if hasMem {
 			mr.ResetPeak()
 		}
@@ -548,7 +564,12 @@ func runBenchGenerate(ctx context.Context, args []string, stdout, stderr io.Writ
 				ug := useGraph
 				r.Graph = &ug
 			}
-			elapsed, used, gerr, err := benchDecode(ctx, m, g, B, *warmup, *tokens, useGraph)
+			r.Decode = *decode
+			if be == nil {
+				r.Decode = ""
+			}
+			dr, err := benchDecode(ctx, m, g, B, *warmup, *tokens, useGraph, r.Decode == "persistent")
+			elapsed, used, gerr := dr.elapsed, dr.graphUsed, dr.graphErr
 			if err != nil {
 				if ctx.Err() != nil {
 					return ctx.Err()
@@ -561,6 +582,10 @@ func runBenchGenerate(ctx context.Context, args []string, stdout, stderr io.Writ
 				r.GraphUsed = &used
 				if gerr != nil {
 					r.GraphError = gerr.Error()
+				}
+				r.DecodePath = dr.path
+				if dr.persistErr != nil {
+					r.PersistentError = dr.persistErr.Error()
 				}
 			}
 			r.TokensPerS = float64(B**tokens) / elapsed.Seconds()
@@ -579,9 +604,15 @@ func runBenchGenerate(ctx context.Context, args []string, stdout, stderr io.Writ
 			default:
 				gs = "not captured"
 			}
+			if r.Decode != "" {
+				gs = r.DecodePath // the path that ran
+			}
 			row := fmt.Sprintf("%-5s %8d %5d %-14s %12.0f %9s %9s", r.DType, r.Tokens, B, gs, r.TokensPerS, gib(r.PeakBytes), gib(r.DeviceUsedBytes))
 			if r.GraphError != "" {
 				row += "  (ran op by op: " + r.GraphError + ")"
+			}
+			if r.PersistentError != "" {
+				row += "  (persistent decode not used: " + r.PersistentError + ")"
 			}
 			out.add(r, row)
 		}
@@ -589,11 +620,22 @@ func runBenchGenerate(ctx context.Context, args []string, stdout, stderr io.Writ
 	return out.err("generate")
 }
 
+// decodeRun is what benchDecode measured and which path ran.
+type decodeRun struct {
+	elapsed    time.Duration
+	graphUsed  bool
+	graphErr   error
+	path       string // gpumodel.Decoder.Path after the run ("" for the pure-Go model)
+	persistErr error
+}
+
 // benchDecode times steps greedy decode steps of batch rows (after warmup
 // untimed ones), each token fed back, the argmax on the host as generation
 // does. g nil: the pure-Go model. It also says whether a graph was
-// replayed, and why a requested one was not.
-func benchDecode(ctx context.Context, m *mamba.Model, g *gpumodel.Model, batch, warmup, steps int, useGraph bool) (elapsed time.Duration, graphUsed bool, graphErr, err error) {
+// replayed, and why a requested one was not; persist asks for the
+// persistent decode kernel (its check runs in the first, untimed step when
+// warmup > 0).
+func benchDecode(ctx context.Context, m *mamba.Model, g *gpumodel.Model, batch, warmup, steps int, useGraph, persist bool) (res decodeRun, err error) {
 	V := m.Config.PaddedVocab()
 	vocab := m.Config.VocabSize
 	logits := make([]float32, batch*V)
@@ -604,8 +646,8 @@ func benchDecode(ctx context.Context, m *mamba.Model, g *gpumodel.Model, batch, 
 	var step func() error
 	var d *gpumodel.Decoder
 	if g != nil {
-		if d, err = g.NewDecoder(batch, useGraph); err != nil {
-			return 0, false, nil, err
+		if d, err = g.NewDecoderOptions(batch, gpumodel.DecoderOptions{Graph: useGraph, Persistent: persist}); err != nil {
+			return res, err
 		}
 		defer d.Close()
 		step = func() error { return d.Step(ctx, next, logits) }
@@ -619,10 +661,10 @@ func benchDecode(ctx context.Context, m *mamba.Model, g *gpumodel.Model, batch, 
 			t0 = time.Now()
 		}
 		if err := ctx.Err(); err != nil {
-			return 0, false, nil, err
+			return res, err
 		}
 		if err := step(); err != nil {
-			return 0, false, nil, err
+			return res, err
 		}
 		for r := range batch {
 			row := logits[r*V : r*V+vocab]
@@ -635,11 +677,12 @@ func benchDecode(ctx context.Context, m *mamba.Model, g *gpumodel.Model, batch, 
 			next[r] = int32(best)
 		}
 	}
-	elapsed = time.Since(t0)
+	res.elapsed = time.Since(t0)
 	if d != nil {
-		graphUsed, graphErr = d.UsingGraph(), d.GraphErr()
+		res.graphUsed, res.graphErr = d.UsingGraph(), d.GraphErr()
+		res.path, res.persistErr = d.Path(), d.PersistentErr()
 	}
-	return elapsed, graphUsed, graphErr, nil
+	return res, nil
 }
 
 // NetSSM's stack on an H200 (../shared/docs/GPU.md), batch 1 unless noted,

@@ -210,6 +210,58 @@ func (d *cuDevice) launch(name string, gx, gy, gz, block, smem int, args []uint6
 	return fn.Launch(gx, gy, gz, block, 1, 1, smem, d.stream, params)
 }
 
+// cuDevAttrCooperativeLaunch is CU_DEVICE_ATTRIBUTE_COOPERATIVE_LAUNCH.
+const cuDevAttrCooperativeLaunch = 95
+
+// coResident implements coopDevice: the occupancy API's blocks per SM
+// (cuOccupancyMaxActiveBlocksPerMultiprocessor, after opting the kernel in
+// to smem bytes of dynamic shared memory) times the SMs.
+func (d *cuDevice) coResident(name string, block, smem int) (int, error) {
+	fn, ok := d.fns[name]
+	if !ok {
+		return 0, fmt.Errorf("kernel %s not loaded", name)
+	}
+	if coop, err := d.dev.Attribute(cu.DeviceAttribute(cuDevAttrCooperativeLaunch)); err != nil || coop == 0 {
+		return 0, fmt.Errorf("the device does not support cooperative launches (%v)", err)
+	}
+	if err := d.allowSmem(name, fn, smem); err != nil {
+		return 0, err
+	}
+	per, err := fn.MaxActiveBlocksPerMultiProcessor(block, int64(smem))
+	if err != nil {
+		return 0, err
+	}
+	sms, err := d.dev.Attribute(cu.MultiprocessorCount)
+	if err != nil {
+		return 0, err
+	}
+	return per * sms, nil
+}
+
+// allowSmem opts fn in to smem bytes of dynamic shared memory when that is
+// above the default.
+func (d *cuDevice) allowSmem(name string, fn cu.Function, smem int) error {
+	if smem > maxDynSmemDefault && smem > d.smem[name] {
+		if err := setMaxDynamicSmem(fn, smem); err != nil {
+			return err
+		}
+		d.smem[name] = smem
+	}
+	return nil
+}
+
+// coopLaunch implements coopDevice.
+func (d *cuDevice) coopLaunch(name string, grid, block, smem int, args []uint64) error {
+	fn, ok := d.fns[name]
+	if !ok {
+		return fmt.Errorf("kernel %s not loaded", name)
+	}
+	if err := d.allowSmem(name, fn, smem); err != nil {
+		return err
+	}
+	return launchCooperative(fn, grid, block, smem, &d.stream, args)
+}
+
 func (d *cuDevice) sync() error { return d.stream.Synchronize() }
 
 // timeRuns implements kernelTimer with two CUDA events on the stream.

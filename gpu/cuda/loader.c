@@ -55,6 +55,7 @@ static char netssm_err[512];
 void* netssm_fn_graph[6];
 static void* netssm_fn_set_attr;  // cuFuncSetAttribute
 static void* netssm_fn_is_capturing;  // cuStreamIsCapturing
+static void* netssm_fn_coop;  // cuLaunchCooperativeKernel
 
 static void netssm_load(void) {
   const char* path = getenv("NETSSM_LIBCUDA");
@@ -77,6 +78,7 @@ static void netssm_load(void) {
   for (int i = 0; i < 6; i++) netssm_fn_graph[i] = dlsym(netssm_handle, graph_syms[i]);
   netssm_fn_set_attr = dlsym(netssm_handle, "cuFuncSetAttribute");
   netssm_fn_is_capturing = dlsym(netssm_handle, "cuStreamIsCapturing");
+  netssm_fn_coop = dlsym(netssm_handle, "cuLaunchCooperativeKernel");
 }
 
 int cuInit(unsigned int flags) {
@@ -153,4 +155,18 @@ int netssm_func_set_attr(void* fn, int attr, int value) {
 int netssm_stream_is_capturing(void* stream, int* status) {
   if (!netssm_fn_is_capturing) return 500;
   return ((int (*)(void*, int*))netssm_fn_is_capturing)(stream, status);
+}
+
+// netssm_launch_coop is cuLaunchCooperativeKernel (not in gorgonia.org/cu
+// v0.9.6) of a one-dimensional grid: every block resident at once, or the
+// launch fails (CUDA_ERROR_COOPERATIVE_LAUNCH_TOO_LARGE) instead of
+// deadlocking a grid barrier. params: nargs 8-byte arguments.
+int netssm_launch_coop(void* fn, unsigned grid, unsigned block, unsigned smem, void* stream,
+                       const unsigned long long* args, int nargs) {
+  if (!netssm_fn_coop) return 500;
+  void* params[64];
+  if (nargs > 64) return 1;
+  for (int i = 0; i < nargs; i++) params[i] = (void*)&args[i];
+  typedef int (*fn_coop)(void*, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, void*, void**);
+  return ((fn_coop)netssm_fn_coop)(fn, grid, 1, 1, block, 1, 1, smem, stream, params);
 }

@@ -4,6 +4,7 @@ package cuda
 
 /*
 #cgo LDFLAGS: -ldl -L${SRCDIR}/nolib
+#include <stdlib.h>
 int netssm_cuda_status(char* buf, int n);
 int netssm_capture_begin(void* stream);
 int netssm_capture_end(void* stream, void** exec);
@@ -11,6 +12,8 @@ int netssm_graph_launch(void* exec, void* stream);
 int netssm_graph_destroy(void* exec);
 int netssm_func_set_attr(void* fn, int attr, int value);
 int netssm_stream_is_capturing(void* stream, int* status);
+int netssm_launch_coop(void* fn, unsigned grid, unsigned block, unsigned smem, void* stream,
+                       const unsigned long long* args, int nargs);
 */
 import "C"
 
@@ -90,4 +93,17 @@ func streamCapturing(s *cu.Stream) (bool, error) {
 		return false, fmt.Errorf("cuda: querying stream capture: %v", result(int(r)))
 	}
 	return st != 0, nil
+}
+
+// launchCooperative queues a cooperative launch of fn (cuLaunchCooperativeKernel).
+func launchCooperative(fn cu.Function, grid, block, smem int, s *cu.Stream, args []uint64) error {
+	h := *(*unsafe.Pointer)(unsafe.Pointer(&fn))
+	n := max(1, len(args))
+	cargs := (*C.ulonglong)(C.malloc(C.size_t(8 * n)))
+	defer C.free(unsafe.Pointer(cargs))
+	copy(unsafe.Slice((*uint64)(unsafe.Pointer(cargs)), n), args)
+	if r := C.netssm_launch_coop(h, C.uint(grid), C.uint(block), C.uint(smem), rawStream(s), cargs, C.int(len(args))); r != 0 {
+		return resultCode(r)
+	}
+	return nil
 }
