@@ -147,6 +147,18 @@ func (d *emuDevice) launch(name string, gx, gy, gz, block, smem int, args []uint
 	return nil
 }
 
+// SetEmulatedCoResident sets how many blocks the emulated device holds at
+// once for a cooperative launch (n >= 1; the persistent decode's grid is
+// at most that), for tests of grid-size dependence. Emulator only.
+func (b *Backend) SetEmulatedCoResident(n int) error {
+	d, ok := b.dev.(*emuDevice)
+	if !ok || n < 1 {
+		return fmt.Errorf("cuda: SetEmulatedCoResident(%d): want an emulator backend and n >= 1", n)
+	}
+	d.coopBlocks = n
+	return nil
+}
+
 // coResident implements coopDevice.
 func (d *emuDevice) coResident(name string, block, smem int) (int, error) {
 	if block < 1 || block > emuMaxBlock || smem < 0 || smem > emuMaxDynSmem {

@@ -5,6 +5,7 @@ package gpumodel_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -15,9 +16,21 @@ import (
 
 // TestPersistentDecodeEmulated: the persistent kernel (one cooperative
 // launch per token, every block of the emulated grid live at once) gives
-// exactly the fused path's logits and states (the same per-block code).
+// exactly the fused path's logits and states (the same per-block code),
+// whatever the number of co-resident blocks (1: every phase on one block;
+// 3: uneven grid-stride; 8: some blocks idle in the small phases).
 func TestPersistentDecodeEmulated(t *testing.T) {
-	checkPersistent(t, func() gpu.Backend { return cuda.OpenEmulator() }, true)
+	for _, n := range []int{1, 3, 8} {
+		t.Run(fmt.Sprintf("blocks%d", n), func(t *testing.T) {
+			checkPersistent(t, func() gpu.Backend {
+				be := cuda.OpenEmulator()
+				if err := be.SetEmulatedCoResident(n); err != nil {
+					t.Fatal(err)
+				}
+				return be
+			}, true)
+		})
+	}
 }
 
 // brokenPersist is the emulator with a persistent decode that fails to
