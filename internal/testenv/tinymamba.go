@@ -12,7 +12,7 @@ import (
 
 // TinyMamba2 returns the shared mamba-ssm checkpoint folder
 // (fixtures/tiny-mamba2), its token ids and mamba-ssm's logits for them
-// (row-major [len(ids), padded vocab]), or skips (fails in CI) when absent.
+// (row-major [len(ids), padded vocab]), or skips with a message when absent.
 func TinyMamba2(t testing.TB) (dir string, ids []int32, logits []float32) {
 	t.Helper()
 	dir = Shared(t, "fixtures/tiny-mamba2")
