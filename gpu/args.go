@@ -432,8 +432,10 @@ type SSDStepArgs struct {
 }
 
 // Validate checks the arguments.
-func (a *SSDStepArgs) Validate() error {
-	const op = "ssd_step"
+func (a *SSDStepArgs) Validate() error { return a.validate("ssd_step") }
+
+// validate checks the arguments, naming op in errors (DecodeMixerArgs shares it).
+func (a *SSDStepArgs) validate(op string) error {
 	if err := checkPos(op, "Batch", a.Batch, "Heads", a.Heads, "HeadDim", a.HeadDim, "Groups", a.Groups, "StateDim", a.StateDim); err != nil {
 		return err
 	}
@@ -711,35 +713,8 @@ type DecodeMixerArgs struct {
 	State  Buffer // F32 [Batch*Heads*HeadDim*StateDim], updated in place
 }
 
-// Validate checks the arguments.
-func (a *DecodeMixerArgs) Validate() error {
-	const op = "decode_mixer"
-	if err := checkPos(op, "Batch", a.Batch, "Heads", a.Heads, "HeadDim", a.HeadDim, "Groups", a.Groups, "StateDim", a.StateDim); err != nil {
-		return err
-	}
-	if a.Heads%a.Groups != 0 {
-		return fmt.Errorf("%s: Heads %d not a multiple of Groups %d", op, a.Heads, a.Groups)
-	}
-	hp, gn := a.Heads*a.HeadDim, a.Groups*a.StateDim
-	for _, c := range []struct {
-		n    string
-		m    Mat
-		cols int
-	}{{"X", a.X, hp}, {"DT", a.DT, a.Heads}, {"B", a.B, gn}, {"C", a.C, gn}, {"Y", a.Y, hp}} {
-		if err := checkMat(op, c.n, c.m, a.Batch, c.cols, floats...); err != nil {
-			return err
-		}
-	}
-	for _, c := range []struct {
-		n string
-		b Buffer
-	}{{"DTBias", a.DTBias}, {"ALog", a.ALog}, {"D", a.D}} {
-		if err := checkVec(op, c.n, c.b, a.Heads, F32); err != nil {
-			return err
-		}
-	}
-	return checkVec(op, "State", a.State, a.Batch*hp*a.StateDim, F32)
-}
+// Validate checks the arguments: those of the SSD step they equal.
+func (a *DecodeMixerArgs) Validate() error { return a.StepArgs().validate("decode_mixer") }
 
 // StepArgs is the same step as the unfused op's arguments.
 func (a *DecodeMixerArgs) StepArgs() *SSDStepArgs {
