@@ -7,7 +7,6 @@ import (
 	"math"
 
 	"github.com/netssm/netssm/netssmlib/gpumodel"
-	"github.com/netssm/netssm/netssmlib/mamba"
 )
 
 // The device path (Options.Device): the same loop as the CPU path, with the
@@ -101,36 +100,14 @@ func (t *trainer) deviceStep(ctx context.Context, perm []int, first, n int, lr f
 // once at the end (before the update, so that a NaN loss stops training with
 // the weights unchanged, as on the CPU path).
 func (t *trainer) accumulateDevice(ctx context.Context, perm []int, first, n int) (loss float64, tokens int64, err error) {
-	B := t.opt.BatchSize
-	type sample struct {
-		i            int
-		ids, targets []int32
-	}
-	var batch []sample
 	for k := range n {
 		mb := first + k
-		idx := perm[mb*B : min((mb+1)*B, len(perm))]
-		batch = batch[:0]
-		count := 0
-		for _, i := range idx {
-			if err := ctx.Err(); err != nil {
-				return 0, 0, err
-			}
-			ex, err := t.data.At(i)
-			if err != nil {
-				return 0, 0, fmt.Errorf("train: example %d: %w", i, err)
-			}
-			ids, targets := Targets(ex)
-			if len(ids) < 2 {
-				continue
-			}
-			for _, y := range targets {
-				if y != mamba.IgnoreIndex {
-					count++
-				}
-			}
-			tokens += int64(len(ids))
-			batch = append(batch, sample{i, ids, targets})
+		batch, count, err := t.microBatch(ctx, perm, mb)
+		if err != nil {
+			return 0, 0, err
+		}
+		for _, s := range batch {
+			tokens += int64(len(s.ids))
 		}
 		if count == 0 {
 			continue // nothing to learn from (HF would log NaN)

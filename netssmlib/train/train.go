@@ -447,7 +447,6 @@ func (t *trainer) stop(res *Result, cause error) error {
 // leaves in t.grads the gradient of HF's loss: the mean over each
 // micro-batch's target tokens, averaged over the n micro-batches.
 func (t *trainer) accumulate(ctx context.Context, perm []int, first, n int) (loss float64, tokens int64, err error) {
-	B := t.opt.BatchSize
 	if n > 1 && t.acc == nil {
 		for _, g := range t.grads {
 			t.acc = append(t.acc, make([]float32, len(g)))
@@ -459,29 +458,23 @@ func (t *trainer) accumulate(ctx context.Context, perm []int, first, n int) (los
 		}
 	}
 	for k := range n {
-		mb := first + k
-		idx := perm[mb*B : min((mb+1)*B, len(perm))]
+		batch, _, err := t.microBatch(ctx, perm, first+k)
+		if err != nil {
+			return 0, 0, err
+		}
 		var sum float64
 		var count int
-		for _, i := range idx {
+		for _, ex := range batch {
 			if err := ctx.Err(); err != nil {
 				return 0, 0, err
 			}
-			ex, err := t.data.At(i)
+			s, c, err := t.m.ForwardBackward(ctx, ex.ids, ex.targets)
 			if err != nil {
-				return 0, 0, fmt.Errorf("train: example %d: %w", i, err)
-			}
-			ids, targets := Targets(ex)
-			if len(ids) < 2 {
-				continue
-			}
-			s, c, err := t.m.ForwardBackward(ctx, ids, targets)
-			if err != nil {
-				return 0, 0, fmt.Errorf("train: example %d: %w", i, err)
+				return 0, 0, fmt.Errorf("train: example %d: %w", ex.i, err)
 			}
 			sum += s
 			count += c
-			tokens += int64(len(ids))
+			tokens += int64(len(ex.ids))
 		}
 		if count == 0 {
 			continue // nothing to learn from (HF would log NaN)
@@ -513,6 +506,42 @@ func (t *trainer) accumulate(ctx context.Context, perm []int, first, n int) (los
 		}
 	}
 	return loss, tokens, nil
+}
+
+// sample is one example of a micro-batch as the model sees it.
+type sample struct {
+	i            int // index in the dataset
+	ids, targets []int32
+}
+
+// microBatch reads micro-batch mb of the epoch's order perm: the examples
+// with at least two tokens, and their number of target tokens (what the
+// loss is averaged over).
+func (t *trainer) microBatch(ctx context.Context, perm []int, mb int) ([]sample, int, error) {
+	B := t.opt.BatchSize
+	idx := perm[mb*B : min((mb+1)*B, len(perm))]
+	batch := make([]sample, 0, len(idx))
+	count := 0
+	for _, i := range idx {
+		if err := ctx.Err(); err != nil {
+			return nil, 0, err
+		}
+		ex, err := t.data.At(i)
+		if err != nil {
+			return nil, 0, fmt.Errorf("train: example %d: %w", i, err)
+		}
+		ids, targets := Targets(ex)
+		if len(ids) < 2 {
+			continue
+		}
+		for _, y := range targets {
+			if y != mamba.IgnoreIndex {
+				count++
+			}
+		}
+		batch = append(batch, sample{i, ids, targets})
+	}
+	return batch, count, nil
 }
 
 // Targets returns the ids a model sees for ex (trailing padding removed)
