@@ -52,6 +52,10 @@ func BenchTrain(b *testing.B, be gpu.Backend, cfg Config, T int, dt gpu.DType, u
 // capture, when not nil, turns the step into a replayable launch (a CUDA
 // graph); otherwise each op is launched separately.
 func BenchDecode(b *testing.B, be gpu.Backend, cfg Config, batch int, dt gpu.DType, capture func(step func() error) (func() error, error)) {
+	benchDecode(b, be, cfg, batch, dt, capture, false)
+}
+
+func benchDecode(b *testing.B, be gpu.Backend, cfg Config, batch int, dt gpu.DType, capture func(step func() error) (func() error, error), unfused bool) {
 	ctx := context.Background()
 	m, err := NewModel(be, cfg, 1, dt, 1)
 	if err != nil {
@@ -61,6 +65,7 @@ func BenchDecode(b *testing.B, be gpu.Backend, cfg Config, batch int, dt gpu.DTy
 	if err != nil {
 		b.Fatal(err)
 	}
+	d.Unfused = unfused
 	ids := make([]int32, batch)
 	for i := range ids {
 		ids[i] = int32(i % cfg.V)

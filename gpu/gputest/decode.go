@@ -6,7 +6,6 @@ import (
 	"math"
 	"math/rand"
 	"testing"
-	"time"
 
 	"github.com/netssm/netssm/gpu"
 	"github.com/netssm/netssm/gpu/cpu"
@@ -279,46 +278,5 @@ func column(t [][]int32, b int) []int32 {
 // layer even on a backend with gpu.FusedDecoder, for comparing the two
 // paths (BenchDecode itself takes the fused path there).
 func BenchDecodeUnfused(b *testing.B, be gpu.Backend, cfg Config, batch int, dt gpu.DType, capture func(step func() error) (func() error, error)) {
-	ctx := context.Background()
-	m, err := NewModel(be, cfg, 1, dt, 1)
-	if err != nil {
-		b.Fatal(err)
-	}
-	d, err := NewDecoder(m, batch)
-	if err != nil {
-		b.Fatal(err)
-	}
-	d.Unfused = true
-	ids := make([]int32, batch)
-	for i := range ids {
-		ids[i] = int32(i % cfg.V)
-	}
-	if err := d.SetTokens(ids); err != nil {
-		b.Fatal(err)
-	}
-	step := func() error { return d.Step(ctx) }
-	if capture != nil {
-		if step, err = capture(step); err != nil {
-			b.Fatal(err)
-		}
-	}
-	for i := 0; i < 3; i++ { // warm-up
-		if err := step(); err != nil {
-			b.Fatal(err)
-		}
-	}
-	if err := be.Sync(ctx); err != nil {
-		b.Fatal(err)
-	}
-	b.ResetTimer()
-	start := time.Now()
-	for i := 0; i < b.N; i++ {
-		if err := step(); err != nil {
-			b.Fatal(err)
-		}
-		if err := be.Sync(ctx); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.ReportMetric(float64(batch*b.N)/time.Since(start).Seconds(), "tokens/s")
+	benchDecode(b, be, cfg, batch, dt, capture, true)
 }
