@@ -393,6 +393,26 @@ func (be *Backend) CrossEntropy(ctx context.Context, a *gpu.CrossEntropyArgs) er
 	return nil
 }
 
+// adamw is PyTorch's AdamW in float64 over n elements, with gradient i
+// given by grad (so callers decide how it is scaled), storing the first
+// copyN updated weights into cp rounded to its dtype.
+func adamw(n, step int, lr32, beta1, beta2, eps, wd float32, p, m, v []float32, cp *buffer, copyN int, grad func(i int) float64) {
+	lr, b1, b2 := float64(lr32), float64(beta1), float64(beta2)
+	bc1 := 1 - math.Pow(b1, float64(step))
+	bc2 := 1 - math.Pow(b2, float64(step))
+	for i := 0; i < n; i++ {
+		gi := grad(i)
+		pi := float64(p[i]) * (1 - lr*float64(wd))
+		mi := b1*float64(m[i]) + (1-b1)*gi
+		vi := b2*float64(v[i]) + (1-b2)*gi*gi
+		pi -= lr * (mi / bc1) / (math.Sqrt(vi/bc2) + float64(eps))
+		p[i], m[i], v[i] = float32(pi), float32(mi), float32(vi)
+		if i < copyN {
+			cp.f[i] = round(cp.dt, float64(p[i]))
+		}
+	}
+}
+
 // AdamW implements gpu.Ops.
 func (be *Backend) AdamW(ctx context.Context, a *gpu.AdamWArgs) error {
 	if err := begin(ctx, a.Validate(), be.owned(a.Param, a.Grad, a.M, a.V, a.Copy)); err != nil {
@@ -403,19 +423,11 @@ func (be *Backend) AdamW(ctx context.Context, a *gpu.AdamWArgs) error {
 	if a.Copy != nil {
 		cp, _ = be.own(a.Copy)
 	}
-	lr, b1, b2 := float64(a.LR), float64(a.Beta1), float64(a.Beta2)
-	bc1 := 1 - math.Pow(b1, float64(a.Step))
-	bc2 := 1 - math.Pow(b2, float64(a.Step))
-	for i := 0; i < a.N; i++ {
-		gi := float64(a.GradScale) * float64(g[i])
-		pi := float64(p[i]) * (1 - lr*float64(a.WeightDecay))
-		mi := b1*float64(m[i]) + (1-b1)*gi
-		vi := b2*float64(v[i]) + (1-b2)*gi*gi
-		pi -= lr * (mi / bc1) / (math.Sqrt(vi/bc2) + float64(a.Eps))
-		p[i], m[i], v[i] = float32(pi), float32(mi), float32(vi)
-		if cp != nil {
-			cp.f[i] = round(cp.dt, float64(p[i]))
-		}
+	n := a.N
+	if cp == nil {
+		n = 0
 	}
+	adamw(a.N, a.Step, a.LR, a.Beta1, a.Beta2, a.Eps, a.WeightDecay, p, m, v, cp, n,
+		func(i int) float64 { return float64(a.GradScale) * float64(g[i]) })
 	return nil
 }

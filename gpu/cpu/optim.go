@@ -69,20 +69,12 @@ func (be *Backend) AdamWFlat(ctx context.Context, a *gpu.AdamWFlatArgs) error {
 	if a.Copy != nil {
 		cp, _ = be.own(a.Copy)
 	}
-	lr, b1, b2 := float64(a.LR), float64(a.Beta1), float64(a.Beta2)
-	bc1 := 1 - math.Pow(b1, float64(a.Step))
-	bc2 := 1 - math.Pow(b2, float64(a.Step))
-	for i := 0; i < a.N; i++ {
-		gi := float64(scale * g[i]) // the clipped gradient as stored in fp32 by an in-place Scale
-		pi := float64(p[i]) * (1 - lr*float64(a.WeightDecay))
-		mi := b1*float64(m[i]) + (1-b1)*gi
-		vi := b2*float64(v[i]) + (1-b2)*gi*gi
-		pi -= lr * (mi / bc1) / (math.Sqrt(vi/bc2) + float64(a.Eps))
-		p[i], m[i], v[i] = float32(pi), float32(mi), float32(vi)
-		if cp != nil && i < a.CopyN {
-			cp.f[i] = round(cp.dt, float64(p[i]))
-		}
+	copyN := a.CopyN
+	if cp == nil {
+		copyN = 0
 	}
+	adamw(a.N, a.Step, a.LR, a.Beta1, a.Beta2, a.Eps, a.WeightDecay, p, m, v, cp, copyN,
+		func(i int) float64 { return float64(scale * g[i]) }) // the clipped gradient as stored in fp32 by an in-place Scale
 	return nil
 }
 

@@ -93,3 +93,18 @@ __device__ __forceinline__ float block_max(float v, float* scratch) {
   v = lane < nw ? scratch[lane] : -INFINITY;
   return warp_max(v);
 }
+
+// adamw_elem is one element of PyTorch's AdamW (bc1 = 1-beta1^step,
+// bc2 = 1-beta2^step from the host; gi the scaled gradient); it returns the
+// updated weight. Shared by k_adamw and k_adamw_flat.
+__device__ __forceinline__ float adamw_elem(float* p, float* m, float* v, i64 i, float gi, float lr, float b1,
+                                            float b2, float eps, float wd, float bc1, float bc2) {
+  float pi = p[i] * (1.f - lr * wd);
+  float mi = b1 * m[i] + (1.f - b1) * gi;
+  float vi = b2 * v[i] + (1.f - b2) * gi * gi;
+  pi -= lr * (mi / bc1) / (sqrtf(vi / bc2) + eps);
+  p[i] = pi;
+  m[i] = mi;
+  v[i] = vi;
+  return pi;
+}

@@ -156,14 +156,7 @@ extern "C" __global__ void k_embed_bwd(const int* ids, const void* dout, i64 ds,
 extern "C" __global__ void k_adamw(float* p, const float* g, float* m, float* v, void* cp, int cdt, i64 n, float lr,
                                    float b1, float b2, float eps, float wd, float gscale, float bc1, float bc2) {
   for (i64 i = blockIdx.x * (i64)blockDim.x + threadIdx.x; i < n; i += (i64)gridDim.x * blockDim.x) {
-    float gi = gscale * g[i];
-    float pi = p[i] * (1.f - lr * wd);
-    float mi = b1 * m[i] + (1.f - b1) * gi;
-    float vi = b2 * v[i] + (1.f - b2) * gi * gi;
-    pi -= lr * (mi / bc1) / (sqrtf(vi / bc2) + eps);
-    p[i] = pi;
-    m[i] = mi;
-    v[i] = vi;
+    float pi = adamw_elem(p, m, v, i, gscale * g[i], lr, b1, b2, eps, wd, bc1, bc2);
     if (cp) st(cp, i, cdt, pi);
   }
 }

@@ -63,14 +63,7 @@ extern "C" __global__ void k_adamw_flat(float* p, const float* g, float* m, floa
                                         float bc1, float bc2) {
   const float gscale = scale ? *scale : 1.f;
   for (i64 i = blockIdx.x * (i64)blockDim.x + threadIdx.x; i < n; i += (i64)gridDim.x * blockDim.x) {
-    float gi = gscale * g[i];
-    float pi = p[i] * (1.f - lr * wd);
-    float mi = b1 * m[i] + (1.f - b1) * gi;
-    float vi = b2 * v[i] + (1.f - b2) * gi * gi;
-    pi -= lr * (mi / bc1) / (sqrtf(vi / bc2) + eps);
-    p[i] = pi;
-    m[i] = mi;
-    v[i] = vi;
+    float pi = adamw_elem(p, m, v, i, gscale * g[i], lr, b1, b2, eps, wd, bc1, bc2);
     if (i < copyn) st(cp, i, cdt, pi);
   }
 }
