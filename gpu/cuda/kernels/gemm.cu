@@ -15,6 +15,7 @@
 //                aligned).
 // C is f32 or bf16 (cdt); beta == 0 never reads C.
 #include "common.cuh"
+#include "mma.cuh"
 
 #define TM 64
 #define TN 64
@@ -78,19 +79,6 @@ extern "C" __global__ void __launch_bounds__(256) k_gemm_f32(int ta, int tb, int
 #define BN 64
 #define BK 32
 #define BKP (BK + 8)  // padded row: 80 bytes, keeps 4-byte fragment loads aligned
-
-__device__ __forceinline__ void mma_bf16(float* d, unsigned a0, unsigned a1, unsigned a2, unsigned a3, unsigned b0,
-                                         unsigned b1) {
-#ifdef NETSSM_EMU
-  netssm_emu_mma_bf16(d, a0, a1, a2, a3, b0, b1);
-#else
-  asm volatile(
-      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-      "{%0,%1,%2,%3};\n"
-      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-      : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
-#endif
-}
 
 extern "C" __global__ void __launch_bounds__(128)
     k_gemm_bf16(int ta, int tb, int M, int N, int K, float alpha, float beta, const unsigned short* A, i64 lda,
@@ -228,54 +216,6 @@ extern "C" __global__ void k_gemv_tb(int M, int N, int K, float alpha, float bet
 #undef BK
 #define TC_WM 64  // warp tile rows; columns WN: 32 (64x32) or 64 (64x64)
 #define TC_GROUP 8
-
-__device__ __forceinline__ void cp_async16(void* smem, const void* gmem, int src_bytes) {
-#ifdef NETSSM_EMU
-  netssm_emu_cp_async16(smem, gmem, src_bytes);
-#else
-  unsigned s = (unsigned)__cvta_generic_to_shared(smem);
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(gmem), "r"(src_bytes) : "memory");
-#endif
-}
-
-__device__ __forceinline__ void cp_async_commit() {
-#ifdef NETSSM_EMU
-  netssm_emu_cp_async_commit();
-#else
-  asm volatile("cp.async.commit_group;\n" ::: "memory");
-#endif
-}
-
-template <int N>
-__device__ __forceinline__ void cp_async_wait() {
-#ifdef NETSSM_EMU
-  netssm_emu_cp_async_wait(N);
-#else
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
-#endif
-}
-
-// ldsm_x4 loads four 8x8 b16 matrices; lane l gives the address of row l%8
-// of matrix l/8; register j gets matrix j's (row lane/4, cols 2*(lane%4)+{0,1})
-// or, transposed, (rows 2*(lane%4)+{0,1}, col lane/4).
-template <bool TRANS>
-__device__ __forceinline__ void ldsm_x4(unsigned* r, const void* smem) {
-#ifdef NETSSM_EMU
-  netssm_emu_ldmatrix(r, 4, TRANS, smem);
-#else
-  unsigned s = (unsigned)__cvta_generic_to_shared(smem);
-  if (TRANS)
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-                 : "r"(s)
-                 : "memory");
-  else
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-                 : "r"(s)
-                 : "memory");
-#endif
-}
 
 // tc_kslot is the 16-byte slot of K chunk kc in row `row` of a K-contiguous
 // tile of BK columns: 4 chunks a row (BK 32: two rows share a 128-byte bank

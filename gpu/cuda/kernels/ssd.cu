@@ -52,6 +52,7 @@
 // k_ssd_fwd (the old sequential recurrence on fp32 CUDA cores) stays for
 // Backend.SequentialScan, to compare against; k_ssd_step is the decode step.
 #include "common.cuh"
+#include "mma.cuh"
 
 #define SSD_TILE 64  // rows and columns of a block's output tile
 #define SSD_KT 32    // k-step of the staged operand tiles
@@ -75,68 +76,6 @@ struct __attribute__((aligned(16))) ssd_u4 {
 #else
 typedef uint4 ssd_u4;
 #endif
-
-__device__ __forceinline__ void ssd_mma(float* d, unsigned a0, unsigned a1, unsigned a2, unsigned a3, unsigned b0,
-                                        unsigned b1) {
-#ifdef NETSSM_EMU
-  netssm_emu_mma_bf16(d, a0, a1, a2, a3, b0, b1);
-#else
-  asm volatile(
-      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-      "{%0,%1,%2,%3};\n"
-      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-      : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
-#endif
-}
-
-// ssd_ldsm loads four 8x8 bf16 matrices from shared memory (ldmatrix.x4,
-// optionally .trans); lane l gives the address of row l%8 of matrix l/8.
-template <bool TRANS>
-__device__ __forceinline__ void ssd_ldsm(unsigned* r, const void* smem) {
-#ifdef NETSSM_EMU
-  netssm_emu_ldmatrix(r, 4, TRANS, smem);
-#else
-  unsigned s = (unsigned)__cvta_generic_to_shared(smem);
-  if (TRANS)
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-                 : "r"(s)
-                 : "memory");
-  else
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-                 : "r"(s)
-                 : "memory");
-#endif
-}
-
-// ssd_cp_async16 copies 16 bytes global -> shared asynchronously
-// (cp.async.cg, src-size form: bytes past src_bytes are zero-filled).
-__device__ __forceinline__ void ssd_cp_async16(void* smem, const void* gmem, int src_bytes) {
-#ifdef NETSSM_EMU
-  netssm_emu_cp_async16(smem, gmem, src_bytes);
-#else
-  unsigned s = (unsigned)__cvta_generic_to_shared(smem);
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(gmem), "r"(src_bytes) : "memory");
-#endif
-}
-
-__device__ __forceinline__ void ssd_cp_commit() {
-#ifdef NETSSM_EMU
-  netssm_emu_cp_async_commit();
-#else
-  asm volatile("cp.async.commit_group;\n" ::: "memory");
-#endif
-}
-
-template <int N>
-__device__ __forceinline__ void ssd_cp_wait() {
-#ifdef NETSSM_EMU
-  netssm_emu_cp_async_wait(N);
-#else
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
-#endif
-}
 
 // Shared memory of the tile kernels (all dynamic: ldmatrix reads it).
 // ssd_steps_floats: the per-step arrays (3 per step), rounded up to 16 bytes.
@@ -248,7 +187,7 @@ __device__ __forceinline__ void ssd_put8(const ssd_gm& m, int r, int c, int cmax
       src = (const unsigned short*)m.p + (i64)r * m.s + c;
       bytes = min(cmax - c, 8) * 2;
     }
-    ssd_cp_async16(dst, src, bytes);
+    cp_async16(dst, src, bytes);
   } else {
     *(ssd_u4*)dst = ssd_row8(m, r, c, cmax);
   }
@@ -419,16 +358,16 @@ __device__ __forceinline__ void ssd_gemm(float (&acc)[8][4], int K, bool bf, con
     const int nk = (K + SSD_KT - 1) / SSD_KT, j = lane >> 3, r = lane & 7;
     ssd_stage_bf(ah, 0, K, oa);
     ssd_stage_bf(bh, 0, K, ob);
-    ssd_cp_commit();
+    cp_async_commit();
     for (int kt = 0; kt < nk; kt++) {
       if (kt + 1 < nk) {  // the other stage was last read before the barrier that ended step kt-1
         const int nx = ((kt + 1) & 1) * SSD_TILE * SSD_KT;
         ssd_stage_bf(ah + nx, (kt + 1) * SSD_KT, K, oa);
         ssd_stage_bf(bh + nx, (kt + 1) * SSD_KT, K, ob);
-        ssd_cp_commit();
-        ssd_cp_wait<1>();
+        cp_async_commit();
+        cp_async_wait<1>();
       } else {
-        ssd_cp_wait<0>();
+        cp_async_wait<0>();
       }
       __syncthreads();
       const unsigned short *as = ah + (kt & 1) * SSD_TILE * SSD_KT, *bs = bh + (kt & 1) * SSD_TILE * SSD_KT;
@@ -437,23 +376,23 @@ __device__ __forceinline__ void ssd_gemm(float (&acc)[8][4], int K, bool bf, con
         unsigned a[4];
         if (OA::TR) {  // [k][m]: matrices (m+0,k+0) (m+8,k+0) (m+0,k+8) (m+8,k+8), transposed
           const int k = ks + r + (j >> 1) * 8, mc = (16 * w + (j & 1) * 8) >> 3;
-          ssd_ldsm<true>(a, as + k * SSD_TILE + ((mc ^ (k & 7)) << 3));
+          ldsm_x4<true>(a, as + k * SSD_TILE + ((mc ^ (k & 7)) << 3));
         } else {
           const int row = 16 * w + r + (j & 1) * 8, kc = (ks >> 3) + (j >> 1);
-          ssd_ldsm<false>(a, as + row * SSD_KT + ((kc ^ ((row >> 1) & 3)) << 3));
+          ldsm_x4<false>(a, as + row * SSD_KT + ((kc ^ ((row >> 1) & 3)) << 3));
         }
 #pragma unroll
         for (int q = 0; q < 4; q++) {  // n-tiles 2q, 2q+1: matrices (n+0,k+0) (n+0,k+8) (n+8,k+0) (n+8,k+8)
           unsigned t[4];
           if (OB::TR) {
             const int k = ks + r + (j & 1) * 8, nc = (q * 16 + (j >> 1) * 8) >> 3;
-            ssd_ldsm<true>(t, bs + k * SSD_TILE + ((nc ^ (k & 7)) << 3));
+            ldsm_x4<true>(t, bs + k * SSD_TILE + ((nc ^ (k & 7)) << 3));
           } else {
             const int row = q * 16 + r + (j >> 1) * 8, kc = (ks >> 3) + (j & 1);
-            ssd_ldsm<false>(t, bs + row * SSD_KT + ((kc ^ ((row >> 1) & 3)) << 3));
+            ldsm_x4<false>(t, bs + row * SSD_KT + ((kc ^ ((row >> 1) & 3)) << 3));
           }
-          ssd_mma(acc[2 * q], a[0], a[1], a[2], a[3], t[0], t[1]);
-          ssd_mma(acc[2 * q + 1], a[0], a[1], a[2], a[3], t[2], t[3]);
+          mma_bf16(acc[2 * q], a[0], a[1], a[2], a[3], t[0], t[1]);
+          mma_bf16(acc[2 * q + 1], a[0], a[1], a[2], a[3], t[2], t[3]);
         }
       }
       __syncthreads();
