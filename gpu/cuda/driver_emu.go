@@ -126,6 +126,15 @@ func (d *emuDevice) launch(name string, gx, gy, gz, block, smem int, args []uint
 	case smem < 0 || smem > emuMaxDynSmem:
 		return fmt.Errorf("emulator: %s: %d bytes of dynamic shared memory (at most %d per block)", name, smem, emuMaxDynSmem)
 	}
+	return d.run(name, block, args, func(cname *C.char, cargs *C.uint64_t, msg *C.char, n C.int) C.int {
+		return C.netssm_emu_launch(cname, C.int(gx), C.int(gy), C.int(gz), C.int(block), C.int(smem), cargs, C.int(len(args)), msg, n)
+	})
+}
+
+// run applies the test hooks (refuse, maxThreads) to a launch of name, then
+// calls launch with the kernel name and arguments as C values, one launch
+// at a time; a non-zero result is the emulator's fault message.
+func (d *emuDevice) run(name string, block int, args []uint64, launch func(cname *C.char, cargs *C.uint64_t, msg *C.char, n C.int) C.int) error {
 	if c, ok := d.refuse[name]; ok {
 		return resultCode(c)
 	}
@@ -140,8 +149,7 @@ func (d *emuDevice) launch(name string, gx, gy, gz, block, smem int, args []uint
 	defer C.free(unsafe.Pointer(cargs))
 	copy(unsafe.Slice((*uint64)(unsafe.Pointer(cargs)), len(args)), args)
 	var msg [256]C.char
-	if C.netssm_emu_launch(cname, C.int(gx), C.int(gy), C.int(gz), C.int(block), C.int(smem), cargs, C.int(len(args)),
-		&msg[0], C.int(len(msg))) != 0 {
+	if launch(cname, cargs, &msg[0], C.int(len(msg))) != 0 {
 		return fmt.Errorf("emulator: %s", C.GoString(&msg[0]))
 	}
 	return nil
@@ -180,24 +188,9 @@ func (d *emuDevice) coopLaunch(name string, grid, block, smem int, args []uint64
 		}
 		return fmt.Errorf("emulator: %s: cooperative grid of %d blocks", name, grid)
 	}
-	if c, ok := d.refuse[name]; ok {
-		return resultCode(c)
-	}
-	if t, ok := d.maxThreads[name]; ok && block > t {
-		return resultCode(701)
-	}
-	emuMu.Lock()
-	defer emuMu.Unlock()
-	cname := C.CString(name)
-	defer C.free(unsafe.Pointer(cname))
-	cargs := (*C.uint64_t)(C.malloc(C.size_t(8 * max(1, len(args)))))
-	defer C.free(unsafe.Pointer(cargs))
-	copy(unsafe.Slice((*uint64)(unsafe.Pointer(cargs)), len(args)), args)
-	var msg [256]C.char
-	if C.netssm_emu_coop_launch(cname, C.int(grid), C.int(block), C.int(smem), cargs, C.int(len(args)), &msg[0], C.int(len(msg))) != 0 {
-		return fmt.Errorf("emulator: %s", C.GoString(&msg[0]))
-	}
-	return nil
+	return d.run(name, block, args, func(cname *C.char, cargs *C.uint64_t, msg *C.char, n C.int) C.int {
+		return C.netssm_emu_coop_launch(cname, C.int(grid), C.int(block), C.int(smem), cargs, C.int(len(args)), msg, n)
+	})
 }
 
 func (d *emuDevice) sync() error  { return nil }
